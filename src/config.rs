@@ -1,0 +1,434 @@
+//! Typed settings, loaded in layers and validated before anything starts.
+//!
+//! Layers, last wins: the defaults compiled into the binary (the text of
+//! `config/default.toml`), `config/default.toml` and `config/local.toml` in the
+//! working directory when present, then `COUNTERSIGN_…` environment variables
+//! and `DATABASE_URL`. This module reads files and the environment it is
+//! given; it never connects to anything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::domain::policy::{AmountThreshold, ApprovalPolicy, Category};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "COUNTERSIGN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub log_format: LogFormat,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub proposals: ProposalSettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub addr: String,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub pg_bin_dir: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalSettings {
+    pub pending_ttl_secs: u64,
+    pub default_required_cosigners: u32,
+    pub declines_to_reject: u32,
+    pub expiry_interval_secs: u64,
+    pub categories: Vec<CategorySetting>,
+    pub thresholds: Vec<ThresholdSetting>,
+    pub peer_limits: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategorySetting {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSetting {
+    pub currency: String,
+    pub above_minor: i64,
+    pub required_cosigners: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub sequencer_interval_ms: u64,
+    pub unchained_lag_secs: u64,
+}
+
+impl Settings {
+    /// Loads from `./config` and the process environment, then validates.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(Path::new("config"), std::env::vars().collect())
+    }
+
+    /// Loads from `config_dir` and the given environment (tests pass their
+    /// own map instead of changing the process environment), then validates.
+    pub fn load_from(config_dir: &Path, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(key, value)| key.starts_with(ENV_PREFIX) || (key == "DATABASE_URL" && !value.is_empty()))
+            .collect();
+        // DATABASE_URL is the name every PostgreSQL tool knows; the longer,
+        // more specific COUNTERSIGN_DATABASE__URL wins when both are set.
+        if let Some(url) = env.remove("DATABASE_URL") {
+            env.entry(format!("{ENV_PREFIX}_DATABASE__URL")).or_insert(url);
+        }
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(config_dir.join("default.toml")).required(false))
+            .add_source(File::from(config_dir.join("local.toml")).required(false))
+            .add_source(
+                Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env.into_iter().collect())),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Fails fast, naming the setting, on any value the service cannot use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server_addr()?;
+        if self.server.request_timeout_secs == 0 {
+            return Err(invalid("server.request_timeout_secs", "must be at least 1"));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        let url = self.database.url.trim();
+        let is_postgres_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.is_empty() && !is_postgres_url {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or postgresql:// (or be empty for the embedded database)",
+            ));
+        }
+        if url.is_empty() && self.database.data_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "database.data_dir",
+                "must not be empty when database.url is empty",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(invalid("database.acquire_timeout_secs", "must be at least 1"));
+        }
+        if self.proposals.expiry_interval_secs == 0 {
+            return Err(invalid("proposals.expiry_interval_secs", "must be at least 1"));
+        }
+        if self.audit.sequencer_interval_ms == 0 {
+            return Err(invalid("audit.sequencer_interval_ms", "must be at least 1"));
+        }
+        self.approval_policy().map(|_| ())
+    }
+
+    pub fn server_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.addr.parse().map_err(|_| {
+            invalid(
+                "server.addr",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.server.addr),
+            )
+        })
+    }
+
+    /// The database URL, or `None` for the embedded cluster.
+    pub fn database_url(&self) -> Option<&str> {
+        Some(self.database.url.trim()).filter(|url| !url.is_empty())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.request_timeout_secs)
+    }
+
+    /// The approval rules the settings describe, checked for consistency.
+    pub fn approval_policy(&self) -> Result<ApprovalPolicy, ConfigError> {
+        let p = &self.proposals;
+        if p.pending_ttl_secs == 0 {
+            return Err(invalid("proposals.pending_ttl_secs", "must be at least 1"));
+        }
+        if !(1..=10).contains(&p.default_required_cosigners) {
+            return Err(invalid(
+                "proposals.default_required_cosigners",
+                "must be between 1 and 10",
+            ));
+        }
+        if !(1..=10).contains(&p.declines_to_reject) {
+            return Err(invalid("proposals.declines_to_reject", "must be between 1 and 10"));
+        }
+        if p.categories.is_empty() {
+            return Err(invalid("proposals.categories", "at least one category is needed"));
+        }
+        let mut categories = Vec::with_capacity(p.categories.len());
+        for (index, category) in p.categories.iter().enumerate() {
+            let key = format!("proposals.categories[{index}].name");
+            if !is_identifier(&category.name) {
+                return Err(invalid(&key, "must be 1-64 lowercase letters, digits or underscores"));
+            }
+            if categories.iter().any(|c: &Category| c.name == category.name) {
+                return Err(invalid(&key, format!("`{}` is listed twice", category.name)));
+            }
+            categories.push(Category {
+                name: category.name.clone(),
+                description: category.description.clone(),
+            });
+        }
+        let mut thresholds = Vec::with_capacity(p.thresholds.len());
+        for (index, threshold) in p.thresholds.iter().enumerate() {
+            if !is_currency_code(&threshold.currency) {
+                return Err(invalid(
+                    &format!("proposals.thresholds[{index}].currency"),
+                    "must be an ISO 4217 code such as EUR",
+                ));
+            }
+            if threshold.above_minor < 0 {
+                return Err(invalid(
+                    &format!("proposals.thresholds[{index}].above_minor"),
+                    "must not be negative",
+                ));
+            }
+            if !(1..=10).contains(&threshold.required_cosigners) {
+                return Err(invalid(
+                    &format!("proposals.thresholds[{index}].required_cosigners"),
+                    "must be between 1 and 10",
+                ));
+            }
+            thresholds.push(AmountThreshold {
+                currency: threshold.currency.clone(),
+                above_minor: threshold.above_minor,
+                required_cosigners: threshold.required_cosigners,
+            });
+        }
+        for (currency, limit) in &p.peer_limits {
+            let key = format!("proposals.peer_limits.{currency}");
+            if !is_currency_code(currency) {
+                return Err(invalid(&key, "must be keyed by an ISO 4217 code such as EUR"));
+            }
+            if *limit <= 0 {
+                return Err(invalid(&key, "must be greater than zero"));
+            }
+        }
+        Ok(ApprovalPolicy {
+            default_required_cosigners: p.default_required_cosigners,
+            declines_to_reject: p.declines_to_reject,
+            pending_ttl: chrono::Duration::seconds(i64::try_from(p.pending_ttl_secs).unwrap_or(i64::MAX / 1000)),
+            categories,
+            thresholds,
+            peer_limits: p.peer_limits.clone(),
+        })
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn dir_with_local(local: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("local.toml"), local).unwrap();
+        dir
+    }
+
+    fn error_text(result: Result<Settings, ConfigError>) -> String {
+        result.expect_err("settings should be refused").to_string()
+    }
+
+    #[test]
+    fn defaults_load_without_any_file_or_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load_from(dir.path(), HashMap::new()).unwrap();
+        assert_eq!(settings.server.addr, "127.0.0.1:8080");
+        assert_eq!(settings.database_url(), None);
+        assert_eq!(settings.database.data_dir, PathBuf::from("./data/postgres"));
+        assert_eq!(settings.proposals.pending_ttl_secs, 1800);
+        assert_eq!(settings.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn local_file_overrides_defaults_and_environment_overrides_both() {
+        let dir = dir_with_local("[server]\naddr = \"127.0.0.1:9000\"\nbody_limit_bytes = 2048\n");
+        let from_file = Settings::load_from(dir.path(), HashMap::new()).unwrap();
+        assert_eq!(from_file.server.addr, "127.0.0.1:9000");
+        assert_eq!(from_file.server.body_limit_bytes, 2048);
+
+        let from_env = Settings::load_from(
+            dir.path(),
+            env(&[
+                ("COUNTERSIGN_SERVER__ADDR", "127.0.0.1:9001"),
+                ("COUNTERSIGN_LOG_FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_env.server.addr, "127.0.0.1:9001");
+        assert_eq!(from_env.server.body_limit_bytes, 2048, "the file's other values stay");
+        assert_eq!(from_env.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn database_url_comes_from_database_url_and_the_specific_variable_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Settings::load_from(dir.path(), env(&[("DATABASE_URL", "postgres://a@localhost/one")])).unwrap();
+        assert_eq!(plain.database_url(), Some("postgres://a@localhost/one"));
+
+        let both = Settings::load_from(
+            dir.path(),
+            env(&[
+                ("DATABASE_URL", "postgres://a@localhost/one"),
+                ("COUNTERSIGN_DATABASE__URL", "postgres://b@localhost/two"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(both.database_url(), Some("postgres://b@localhost/two"));
+
+        let empty = Settings::load_from(dir.path(), env(&[("DATABASE_URL", "")])).unwrap();
+        assert_eq!(empty.database_url(), None, "an empty DATABASE_URL means embedded");
+    }
+
+    #[test]
+    fn numbers_from_the_environment_are_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            Settings::load_from(dir.path(), env(&[("COUNTERSIGN_PROPOSALS__PENDING_TTL_SECS", "60")])).unwrap();
+        assert_eq!(settings.proposals.pending_ttl_secs, 60);
+    }
+
+    #[test]
+    fn a_bad_address_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = error_text(Settings::load_from(
+            dir.path(),
+            env(&[("COUNTERSIGN_SERVER__ADDR", "localhost")]),
+        ));
+        assert!(text.contains("server.addr"), "{text}");
+    }
+
+    #[test]
+    fn a_database_url_of_another_scheme_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = error_text(Settings::load_from(dir.path(), env(&[("DATABASE_URL", "mysql://x")])));
+        assert!(text.contains("database.url"), "{text}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = error_text(Settings::load_from(
+            dir.path(),
+            env(&[("COUNTERSIGN_DATABASE__MAX_CONNECTIONS", "many")]),
+        ));
+        assert!(text.contains("max_connections"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_so_typos_do_not_pass_silently() {
+        let dir = dir_with_local("[server]\nadress = \"127.0.0.1:1\"\n");
+        let text = error_text(Settings::load_from(dir.path(), HashMap::new()));
+        assert!(text.contains("adress"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_log_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = error_text(Settings::load_from(
+            dir.path(),
+            env(&[("COUNTERSIGN_LOG_FORMAT", "xml")]),
+        ));
+        assert!(text.contains("xml"), "{text}");
+    }
+
+    #[test]
+    fn policy_settings_are_checked() {
+        let cases = [
+            ("[proposals]\ndeclines_to_reject = 0\n", "proposals.declines_to_reject"),
+            (
+                "[proposals]\ndefault_required_cosigners = 0\n",
+                "proposals.default_required_cosigners",
+            ),
+            ("[proposals]\npending_ttl_secs = 0\n", "proposals.pending_ttl_secs"),
+            ("[proposals.peer_limits]\neur = 5\n", "proposals.peer_limits.eur"),
+            ("[proposals.peer_limits]\nEUR = 0\n", "proposals.peer_limits.EUR"),
+            (
+                "[[proposals.categories]]\nname = \"Bad Name\"\ndescription = \"x\"\n",
+                "proposals.categories[0].name",
+            ),
+            (
+                "[[proposals.thresholds]]\ncurrency = \"EUR\"\nabove_minor = 1\nrequired_cosigners = 11\n",
+                "proposals.thresholds[0].required_cosigners",
+            ),
+        ];
+        for (local, key) in cases {
+            let dir = dir_with_local(local);
+            let text = error_text(Settings::load_from(dir.path(), HashMap::new()));
+            assert!(text.contains(key), "expected `{key}` in: {text}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! SQL for people.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmployeeRow {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewEmployee<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub team: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut PgConnection, new: &NewEmployee<'_>) -> sqlx::Result<EmployeeRow> {
+    sqlx::query_as!(
+        EmployeeRow,
+        r#"
+        INSERT INTO employees (id, name, email, role, team, external_id)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        RETURNING id, name, email, role, team, external_id, active, created_at, updated_at
+        "#,
+        Uuid::now_v7(),
+        new.name,
+        new.email,
+        new.role,
+        new.team,
+        new.external_id,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EmployeeRow>> {
+    sqlx::query_as!(
+        EmployeeRow,
+        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+         FROM employees WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The row, locked for an update in this transaction.
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EmployeeRow>> {
+    sqlx::query_as!(
+        EmployeeRow,
+        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+         FROM employees WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<EmployeeRow>> {
+    sqlx::query_as!(
+        EmployeeRow,
+        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+         FROM employees WHERE lower(email) = lower($1)",
+        email
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// An employee by id (as text) or by helpdesk external_id.
+pub async fn find_by_reference(conn: &mut PgConnection, reference: &str) -> sqlx::Result<Option<EmployeeRow>> {
+    let id = Uuid::parse_str(reference).ok();
+    sqlx::query_as!(
+        EmployeeRow,
+        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+         FROM employees WHERE id = $1 OR external_id = $2
+         ORDER BY (id = $1) DESC NULLS LAST LIMIT 1",
+        id,
+        reference
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct ListFilter<'a> {
+    pub role: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub active: Option<bool>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut PgConnection, filter: &ListFilter<'_>) -> sqlx::Result<Vec<EmployeeRow>> {
+    sqlx::query_as!(
+        EmployeeRow,
+        r#"
+        SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+        FROM employees
+        WHERE ($1::text IS NULL OR role = $1)
+          AND ($2::text IS NULL OR team = $2)
+          AND ($3::bool IS NULL OR active = $3)
+          AND ($4::uuid IS NULL OR id > $4)
+        ORDER BY id
+        LIMIT $5
+        "#,
+        filter.role,
+        filter.team,
+        filter.active,
+        filter.after,
+        filter.limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Writes every field of the row as given (the caller merged the change).
+pub async fn update(conn: &mut PgConnection, row: &EmployeeRow) -> sqlx::Result<EmployeeRow> {
+    sqlx::query_as!(
+        EmployeeRow,
+        r#"
+        UPDATE employees
+        SET name = $2, email = $3, role = $4, team = $5, external_id = $6, active = $7, updated_at = now()
+        WHERE id = $1
+        RETURNING id, name, email, role, team, external_id, active, created_at, updated_at
+        "#,
+        row.id,
+        row.name,
+        row.email,
+        row.role,
+        row.team,
+        row.external_id,
+        row.active,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Active admins other than `except`, counted under lock so two admins
+/// cannot demote each other at once and leave nobody in charge.
+pub async fn other_active_admins(conn: &mut PgConnection, except: Uuid) -> sqlx::Result<i64> {
+    let ids = sqlx::query_scalar!(
+        "SELECT id FROM employees WHERE role = 'admin' AND active AND id <> $1 FOR UPDATE",
+        except
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.len() as i64)
+}

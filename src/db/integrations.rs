@@ -1,0 +1,48 @@
+//! SQL for helpdesk integrations.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct IntegrationRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    name: &str,
+    kind: &str,
+    inbound_secret: &str,
+) -> sqlx::Result<IntegrationRow> {
+    sqlx::query_as!(
+        IntegrationRow,
+        r#"
+        INSERT INTO integrations (id, name, kind, inbound_secret)
+        VALUES ($1, $2, $3, $4)
+        RETURNING id, name, kind, active, created_at
+        "#,
+        Uuid::now_v7(),
+        name,
+        kind,
+        inbound_secret,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<IntegrationRow>> {
+    sqlx::query_as!(
+        IntegrationRow,
+        "SELECT id, name, kind, active, created_at FROM integrations
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,77 @@
+//! The connection pool, the embedded cluster and the SQL, one file per
+//! aggregate. Functions take `&mut PgConnection` so callers compose them in
+//! one transaction; nothing here decides a rule (that is `domain`).
+
+pub mod audit;
+pub mod embedded;
+pub mod employees;
+pub mod integrations;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::config::Settings;
+use embedded::{ClusterOptions, EmbeddedCluster};
+
+/// The migrations, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Where the database is: a server from configuration, or our own cluster.
+pub struct Database {
+    pub options: PgConnectOptions,
+    pub cluster: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    /// Connects to the configured server, or starts the embedded cluster.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
+        if let Some(url) = settings.database_url() {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("invalid setting `database.url`: {e}"))?;
+            return Ok(Database { options, cluster: None });
+        }
+        let bin_dir = Some(settings.database.pg_bin_dir.trim())
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from);
+        let cluster = EmbeddedCluster::start(&ClusterOptions {
+            data_dir: settings.database.data_dir.clone(),
+            bin_dir,
+            ephemeral: false,
+            max_connections: (settings.database.max_connections * 2 + 10).max(100),
+        })
+        .await?;
+        let options = cluster.connect_options("postgres");
+        Ok(Database {
+            options,
+            cluster: Some(cluster),
+        })
+    }
+
+    pub async fn pool(&self, settings: &Settings) -> anyhow::Result<PgPool> {
+        let pool = pool_options(settings).connect_with(self.options.clone()).await?;
+        Ok(pool)
+    }
+
+    /// Stops the embedded cluster, if we started one.
+    pub async fn close(self) {
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
+    }
+}
+
+pub fn pool_options(settings: &Settings) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The rules of the product as pure code: who may do what to a proposal, when
+//! it is approved, rejected or expired, and how audit events are hashed.
+//!
+//! Nothing here touches the network, the database or the clock: callers pass
+//! the time in. Everything is unit-tested without a database; the schema
+//! enforces the same two-person rule a second time.
+
+pub mod audit;
+pub mod employee;
+pub mod policy;
+pub mod proposal;

@@ -1,0 +1,216 @@
+//! The approval policy from configuration: categories, how many co-signers an
+//! amount needs, and the limit above which peers may not approve at all.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountThreshold {
+    pub currency: String,
+    /// Amounts strictly above this (minor units) need `required_cosigners`.
+    pub above_minor: i64,
+    pub required_cosigners: u32,
+}
+
+/// Money as integer minor units and an ISO 4217 code; never floats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalPolicy {
+    pub default_required_cosigners: u32,
+    pub declines_to_reject: u32,
+    pub pending_ttl: chrono::Duration,
+    pub categories: Vec<Category>,
+    pub thresholds: Vec<AmountThreshold>,
+    /// Per currency: the largest amount peers may approve. When any limit is
+    /// configured, only the currencies listed are accepted.
+    pub peer_limits: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyViolation {
+    #[error("unknown category; valid categories: {}", valid.join(", "))]
+    UnknownCategory { valid: Vec<String> },
+    #[error("currency {currency} is not accepted; accepted: {}", accepted.join(", "))]
+    CurrencyNotAccepted { currency: String, accepted: Vec<String> },
+    #[error("exceeds peer-approval limit of {limit_minor} minor units of {currency}; this needs a manager")]
+    ExceedsPeerLimit { currency: String, limit_minor: i64 },
+}
+
+impl ApprovalPolicy {
+    pub fn check_category(&self, name: &str) -> Result<(), PolicyViolation> {
+        if self.categories.iter().any(|c| c.name == name) {
+            Ok(())
+        } else {
+            Err(PolicyViolation::UnknownCategory {
+                valid: self.categories.iter().map(|c| c.name.clone()).collect(),
+            })
+        }
+    }
+
+    /// How many distinct co-signers a proposal of this amount needs, or why
+    /// peers may not approve it at all.
+    pub fn required_cosigners(&self, amount: Option<&Money>) -> Result<u32, PolicyViolation> {
+        let Some(amount) = amount else {
+            return Ok(self.default_required_cosigners);
+        };
+        if !self.peer_limits.is_empty() {
+            match self.peer_limits.get(&amount.currency) {
+                None => {
+                    return Err(PolicyViolation::CurrencyNotAccepted {
+                        currency: amount.currency.clone(),
+                        accepted: self.peer_limits.keys().cloned().collect(),
+                    });
+                }
+                Some(&limit) if amount.minor > limit => {
+                    return Err(PolicyViolation::ExceedsPeerLimit {
+                        currency: amount.currency.clone(),
+                        limit_minor: limit,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(self
+            .thresholds
+            .iter()
+            .filter(|t| t.currency == amount.currency && amount.minor > t.above_minor)
+            .map(|t| t.required_cosigners)
+            .fold(self.default_required_cosigners, u32::max))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn policy() -> ApprovalPolicy {
+        ApprovalPolicy {
+            default_required_cosigners: 1,
+            declines_to_reject: 2,
+            pending_ttl: chrono::Duration::minutes(30),
+            categories: vec![
+                Category {
+                    name: "refund".into(),
+                    description: "Money back".into(),
+                },
+                Category {
+                    name: "fee_waiver".into(),
+                    description: "Fee not charged".into(),
+                },
+            ],
+            thresholds: vec![
+                AmountThreshold {
+                    currency: "EUR".into(),
+                    above_minor: 50_000,
+                    required_cosigners: 2,
+                },
+                AmountThreshold {
+                    currency: "EUR".into(),
+                    above_minor: 200_000,
+                    required_cosigners: 3,
+                },
+            ],
+            peer_limits: BTreeMap::from([("EUR".into(), 500_000), ("USD".into(), 100_000)]),
+        }
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money {
+            minor,
+            currency: "EUR".into(),
+        }
+    }
+
+    #[test]
+    fn known_categories_pass_and_unknown_ones_list_the_valid_names() {
+        assert_eq!(policy().check_category("refund"), Ok(()));
+        assert_eq!(
+            policy().check_category("bribe"),
+            Err(PolicyViolation::UnknownCategory {
+                valid: vec!["refund".into(), "fee_waiver".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn no_amount_needs_the_default_number_of_cosigners() {
+        assert_eq!(policy().required_cosigners(None), Ok(1));
+    }
+
+    #[test]
+    fn thresholds_raise_the_number_of_cosigners_strictly_above_the_amount() {
+        let p = policy();
+        assert_eq!(p.required_cosigners(Some(&eur(0))), Ok(1));
+        assert_eq!(
+            p.required_cosigners(Some(&eur(50_000))),
+            Ok(1),
+            "500.00 is not above 500.00"
+        );
+        assert_eq!(p.required_cosigners(Some(&eur(50_001))), Ok(2));
+        assert_eq!(
+            p.required_cosigners(Some(&eur(200_001))),
+            Ok(3),
+            "the highest matching threshold wins"
+        );
+        assert_eq!(
+            p.required_cosigners(Some(&Money {
+                minor: 90_000,
+                currency: "USD".into()
+            })),
+            Ok(1),
+            "thresholds are per currency"
+        );
+    }
+
+    #[test]
+    fn the_peer_limit_is_inclusive_and_refuses_above_it() {
+        let p = policy();
+        assert_eq!(p.required_cosigners(Some(&eur(500_000))), Ok(3));
+        assert_eq!(
+            p.required_cosigners(Some(&eur(500_001))),
+            Err(PolicyViolation::ExceedsPeerLimit {
+                currency: "EUR".into(),
+                limit_minor: 500_000
+            })
+        );
+        let text = p.required_cosigners(Some(&eur(500_001))).unwrap_err().to_string();
+        assert!(text.contains("exceeds peer-approval limit"), "{text}");
+    }
+
+    #[test]
+    fn a_currency_without_a_limit_is_refused_when_limits_are_configured() {
+        assert_eq!(
+            policy().required_cosigners(Some(&Money {
+                minor: 1,
+                currency: "JPY".into()
+            })),
+            Err(PolicyViolation::CurrencyNotAccepted {
+                currency: "JPY".into(),
+                accepted: vec!["EUR".into(), "USD".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn without_configured_limits_any_currency_is_accepted() {
+        let mut p = policy();
+        p.peer_limits.clear();
+        assert_eq!(
+            p.required_cosigners(Some(&Money {
+                minor: i64::MAX,
+                currency: "JPY".into()
+            })),
+            Ok(1)
+        );
+    }
+}

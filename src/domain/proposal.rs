@@ -1,0 +1,631 @@
+//! The proposal state machine and the two-person rule.
+//!
+//! `pending` → `approved` | `rejected` | `withdrawn` | `expired`, nothing else.
+//! Every decision takes the proposal as last read under a row lock, the person
+//! acting and the time, and answers what happens or which rule forbids it.
+//! The schema checks the same rule again (one signature per person and
+//! revision, never the proposer's own, approval only with enough endorsements).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::employee::Person;
+use super::policy::Money;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Rejected,
+        Status::Withdrawn,
+        Status::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Withdrawn => "withdrawn",
+            Status::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Endorse,
+    Decline,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Endorse => "endorse",
+            Decision::Decline => "decline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "endorse" => Some(Decision::Endorse),
+            "decline" => Some(Decision::Decline),
+            _ => None,
+        }
+    }
+}
+
+/// One person's signature on one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureFact {
+    pub employee_id: Uuid,
+    pub revision: i32,
+    pub decision: Decision,
+}
+
+/// What the rules need to know about a proposal.
+#[derive(Debug, Clone)]
+pub struct ProposalFacts {
+    pub status: Status,
+    pub proposer_id: Uuid,
+    pub revision: i32,
+    pub required_cosigners: u32,
+    pub declines_to_reject: u32,
+    pub expires_at: DateTime<Utc>,
+    pub signatures: Vec<SignatureFact>,
+}
+
+/// Why an action is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    #[error("only active agents may {action}")]
+    NotAnActiveAgent { action: &'static str },
+    #[error("the proposer cannot co-sign or decline their own proposal")]
+    OwnProposal,
+    #[error("only the proposer may {action}")]
+    NotProposer { action: &'static str },
+    #[error("you have already signed revision {revision} of this proposal")]
+    AlreadySigned { revision: i32 },
+    #[error("the proposal is {}, not pending", .0.as_str())]
+    NotPending(Status),
+    #[error("the proposal expired at {0}")]
+    Expired(DateTime<Utc>),
+    #[error("outcomes are recorded for approved proposals only; this one is {}", .0.as_str())]
+    NotApproved(Status),
+}
+
+/// What a signature does to the proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureEffect {
+    /// Counted; the proposal stays pending.
+    Recorded,
+    /// The endorsement that met the threshold: the proposal is approved.
+    Approves,
+    /// The decline that reached `declines_to_reject`: the proposal is rejected.
+    Rejects,
+}
+
+/// Anyone filing must be an active agent: frontline staff only.
+pub fn check_may_file(proposer: &Person) -> Result<(), RuleViolation> {
+    if proposer.is_active_agent() {
+        Ok(())
+    } else {
+        Err(RuleViolation::NotAnActiveAgent {
+            action: "file proposals",
+        })
+    }
+}
+
+impl ProposalFacts {
+    /// The status a reader should see: a pending proposal past its deadline is
+    /// expired even before the expiry worker has written it down.
+    pub fn effective_status(&self, now: DateTime<Utc>) -> Status {
+        if self.status == Status::Pending && now >= self.expires_at {
+            Status::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// Distinct people endorsing the current revision.
+    pub fn endorsements(&self) -> u32 {
+        self.count_current(Decision::Endorse)
+    }
+
+    /// Distinct people who declined any revision: a revision does not erase
+    /// a peer's objection, so revising cannot dodge a rejection.
+    pub fn distinct_decliners(&self) -> u32 {
+        let mut decliners: Vec<Uuid> = self
+            .signatures
+            .iter()
+            .filter(|s| s.decision == Decision::Decline)
+            .map(|s| s.employee_id)
+            .collect();
+        decliners.sort_unstable();
+        decliners.dedup();
+        decliners.len() as u32
+    }
+
+    fn count_current(&self, decision: Decision) -> u32 {
+        self.signatures
+            .iter()
+            .filter(|s| s.revision == self.revision && s.decision == decision)
+            .count() as u32
+    }
+
+    fn check_pending(&self, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+        match self.effective_status(now) {
+            Status::Pending => Ok(()),
+            Status::Expired if self.status == Status::Pending => Err(RuleViolation::Expired(self.expires_at)),
+            other => Err(RuleViolation::NotPending(other)),
+        }
+    }
+
+    fn check_signer(&self, signer: &Person, action: &'static str, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+        if !signer.is_active_agent() {
+            return Err(RuleViolation::NotAnActiveAgent { action });
+        }
+        if signer.id == self.proposer_id {
+            return Err(RuleViolation::OwnProposal);
+        }
+        self.check_pending(now)?;
+        let signed_this_revision = self
+            .signatures
+            .iter()
+            .any(|s| s.employee_id == signer.id && s.revision == self.revision);
+        if signed_this_revision {
+            return Err(RuleViolation::AlreadySigned {
+                revision: self.revision,
+            });
+        }
+        Ok(())
+    }
+
+    /// A peer endorses the current revision.
+    pub fn cosign(&self, signer: &Person, now: DateTime<Utc>) -> Result<SignatureEffect, RuleViolation> {
+        self.check_signer(signer, "co-sign proposals", now)?;
+        if self.endorsements() + 1 >= self.required_cosigners {
+            Ok(SignatureEffect::Approves)
+        } else {
+            Ok(SignatureEffect::Recorded)
+        }
+    }
+
+    /// A peer declines the current revision.
+    pub fn decline(&self, signer: &Person, now: DateTime<Utc>) -> Result<SignatureEffect, RuleViolation> {
+        self.check_signer(signer, "decline proposals", now)?;
+        let already_declined = self
+            .signatures
+            .iter()
+            .any(|s| s.employee_id == signer.id && s.decision == Decision::Decline);
+        let decliners = self.distinct_decliners() + u32::from(!already_declined);
+        if decliners >= self.declines_to_reject {
+            Ok(SignatureEffect::Rejects)
+        } else {
+            Ok(SignatureEffect::Recorded)
+        }
+    }
+
+    fn check_proposer(&self, actor: &Person, action: &'static str) -> Result<(), RuleViolation> {
+        if actor.id != self.proposer_id {
+            return Err(RuleViolation::NotProposer { action });
+        }
+        if !actor.is_active_agent() {
+            return Err(RuleViolation::NotAnActiveAgent { action });
+        }
+        Ok(())
+    }
+
+    /// The proposer revises while pending.
+    pub fn check_may_revise(&self, actor: &Person, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+        self.check_proposer(actor, "revise this proposal")?;
+        self.check_pending(now)
+    }
+
+    /// The proposer withdraws while pending.
+    pub fn check_may_withdraw(&self, actor: &Person, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+        self.check_proposer(actor, "withdraw this proposal")?;
+        self.check_pending(now)
+    }
+
+    /// The proposer records what happened, once the proposal is approved.
+    pub fn check_may_record_outcome(&self, actor: &Person) -> Result<(), RuleViolation> {
+        self.check_proposer(actor, "record the outcome")?;
+        match self.status {
+            Status::Approved => Ok(()),
+            other => Err(RuleViolation::NotApproved(other)),
+        }
+    }
+}
+
+/// The fields whose change makes a new revision: what the co-signers agreed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaterialTerms {
+    pub category: String,
+    pub policy_ref: String,
+    pub resolution: String,
+    pub amount: Option<Money>,
+    pub customer_ref: Option<String>,
+}
+
+/// A change to any material field voids the endorsements given so far.
+pub fn starts_new_revision(before: &MaterialTerms, after: &MaterialTerms) -> bool {
+    before != after
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::employee::Role;
+    use chrono::Duration;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn agent() -> Person {
+        Person {
+            id: Uuid::now_v7(),
+            role: Role::Agent,
+            active: true,
+        }
+    }
+
+    fn proposal(proposer: &Person, required: u32) -> ProposalFacts {
+        ProposalFacts {
+            status: Status::Pending,
+            proposer_id: proposer.id,
+            revision: 1,
+            required_cosigners: required,
+            declines_to_reject: 2,
+            expires_at: now() + Duration::minutes(30),
+            signatures: vec![],
+        }
+    }
+
+    fn sign(p: &mut ProposalFacts, who: &Person, decision: Decision) {
+        p.signatures.push(SignatureFact {
+            employee_id: who.id,
+            revision: p.revision,
+            decision,
+        });
+    }
+
+    #[test]
+    fn status_and_decision_names_round_trip() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(Status::parse("done"), None);
+        for decision in [Decision::Endorse, Decision::Decline] {
+            assert_eq!(Decision::parse(decision.as_str()), Some(decision));
+        }
+        assert_eq!(Decision::parse("abstain"), None);
+    }
+
+    #[test]
+    fn only_active_agents_file() {
+        assert_eq!(check_may_file(&agent()), Ok(()));
+        for role in [Role::Manager, Role::Admin] {
+            let person = Person {
+                id: Uuid::now_v7(),
+                role,
+                active: true,
+            };
+            assert!(matches!(
+                check_may_file(&person),
+                Err(RuleViolation::NotAnActiveAgent { .. })
+            ));
+        }
+        let inactive = Person {
+            active: false,
+            ..agent()
+        };
+        assert!(matches!(
+            check_may_file(&inactive),
+            Err(RuleViolation::NotAnActiveAgent { .. })
+        ));
+    }
+
+    #[test]
+    fn one_peer_endorsement_approves_by_default() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        assert_eq!(p.cosign(&agent(), now()), Ok(SignatureEffect::Approves));
+    }
+
+    #[test]
+    fn the_proposer_can_never_sign_their_own() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        assert_eq!(p.cosign(&proposer, now()), Err(RuleViolation::OwnProposal));
+        assert_eq!(p.decline(&proposer, now()), Err(RuleViolation::OwnProposal));
+    }
+
+    #[test]
+    fn managers_admins_and_inactive_agents_cannot_sign() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        for role in [Role::Manager, Role::Admin] {
+            let person = Person {
+                id: Uuid::now_v7(),
+                role,
+                active: true,
+            };
+            assert!(matches!(
+                p.cosign(&person, now()),
+                Err(RuleViolation::NotAnActiveAgent { .. })
+            ));
+            assert!(matches!(
+                p.decline(&person, now()),
+                Err(RuleViolation::NotAnActiveAgent { .. })
+            ));
+        }
+        let inactive = Person {
+            active: false,
+            ..agent()
+        };
+        assert!(matches!(
+            p.cosign(&inactive, now()),
+            Err(RuleViolation::NotAnActiveAgent { .. })
+        ));
+    }
+
+    #[test]
+    fn a_peer_signs_each_revision_at_most_once() {
+        let proposer = agent();
+        let peer = agent();
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &peer, Decision::Endorse);
+        assert_eq!(
+            p.cosign(&peer, now()),
+            Err(RuleViolation::AlreadySigned { revision: 1 })
+        );
+        assert_eq!(
+            p.decline(&peer, now()),
+            Err(RuleViolation::AlreadySigned { revision: 1 })
+        );
+    }
+
+    #[test]
+    fn two_required_cosigners_need_two_distinct_people() {
+        let proposer = agent();
+        let (first, second) = (agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        assert_eq!(p.cosign(&first, now()), Ok(SignatureEffect::Recorded));
+        sign(&mut p, &first, Decision::Endorse);
+        assert_eq!(p.endorsements(), 1);
+        assert_eq!(
+            p.cosign(&first, now()),
+            Err(RuleViolation::AlreadySigned { revision: 1 })
+        );
+        assert_eq!(p.cosign(&second, now()), Ok(SignatureEffect::Approves));
+    }
+
+    #[test]
+    fn a_decline_does_not_count_toward_approval() {
+        let proposer = agent();
+        let (decliner, endorser) = (agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &decliner, Decision::Decline);
+        assert_eq!(p.cosign(&endorser, now()), Ok(SignatureEffect::Recorded));
+    }
+
+    #[test]
+    fn declines_reject_at_the_configured_count_of_distinct_people() {
+        let proposer = agent();
+        let (first, second) = (agent(), agent());
+        let mut p = proposal(&proposer, 1);
+        assert_eq!(p.decline(&first, now()), Ok(SignatureEffect::Recorded));
+        sign(&mut p, &first, Decision::Decline);
+        assert_eq!(p.decline(&second, now()), Ok(SignatureEffect::Rejects));
+
+        p.declines_to_reject = 1;
+        p.signatures.clear();
+        assert_eq!(p.decline(&first, now()), Ok(SignatureEffect::Rejects));
+    }
+
+    #[test]
+    fn endorsements_of_an_earlier_revision_no_longer_count() {
+        let proposer = agent();
+        let (first, second) = (agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &first, Decision::Endorse);
+        p.revision = 2;
+        assert_eq!(p.endorsements(), 0);
+        assert_eq!(
+            p.cosign(&second, now()),
+            Ok(SignatureEffect::Recorded),
+            "one endorsement of revision 2 is not two"
+        );
+        assert_eq!(
+            p.cosign(&first, now()),
+            Ok(SignatureEffect::Recorded),
+            "the earlier signer may endorse the new revision"
+        );
+    }
+
+    #[test]
+    fn declines_survive_a_revision_and_are_counted_once_per_person() {
+        let proposer = agent();
+        let (first, second) = (agent(), agent());
+        let mut p = proposal(&proposer, 1);
+        sign(&mut p, &first, Decision::Decline);
+        p.revision = 2;
+        assert_eq!(p.distinct_decliners(), 1);
+        assert_eq!(
+            p.decline(&first, now()),
+            Ok(SignatureEffect::Recorded),
+            "the same person twice is still one"
+        );
+        assert_eq!(p.decline(&second, now()), Ok(SignatureEffect::Rejects));
+    }
+
+    #[test]
+    fn decided_proposals_take_no_more_signatures() {
+        let proposer = agent();
+        for status in [Status::Approved, Status::Rejected, Status::Withdrawn, Status::Expired] {
+            let mut p = proposal(&proposer, 1);
+            p.status = status;
+            assert_eq!(p.cosign(&agent(), now()), Err(RuleViolation::NotPending(status)));
+            assert_eq!(p.decline(&agent(), now()), Err(RuleViolation::NotPending(status)));
+            assert_eq!(
+                p.check_may_withdraw(&proposer, now()),
+                Err(RuleViolation::NotPending(status))
+            );
+            assert_eq!(
+                p.check_may_revise(&proposer, now()),
+                Err(RuleViolation::NotPending(status))
+            );
+        }
+    }
+
+    #[test]
+    fn a_pending_proposal_past_its_deadline_is_expired_for_everyone() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        let late = p.expires_at;
+        assert_eq!(p.effective_status(late - Duration::seconds(1)), Status::Pending);
+        assert_eq!(p.effective_status(late), Status::Expired);
+        assert_eq!(p.cosign(&agent(), late), Err(RuleViolation::Expired(p.expires_at)));
+        assert_eq!(p.decline(&agent(), late), Err(RuleViolation::Expired(p.expires_at)));
+        assert_eq!(
+            p.check_may_withdraw(&proposer, late),
+            Err(RuleViolation::Expired(p.expires_at))
+        );
+        assert_eq!(
+            p.check_may_revise(&proposer, late),
+            Err(RuleViolation::Expired(p.expires_at))
+        );
+    }
+
+    #[test]
+    fn a_decided_proposal_keeps_its_status_after_the_deadline() {
+        let proposer = agent();
+        let mut p = proposal(&proposer, 1);
+        p.status = Status::Approved;
+        assert_eq!(p.effective_status(p.expires_at + Duration::days(1)), Status::Approved);
+    }
+
+    #[test]
+    fn only_the_proposer_revises_withdraws_and_records_outcomes() {
+        let proposer = agent();
+        let other = agent();
+        let mut p = proposal(&proposer, 1);
+        assert_eq!(p.check_may_revise(&proposer, now()), Ok(()));
+        assert_eq!(p.check_may_withdraw(&proposer, now()), Ok(()));
+        assert!(matches!(
+            p.check_may_revise(&other, now()),
+            Err(RuleViolation::NotProposer { .. })
+        ));
+        assert!(matches!(
+            p.check_may_withdraw(&other, now()),
+            Err(RuleViolation::NotProposer { .. })
+        ));
+        p.status = Status::Approved;
+        assert_eq!(p.check_may_record_outcome(&proposer), Ok(()));
+        assert!(matches!(
+            p.check_may_record_outcome(&other),
+            Err(RuleViolation::NotProposer { .. })
+        ));
+    }
+
+    #[test]
+    fn a_proposer_who_left_cannot_act_on_their_proposal() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        let gone = Person {
+            active: false,
+            ..proposer
+        };
+        assert!(matches!(
+            p.check_may_withdraw(&gone, now()),
+            Err(RuleViolation::NotAnActiveAgent { .. })
+        ));
+    }
+
+    #[test]
+    fn outcomes_only_for_approved_proposals() {
+        let proposer = agent();
+        for status in [Status::Pending, Status::Rejected, Status::Withdrawn, Status::Expired] {
+            let mut p = proposal(&proposer, 1);
+            p.status = status;
+            assert_eq!(
+                p.check_may_record_outcome(&proposer),
+                Err(RuleViolation::NotApproved(status))
+            );
+        }
+    }
+
+    #[test]
+    fn material_fields_start_a_new_revision_and_others_do_not() {
+        let base = MaterialTerms {
+            category: "refund".into(),
+            policy_ref: "REF-7".into(),
+            resolution: "refund in full".into(),
+            amount: Some(Money {
+                minor: 1000,
+                currency: "EUR".into(),
+            }),
+            customer_ref: Some("C-1".into()),
+        };
+        assert!(!starts_new_revision(&base, &base.clone()));
+        let changes = [
+            MaterialTerms {
+                category: "fee_waiver".into(),
+                ..base.clone()
+            },
+            MaterialTerms {
+                policy_ref: "REF-8".into(),
+                ..base.clone()
+            },
+            MaterialTerms {
+                resolution: "refund half".into(),
+                ..base.clone()
+            },
+            MaterialTerms {
+                amount: Some(Money {
+                    minor: 1001,
+                    currency: "EUR".into(),
+                }),
+                ..base.clone()
+            },
+            MaterialTerms {
+                amount: Some(Money {
+                    minor: 1000,
+                    currency: "USD".into(),
+                }),
+                ..base.clone()
+            },
+            MaterialTerms {
+                amount: None,
+                ..base.clone()
+            },
+            MaterialTerms {
+                customer_ref: None,
+                ..base.clone()
+            },
+        ];
+        for after in changes {
+            assert!(starts_new_revision(&base, &after), "{after:?}");
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! `/v1/employees`: people, their roles and their tokens (admin only).
+//! Nothing is deleted: deactivating a person stops their tokens at once.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Actor;
+use super::error::{ApiError, FieldErrors, Problem};
+use super::extract::{Json, PathId, Query, double_option};
+use super::page::Keyset;
+use crate::db;
+use crate::db::employees::{EmployeeRow, NewEmployee};
+use crate::domain::employee::Role;
+use crate::secrets;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Employee {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub team: Option<String>,
+    /// The person's id in the helpdesk.
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<EmployeeRow> for Employee {
+    fn from(row: EmployeeRow) -> Self {
+        Employee {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            role: Role::parse(&row.role).unwrap_or(Role::Agent),
+            team: row.team,
+            external_id: row.external_id,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmployeeList {
+    pub items: Vec<Employee>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEmployee {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEmployee {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    /// `null` clears the team.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub team: Option<Option<String>>,
+    /// `null` clears the helpdesk id.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EmployeeQuery {
+    pub role: Option<Role>,
+    pub team: Option<String>,
+    pub active: Option<bool>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A label to recognise the token by, e.g. "zendesk sidebar".
+    pub name: Option<String>,
+}
+
+/// A token as issued: `token` is shown this once and never again.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    pub id: Uuid,
+    pub employee_id: Uuid,
+    pub name: Option<String>,
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// Trims a required text field and checks its length.
+pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.add(field, "must not be empty");
+    } else if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    }
+    value.to_owned()
+}
+
+/// Trims an optional text field; blank means absent.
+pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    }
+    Some(value.to_owned())
+}
+
+fn checked_email(errors: &mut FieldErrors, value: &str) -> String {
+    let email = value.trim().to_owned();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if !valid {
+        errors.add("email", "must be an email address like name@example.com");
+    }
+    email
+}
+
+/// Create a person.
+#[utoipa::path(
+    post, path = "/v1/employees", tag = "people", security(("bearer" = [])),
+    request_body = CreateEmployee,
+    responses(
+        (status = 201, body = Employee, headers(("Location" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "email or external_id taken"),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn create_employee(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body, _): Json<CreateEmployee>,
+) -> Result<impl IntoResponse, ApiError> {
+    let admin = actor.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let name = required_text(&mut errors, "name", &body.name, 200);
+    let email = checked_email(&mut errors, &body.email);
+    let team = optional_text(&mut errors, "team", body.team.as_deref(), 100);
+    let external_id = optional_text(&mut errors, "external_id", body.external_id.as_deref(), 200);
+    errors.finish()?;
+
+    let mut tx = state.pool.begin().await?;
+    let row = db::employees::insert(
+        &mut tx,
+        &NewEmployee {
+            name: &name,
+            email: &email,
+            role: body.role.as_str(),
+            team: team.as_deref(),
+            external_id: external_id.as_deref(),
+        },
+    )
+    .await?;
+    let event = db::audit::event(
+        "employee.created",
+        "employee",
+        row.id,
+        actor.audit_ids(),
+        json!({ "after": row }),
+    );
+    db::audit::record(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    tracing::info!(employee_id = %row.id, by = %admin.id, "employee created");
+    let location = format!("/v1/employees/{}", row.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(Employee::from(row)),
+    ))
+}
+
+/// List people, oldest first.
+#[utoipa::path(
+    get, path = "/v1/employees", tag = "people", security(("bearer" = [])),
+    params(EmployeeQuery),
+    responses((status = 200, body = EmployeeList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem))
+)]
+pub async fn list_employees(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<EmployeeQuery>,
+) -> Result<axum::Json<EmployeeList>, ApiError> {
+    actor.require(Role::Admin)?;
+    let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
+    let mut conn = state.pool.acquire().await?;
+    let rows = db::employees::list(
+        &mut conn,
+        &db::employees::ListFilter {
+            role: query.role.map(Role::as_str),
+            team: query.team.as_deref(),
+            active: query.active,
+            after: keyset.after,
+            limit: keyset.fetch_limit(),
+        },
+    )
+    .await?;
+    let (rows, next_cursor) = keyset.finish(rows, |row| row.id);
+    Ok(axum::Json(EmployeeList {
+        items: rows.into_iter().map(Employee::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One person.
+#[utoipa::path(
+    get, path = "/v1/employees/{id}", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Employee), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn get_employee(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<Employee>, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut conn = state.pool.acquire().await?;
+    let row = db::employees::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("employee"))?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Change a person; `active: false` stops their tokens on the next request.
+#[utoipa::path(
+    patch, path = "/v1/employees/{id}", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = UpdateEmployee,
+    responses(
+        (status = 200, body = Employee), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn update_employee(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<UpdateEmployee>,
+) -> Result<axum::Json<Employee>, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let name = body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200));
+    let email = body.email.as_deref().map(|v| checked_email(&mut errors, v));
+    let team = body
+        .team
+        .as_ref()
+        .map(|v| optional_text(&mut errors, "team", v.as_deref(), 100));
+    let external_id = body
+        .external_id
+        .as_ref()
+        .map(|v| optional_text(&mut errors, "external_id", v.as_deref(), 200));
+    errors.finish()?;
+
+    let mut tx = state.pool.begin().await?;
+    let before = db::employees::find_for_update(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("employee"))?;
+    let mut after = before.clone();
+    if let Some(name) = name {
+        after.name = name;
+    }
+    if let Some(email) = email {
+        after.email = email;
+    }
+    if let Some(role) = body.role {
+        after.role = role.as_str().to_owned();
+    }
+    if let Some(team) = team {
+        after.team = team;
+    }
+    if let Some(external_id) = external_id {
+        after.external_id = external_id;
+    }
+    if let Some(active) = body.active {
+        after.active = active;
+    }
+    let stays_admin = after.role == "admin" && after.active;
+    if before.role == "admin"
+        && before.active
+        && !stays_admin
+        && db::employees::other_active_admins(&mut tx, id).await? == 0
+    {
+        return Err(ApiError::conflict(
+            "this is the last active admin; make someone else admin first",
+        ));
+    }
+    let after = db::employees::update(&mut tx, &after).await?;
+    let event = db::audit::event(
+        "employee.updated",
+        "employee",
+        id,
+        actor.audit_ids(),
+        json!({ "before": before, "after": after }),
+    );
+    db::audit::record(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(axum::Json(after.into()))
+}
+
+/// Issue a token for a person; the clear token is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/employees/{id}/tokens", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body(content = CreateToken, description = "optional"),
+    responses(
+        (status = 201, body = IssuedToken), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the person is inactive"),
+    )
+)]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let name = optional_text(&mut errors, "name", body.name.as_deref(), 200);
+    errors.finish()?;
+    let mut tx = state.pool.begin().await?;
+    let issued = issue_employee_token(&mut tx, id, name.as_deref(), actor.audit_ids()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(issued)))
+}
+
+/// Issues a token in the caller's transaction; also used by bootstrap-admin.
+pub async fn issue_employee_token(
+    conn: &mut sqlx::PgConnection,
+    employee_id: Uuid,
+    name: Option<&str>,
+    actor: db::audit::ActorIds,
+) -> Result<IssuedToken, ApiError> {
+    let employee = db::employees::find_for_update(conn, employee_id)
+        .await?
+        .ok_or(ApiError::NotFound("employee"))?;
+    if !employee.active {
+        return Err(ApiError::conflict("the employee is inactive; reactivate them first"));
+    }
+    let (token, hash) = secrets::new_api_token();
+    let row = db::tokens::insert(conn, db::tokens::Owner::Employee(employee_id), name, &hash).await?;
+    let event = db::audit::event(
+        "token.issued",
+        "token",
+        row.id,
+        actor,
+        json!({ "employee_id": employee_id, "name": row.name }),
+    );
+    db::audit::record(conn, &[event]).await?;
+    Ok(IssuedToken {
+        id: row.id,
+        employee_id,
+        name: row.name,
+        token,
+        created_at: row.created_at,
+    })
+}
+
+/// A person's tokens (never the tokens themselves).
+#[utoipa::path(
+    get, path = "/v1/employees/{id}/tokens", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = TokenList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<TokenList>, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut conn = state.pool.acquire().await?;
+    db::employees::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("employee"))?;
+    let items = db::tokens::list_for_employee(&mut conn, id)
+        .await?
+        .into_iter()
+        .map(|row| TokenInfo {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
+        })
+        .collect();
+    Ok(axum::Json(TokenList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Revoke a token (a person's or an integration's); effective at once.
+#[utoipa::path(
+    delete, path = "/v1/tokens/{id}", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut tx = state.pool.begin().await?;
+    let row = db::tokens::revoke(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("token"))?;
+    let event = db::audit::event(
+        "token.revoked",
+        "token",
+        row.id,
+        actor.audit_ids(),
+        json!({ "employee_id": row.employee_id, "integration_id": row.integration_id, "revoked_at": row.revoked_at }),
+    );
+    db::audit::record(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_employee, list_employees))
+        .routes(routes!(get_employee, update_employee))
+        .routes(routes!(issue_token, list_tokens))
+        .routes(routes!(revoke_token))
+}

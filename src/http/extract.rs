@@ -1,0 +1,216 @@
+//! Extractors whose rejections speak problem JSON: a JSON body (415 for the
+//! wrong content type, 400 for malformed JSON, 422 naming the field for
+//! missing, unknown or mistyped fields), a query string and a UUID path id.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::{ApiError, FieldErrors};
+
+/// SHA-256 of the raw request body, to tell an idempotent retry (same bytes)
+/// from a different request under the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyDigest(pub [u8; 32]);
+
+/// A JSON body. An empty body reads as `{}`, so a body whose fields are all
+/// optional may be left out; required fields are then reported missing.
+pub struct Json<T>(pub T, pub BodyDigest);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        let digest = BodyDigest(Sha256::digest(&bytes).into());
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            if !content_type.as_deref().is_some_and(is_json) {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                ));
+            }
+            &bytes
+        };
+        parse_json(body).map(|value| Json(value, digest))
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses JSON, telling malformed documents (400) from well-formed ones with
+/// the wrong fields (422, naming the field).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                let field = field_from_message(&message).unwrap_or(if path == "." { "body".to_owned() } else { path });
+                FieldErrors::single(field, message)
+            }
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+    Ok(value)
+}
+
+/// serde names the field in the message for missing and unknown fields,
+/// where the path still points at the enclosing object.
+fn field_from_message(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string, with unknown or malformed parameters reported by name.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let field = field_from_message(&message).unwrap_or(if path == "." { "query".to_owned() } else { path });
+                FieldErrors::single(field, message)
+            })
+    }
+}
+
+/// The `{id}` of a path, which must be a UUID.
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Uuid::parse_str(&raw)
+            .map(PathId)
+            .map_err(|_| ApiError::BadRequest(format!("`{raw}` in the path is not an id (a UUID)")))
+    }
+}
+
+/// Deserialises a field that may be absent (`None`), null (`Some(None)`) or
+/// set (`Some(Some(v))`): PATCH tells "leave as is" from "clear".
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        reason: String,
+        count: Option<u32>,
+    }
+
+    fn field_errors(error: ApiError) -> Vec<(String, String)> {
+        match error {
+            ApiError::Validation(errors) => {
+                let problem = ApiError::Validation(errors).to_problem();
+                problem.errors.unwrap().into_iter().collect()
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let errors = field_errors(parse_json::<Body>(b"{}").unwrap_err());
+        assert_eq!(errors[0].0, "reason");
+        assert!(errors[0].1.contains("missing field"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let errors = field_errors(parse_json::<Body>(br#"{"reason":"x","reasn":"y"}"#).unwrap_err());
+        assert_eq!(errors[0].0, "reasn");
+    }
+
+    #[test]
+    fn a_mistyped_field_is_named_by_its_path() {
+        let errors = field_errors(parse_json::<Body>(br#"{"reason":"x","count":"three"}"#).unwrap_err());
+        assert_eq!(errors[0].0, "count");
+        assert!(
+            !errors[0].1.contains("line"),
+            "positions are noise for a client: {errors:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(
+            parse_json::<Body>(br#"{"reason":"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"reason":"x"} trailing"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+}

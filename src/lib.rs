@@ -1,0 +1,13 @@
+//! Countersign: two-person exception approval for customer service.
+//!
+//! The crate is a library first; `main.rs` only parses the command line.
+
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod secrets;
+pub mod startup;
+pub mod telemetry;
+pub mod workers;

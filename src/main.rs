@@ -1,0 +1,100 @@
+//! The command line: `serve` (the default), `migrate`, `bootstrap-admin`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use countersign::config::Settings;
+use countersign::db::{self, Database};
+use countersign::startup::{Application, shutdown_signal};
+use countersign::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Two-person exception approval for customer service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create the first admin (if absent) and print a new token for them on stdout.
+    BootstrapAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("countersign: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::BootstrapAdmin { email, name } => bootstrap_admin(settings, &email, &name).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("countersign: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings).await?.run_until(shutdown_signal()).await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    with_database(&settings, |_| async { Ok(()) }).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn bootstrap_admin(settings: Settings, email: &str, name: &str) -> anyhow::Result<()> {
+    let token = with_database(&settings, |pool| async move {
+        countersign::bootstrap::bootstrap_admin(&pool, email, name).await
+    })
+    .await?;
+    // The token alone on stdout, so `TOKEN=$(countersign bootstrap-admin …)` works.
+    println!("{token}");
+    Ok(())
+}
+
+/// Opens (or starts) the database, migrates it, runs `work`, and closes
+/// everything again, whatever `work` answered.
+async fn with_database<T, F, Fut>(settings: &Settings, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(sqlx::PgPool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let database = Database::open(settings).await?;
+    let outcome = async {
+        let pool = database.pool(settings).await?;
+        db::migrate(&pool).await?;
+        let result = work(pool.clone()).await;
+        pool.close().await;
+        result
+    }
+    .await;
+    database.close().await;
+    outcome
+}

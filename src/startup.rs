@@ -1,0 +1,161 @@
+//! Builds the application: database (embedded or configured), migrations,
+//! router, background workers, and the graceful shutdown that stops them in
+//! order. Tests start this very same application on a database of their own.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::db::{self, Database};
+use crate::http::{self, AppState};
+use crate::workers;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    database: Option<Database>,
+}
+
+impl Application {
+    /// Opens the configured database (starting the embedded cluster when none
+    /// is configured), migrates it and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let database = Database::open(&settings).await?;
+        let pool = match database.pool(&settings).await {
+            Ok(pool) => pool,
+            Err(error) => {
+                database.close().await;
+                return Err(error.context("connecting to the database"));
+            }
+        };
+        db::migrate(&pool).await.context("running migrations")?;
+        Self::with_pool(settings, pool, Some(database)).await
+    }
+
+    /// The application on an existing, migrated pool (tests use this).
+    pub async fn with_pool(settings: Settings, pool: PgPool, database: Option<Database>) -> anyhow::Result<Self> {
+        let policy = settings.approval_policy()?;
+        let addr = settings.server_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr} (setting `server.addr`)"))?;
+        let state = AppState {
+            pool,
+            settings: Arc::new(settings),
+            policy: Arc::new(policy),
+            metrics: metrics_handle(),
+            token_usage: Arc::default(),
+        };
+        Ok(Application {
+            listener,
+            state,
+            database,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to `server.shutdown_grace_secs`), stops the workers,
+    /// closes the pool and stops the embedded cluster.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            database,
+        } = self;
+        let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
+        tracing::info!(addr = %listener.local_addr()?, "countersign listening");
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker_handles = workers::spawn_all(&state, stop_rx.clone());
+
+        let stopping = {
+            let mut stop_rx = stop_rx.clone();
+            async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let server = axum::serve(listener, http::router(state.clone()))
+            .with_graceful_shutdown(stopping)
+            .into_future();
+        let mut server = tokio::spawn(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stop_tx.send(true);
+                match tokio::time::timeout(grace, &mut server).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time");
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
+        let _ = stop_tx.send(true);
+        for handle in worker_handles {
+            let _ = handle.await;
+        }
+        state.pool.close().await;
+        if let Some(database) = database {
+            database.close().await;
+        }
+        result.context("server task")?.context("serving HTTP")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// The process-wide Prometheus recorder (one per process; tests share it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,167 @@
+//! The real binary with its embedded PostgreSQL: first start, a second
+//! process adopting the running cluster, `kill -9` and restart with the data
+//! kept, readiness 503 when the database dies, and a clean SIGTERM stop.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_countersign");
+
+fn command(base: &Path, addr: &str) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("COUNTERSIGN_DATABASE__URL")
+        .env("COUNTERSIGN_DATABASE__DATA_DIR", base.join("data"))
+        .env("COUNTERSIGN_SERVER__ADDR", addr)
+        .env("RUST_LOG", "info")
+        .current_dir(base)
+        .stdin(Stdio::null());
+    command
+}
+
+fn serve(base: &Path, addr: &str, run: u32) -> Child {
+    let log = std::fs::File::create(base.join(format!("service-{run}.log"))).unwrap();
+    command(base, addr)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the binary starts")
+}
+
+async fn readiness(addr: &str) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// Polls readiness until it answers `status` (a child process, not our own
+/// server: there is nothing to await but its port).
+async fn wait_for_readiness(addr: &str, status: u16, base: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if readiness(addr).await == Some(status) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs: Vec<String> = std::fs::read_dir(base)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    panic!("readiness never answered {status}; logs:\n{}", logs.join("\n---\n"));
+}
+
+async fn me(addr: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{addr}/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+struct Cleanup(PathBuf, Vec<u32>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in &self.1 {
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_database_survives_kill_9_and_restarts() {
+    let base = std::env::temp_dir().join(format!("countersign-bin-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cleanup = Cleanup(base.clone(), vec![]);
+
+    let mut first = serve(&base, &addr, 1);
+    cleanup.1.push(first.id());
+    wait_for_readiness(&addr, 200, &base).await;
+    assert!(
+        base.join("data/PG_VERSION").is_file(),
+        "the cluster lives under the data dir"
+    );
+
+    // A second process (the CLI) adopts the running cluster and leaves it up.
+    let output = command(&base, &addr)
+        .args(["bootstrap-admin", "--email", "root@example.com", "--name", "Root"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout: {stdout:?}");
+    let token = stdout.trim().to_owned();
+    assert_eq!(me(&addr, &token).await, 200, "the printed token works");
+    assert_eq!(
+        readiness(&addr).await,
+        Some(200),
+        "the CLI left the service's cluster running"
+    );
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = serve(&base, &addr, 2);
+    cleanup.1.push(second.id());
+    wait_for_readiness(&addr, 200, &base).await;
+    assert_eq!(me(&addr, &token).await, 200, "data is kept across a kill -9");
+
+    let pid = std::fs::read_to_string(base.join("data/postmaster.pid")).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    wait_for_readiness(&addr, 503, &base).await;
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &second.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.code().is_some(),
+        "it exited rather than being killed: {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_the_binary_with_a_message_naming_it() {
+    let base = std::env::temp_dir();
+    let output = command(&base, "not-an-address").arg("migrate").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server.addr"), "{stderr}");
+}

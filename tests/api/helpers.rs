@@ -1,0 +1,390 @@
+//! `TestApp`: the real application on a fresh database of its own.
+//!
+//! The database server is `DATABASE_URL`'s when set, else one embedded
+//! throwaway cluster per test process. Each test gets its own database,
+//! cloned from a migrated template (created once, under an advisory lock, and
+//! named after the migrations so a changed migration gets a new template).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+use countersign::config::Settings;
+use countersign::db::embedded::{ClusterOptions, EmbeddedCluster};
+use countersign::startup::Application;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// Where test databases are created.
+struct TestServer {
+    admin_options: PgConnectOptions,
+    _cluster: Option<EmbeddedCluster>,
+}
+
+static SERVER: OnceCell<TestServer> = OnceCell::const_new();
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn server() -> &'static TestServer {
+    SERVER
+        .get_or_init(|| async {
+            init_logs();
+            match std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+                Some(url) => TestServer {
+                    admin_options: PgConnectOptions::from_str(&url).expect("DATABASE_URL parses"),
+                    _cluster: None,
+                },
+                None => {
+                    let cluster = start_embedded().await;
+                    TestServer {
+                        admin_options: cluster.connect_options("postgres"),
+                        _cluster: Some(cluster),
+                    }
+                }
+            }
+        })
+        .await
+}
+
+/// One throwaway cluster per test process, under /tmp (reachable by the
+/// `postgres` user when we are root); clusters of finished runs are swept.
+async fn start_embedded() -> EmbeddedCluster {
+    let tmp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("countersign-test-")
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let base = tmp.join(format!("countersign-test-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    EmbeddedCluster::start(&ClusterOptions {
+        data_dir: base.join("data"),
+        bin_dir: None,
+        ephemeral: true,
+        max_connections: 300,
+    })
+    .await
+    .expect("the embedded test cluster starts")
+}
+
+fn migrations_digest() -> String {
+    let mut hasher = Sha256::new();
+    for migration in countersign::db::MIGRATOR.iter() {
+        hasher.update(migration.version.to_le_bytes());
+        hasher.update(&*migration.checksum);
+    }
+    hex::encode(hasher.finalize())[..16].to_owned()
+}
+
+async fn template_name(server: &TestServer) -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("countersign_template_{}", migrations_digest());
+            let mut conn = PgConnection::connect_with(&server.admin_options)
+                .await
+                .expect("connect as admin");
+            conn.execute("SELECT pg_advisory_lock(716542)").await.unwrap();
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if !exists {
+                let building = format!("{name}_building");
+                conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{building}\"")))
+                    .await
+                    .unwrap();
+                conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{building}\"")))
+                    .await
+                    .unwrap();
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(server.admin_options.clone().database(&building))
+                    .await
+                    .unwrap();
+                countersign::db::migrate(&pool).await.expect("migrations apply");
+                pool.close().await;
+                conn.execute(AssertSqlSafe(format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                )))
+                .await
+                .unwrap();
+            }
+            conn.execute("SELECT pg_advisory_unlock(716542)").await.unwrap();
+            conn.close().await.unwrap();
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A fresh database cloned from the template; its pool.
+async fn fresh_database() -> PgPool {
+    let server = server().await;
+    let template = template_name(server).await;
+    let name = format!("cs_test_{}", Uuid::now_v7().simple());
+    let mut conn = PgConnection::connect_with(&server.admin_options).await.unwrap();
+    // Concurrent clones of one template can collide on its lock; retry.
+    let mut attempt = 0;
+    loop {
+        match conn
+            .execute(AssertSqlSafe(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+            )))
+            .await
+        {
+            Ok(_) => break,
+            Err(error) if attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                let _ = error;
+            }
+            Err(error) => panic!("creating the test database: {error}"),
+        }
+    }
+    conn.close().await.unwrap();
+    let options = server.admin_options.clone().database(&name);
+    PgPoolOptions::new()
+        .max_connections(20)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// Logs of the whole test process, captured so tests can look into them;
+/// printed too when TEST_LOG=1.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct CaptureWriter;
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,hyper_util=info,reqwest=info,h2=info")
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// Settings as a fresh install has them, on a free port.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load_from(Path::new("/nonexistent"), HashMap::new()).unwrap();
+    settings.server.addr = "127.0.0.1:0".to_owned();
+    settings.audit.sequencer_interval_ms = 20;
+    settings
+}
+
+/// Someone who can call the API.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub admin: User,
+}
+
+/// A response, read: status, headers and JSON body (Null when empty).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, printing the body when it is not what we expected.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    /// Asserts a problem response naming `field` in `errors`.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, field: Option<&str>) -> Self {
+        let answer = self.expect(status);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json"),
+            "problems are problem+json"
+        );
+        assert_eq!(answer.body["status"], status, "{}", answer.body);
+        assert!(
+            answer.body["type"].is_string() && answer.body["title"].is_string(),
+            "{}",
+            answer.body
+        );
+        if let Some(field) = field {
+            assert!(
+                answer.body["errors"][field].is_string(),
+                "expected `{field}` in errors: {}",
+                answer.body
+            );
+        }
+        answer
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings();
+        configure(&mut settings);
+        let pool = fresh_database().await;
+        let application = Application::with_pool(settings, pool.clone(), None)
+            .await
+            .expect("the app builds");
+        let address = format!("http://{}", application.local_addr());
+        tokio::spawn(application.run_until(std::future::pending()));
+        let token = countersign::bootstrap::bootstrap_admin(&pool, "admin@example.com", "First Admin")
+            .await
+            .expect("bootstrap admin");
+        let admin_id = sqlx::query_scalar("SELECT id FROM employees WHERE email = 'admin@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            pool,
+            admin: User { id: admin_id, token },
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{}", self.address, path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn send(&self, builder: RequestBuilder) -> Answer {
+        let response = builder.send().await.expect("the request is sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(self.request(Method::GET, path, token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.send(self.request(Method::POST, path, token).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.send(self.request(Method::PATCH, path, token).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(self.request(Method::DELETE, path, token)).await
+    }
+
+    /// Creates a person with the given role and issues them a token.
+    pub async fn create_user(&self, role: &str) -> User {
+        self.create_user_with(role, json!({})).await
+    }
+
+    /// Like `create_user`, with extra fields (team, external_id, …).
+    pub async fn create_user_with(&self, role: &str, extra: Value) -> User {
+        let n = Uuid::now_v7().simple().to_string();
+        let mut body =
+            json!({ "name": format!("{role} {}", &n[24..]), "email": format!("{role}-{n}@example.com"), "role": role });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let created = self
+            .post("/v1/employees", Some(&self.admin.token), &body)
+            .await
+            .expect(201);
+        let id: Uuid = created.body["id"].as_str().unwrap().parse().unwrap();
+        let token = self
+            .post(
+                &format!("/v1/employees/{id}/tokens"),
+                Some(&self.admin.token),
+                &json!({}),
+            )
+            .await
+            .expect(201);
+        User {
+            id,
+            token: token.body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates an integration; answers its id, token and inbound secret.
+    pub async fn create_integration(&self, kind: &str) -> (Uuid, String, String) {
+        let name = format!("{kind}-{}", Uuid::now_v7().simple());
+        let created = self
+            .post(
+                "/v1/integrations",
+                Some(&self.admin.token),
+                &json!({ "name": name, "kind": kind }),
+            )
+            .await
+            .expect(201);
+        (
+            created.body["id"].as_str().unwrap().parse().unwrap(),
+            created.body["token"].as_str().unwrap().to_owned(),
+            created.body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count query runs")
+    }
+}

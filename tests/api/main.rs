@@ -1,0 +1,7 @@
+//! API tests: the real router on a real PostgreSQL database per test.
+
+mod embedded;
+mod errors;
+mod health;
+mod helpers;
+mod people;
