@@ -53,6 +53,7 @@ impl Application {
             policy: Arc::new(policy),
             metrics: metrics_handle(),
             token_usage: Arc::default(),
+            audit_wake: Arc::default(),
         };
         Ok(Application {
             listener,

@@ -67,3 +67,128 @@ pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::R
     .await?;
     Ok(())
 }
+
+/// Links up to `batch` queued events into the chain, in one transaction.
+/// Only the elected sequencer calls this; should two ever run, the chain's
+/// primary key on `seq` makes the second one's transaction fail, not fork.
+pub async fn chain_batch(conn: &mut PgConnection, batch: i64) -> sqlx::Result<usize> {
+    let queued = sqlx::query!(
+        r#"
+        SELECT e.id, e.content_hash
+        FROM audit_unchained u JOIN audit_events e ON e.id = u.event_id
+        ORDER BY e.id
+        LIMIT $1
+        "#,
+        batch
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if queued.is_empty() {
+        return Ok(0);
+    }
+    let head = sqlx::query!("SELECT seq, chain_hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (mut seq, mut previous) = match head {
+        Some(head) => (head.seq, head.chain_hash),
+        None => (0, crate::domain::audit::GENESIS.to_vec()),
+    };
+    let mut seqs = Vec::with_capacity(queued.len());
+    let mut ids = Vec::with_capacity(queued.len());
+    let mut hashes = Vec::with_capacity(queued.len());
+    for event in &queued {
+        seq += 1;
+        previous = crate::domain::audit::chain_hash(&previous, &event.content_hash).to_vec();
+        seqs.push(seq);
+        ids.push(event.id);
+        hashes.push(previous.clone());
+    }
+    sqlx::query!(
+        "INSERT INTO audit_chain (seq, event_id, chain_hash)
+         SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bytea[])",
+        &seqs,
+        &ids,
+        &hashes
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!("DELETE FROM audit_unchained WHERE event_id = ANY($1)", &ids)
+        .execute(&mut *conn)
+        .await?;
+    Ok(queued.len())
+}
+
+/// One chained event as stored, for verification.
+pub struct ChainedEvent {
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub chain_hash: Vec<u8>,
+    pub content: Option<EventContent>,
+    pub content_hash: Option<Vec<u8>>,
+}
+
+/// Streams the chain in `seq` order and hands each link to `check` until
+/// it answers false.
+pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainedEvent) -> bool) -> sqlx::Result<()> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query!(
+        r#"
+        SELECT c.seq, c.event_id, c.chain_hash,
+               e.id AS "id?", e.occurred_at AS "occurred_at?", e.event_type AS "event_type?",
+               e.subject_type AS "subject_type?", e.subject_id AS "subject_id?",
+               e.actor_employee_id, e.via_integration_id, e.payload AS "payload?", e.content_hash AS "content_hash?"
+        FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id
+        ORDER BY c.seq
+        "#
+    )
+    .fetch(conn);
+    while let Some(row) = rows.try_next().await? {
+        let content = match (
+            row.id,
+            row.occurred_at,
+            row.event_type,
+            row.subject_type,
+            row.subject_id,
+            row.payload,
+        ) {
+            (Some(id), Some(occurred_at), Some(event_type), Some(subject_type), Some(subject_id), Some(payload)) => {
+                Some(EventContent {
+                    id,
+                    occurred_at,
+                    event_type,
+                    subject_type,
+                    subject_id,
+                    actor_employee_id: row.actor_employee_id,
+                    via_integration_id: row.via_integration_id,
+                    payload,
+                })
+            }
+            _ => None,
+        };
+        let link = ChainedEvent {
+            seq: row.seq,
+            event_id: row.event_id,
+            chain_hash: row.chain_hash,
+            content,
+            content_hash: row.content_hash,
+        };
+        if !check(link) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Events waiting longer than `lag` to be chained (at most 100).
+pub async fn overdue_unchained(conn: &mut PgConnection, lag: chrono::Duration) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT e.id FROM audit_unchained u JOIN audit_events e ON e.id = u.event_id
+        WHERE e.occurred_at < now() - make_interval(secs => $1)
+        ORDER BY e.id LIMIT 100
+        "#,
+        lag.num_milliseconds() as f64 / 1000.0
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -5,7 +5,9 @@
 pub mod audit;
 pub mod embedded;
 pub mod employees;
+pub mod idempotency;
 pub mod integrations;
+pub mod proposals;
 pub mod tokens;
 
 use std::path::PathBuf;

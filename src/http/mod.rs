@@ -3,6 +3,7 @@
 //! OpenAPI document. Handlers live one file per resource, each ending in
 //! `pub fn router()`.
 
+pub mod audit;
 pub mod auth;
 pub mod employees;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod integrations;
 pub mod me;
 pub mod openapi;
 pub mod page;
+pub mod proposals;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub policy: Arc<ApprovalPolicy>,
     pub metrics: PrometheusHandle,
     pub token_usage: Arc<auth::TokenUsage>,
+    /// Poked after commits that wrote audit events; wakes the sequencer.
+    pub audit_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Every route with its OpenAPI description, before state and layers.
@@ -56,6 +60,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(employees::router())
         .merge(integrations::router())
         .merge(me::router())
+        .merge(proposals::router())
+        .merge(audit::router())
 }
 
 /// The OpenAPI document the running service serves.

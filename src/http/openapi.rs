@@ -20,6 +20,8 @@ use super::error::Problem;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "people", description = "Employees, roles and API tokens (admin)"),
         (name = "integrations", description = "Helpdesk integrations (admin)"),
+        (name = "proposals", description = "Filing, co-signing, declining, revising, withdrawing, outcomes"),
+        (name = "audit", description = "The hash-chained audit log"),
     )
 )]
 pub struct ApiDoc;

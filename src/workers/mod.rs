@@ -8,8 +8,16 @@ use tokio::task::JoinHandle;
 
 use crate::http::AppState;
 
+pub mod expiry;
+pub mod sequencer;
+
 pub fn spawn_all(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(metrics_upkeep(state.clone(), stop))]
+    vec![
+        tokio::spawn(metrics_upkeep(state.clone(), stop.clone())),
+        tokio::spawn(sequencer::run(state.clone(), stop.clone())),
+        tokio::spawn(sequencer::notify_writes(state.clone(), stop.clone())),
+        tokio::spawn(expiry::run(state.clone(), stop)),
+    ]
 }
 
 /// Runs `tick` every `period` until the shutdown flag is raised.

@@ -218,6 +218,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub admin: User,
+    pub state: countersign::http::AppState,
 }
 
 /// A response, read: status, headers and JSON body (Null when empty).
@@ -278,6 +279,7 @@ impl TestApp {
             .await
             .expect("the app builds");
         let address = format!("http://{}", application.local_addr());
+        let state = application.state().clone();
         tokio::spawn(application.run_until(std::future::pending()));
         let token = countersign::bootstrap::bootstrap_admin(&pool, "admin@example.com", "First Admin")
             .await
@@ -291,6 +293,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             pool,
             admin: User { id: admin_id, token },
+            state,
         }
     }
 
@@ -379,6 +382,62 @@ impl TestApp {
             created.body["token"].as_str().unwrap().to_owned(),
             created.body["secret"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Files a proposal as `agent` with the given overrides; answers it.
+    pub async fn file_proposal(&self, agent: &User, overrides: Value) -> Answer {
+        let mut body = json!({
+            "category": "refund",
+            "policy_ref": "REFUND-30-DAYS",
+            "summary": "Refund after 45 days",
+            "resolution": "Refund the order in full",
+            "justification": "Long-standing customer; the parcel was lost by the carrier",
+            "customer_ref": "CUST-1",
+            "ticket_ref": "T-100",
+            "amount_minor": 4999,
+            "currency": "EUR"
+        });
+        if let (Some(body), Some(overrides)) = (body.as_object_mut(), overrides.as_object()) {
+            for (key, value) in overrides {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+        self.post("/v1/proposals", Some(&agent.token), &body).await
+    }
+
+    pub async fn cosign(&self, agent: &User, id: &str) -> Answer {
+        self.post(&format!("/v1/proposals/{id}/cosign"), Some(&agent.token), &json!({}))
+            .await
+    }
+
+    pub async fn decline(&self, agent: &User, id: &str, reason: &str) -> Answer {
+        self.post(
+            &format!("/v1/proposals/{id}/decline"),
+            Some(&agent.token),
+            &json!({ "reason": reason }),
+        )
+        .await
+    }
+
+    /// Event types of a proposal, oldest first.
+    pub async fn event_types(&self, id: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM audit_events WHERE subject_id = $1 ORDER BY id")
+            .bind(Uuid::parse_str(id).unwrap())
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the running sequencer has chained every event.
+    pub async fn wait_until_chained(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.count("SELECT count(*) FROM audit_unchained").await > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sequencer did not chain the events"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -1,0 +1,84 @@
+//! `Idempotency-Key` storage: one row per caller and key. The first request
+//! inserts the row (taking the key), does its work and stores its response
+//! in the same transaction; a retry waits on the row, then replays.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct StoredResponse {
+    pub request_hash: Vec<u8>,
+    pub status: Option<i16>,
+    pub body: Option<Value>,
+    pub location: Option<String>,
+}
+
+/// Takes the key for this transaction, or answers what is stored under it.
+/// A concurrent request with the same key waits here until the first one
+/// commits (then sees its response) or rolls back (then takes the key).
+pub async fn claim(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    key: &str,
+    request_hash: &[u8],
+) -> sqlx::Result<Option<StoredResponse>> {
+    let inserted = sqlx::query_scalar!(
+        r#"
+        INSERT INTO idempotency_keys (principal_id, key, request_hash) VALUES ($1, $2, $3)
+        ON CONFLICT (principal_id, key) DO NOTHING
+        RETURNING 1 AS "one!"
+        "#,
+        principal,
+        key,
+        request_hash
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(None);
+    }
+    let stored = sqlx::query_as!(
+        StoredResponse,
+        r#"
+        SELECT request_hash, response_status AS status, response_body AS body, response_location AS location
+        FROM idempotency_keys WHERE principal_id = $1 AND key = $2
+        "#,
+        principal,
+        key
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Some(stored))
+}
+
+pub async fn complete(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    key: &str,
+    status: i16,
+    body: &Value,
+    location: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_location = $5
+        WHERE principal_id = $1 AND key = $2
+        "#,
+        principal,
+        key,
+        status,
+        body,
+        location
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Keys are kept a day; after that a retry is a new request.
+pub async fn forget_older_than_a_day(conn: &mut PgConnection) -> sqlx::Result<u64> {
+    let done = sqlx::query!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,438 @@
+//! SQL for proposals, their signatures and outcomes. Rules are decided in
+//! `domain::proposal`; these functions only read and write, inside the
+//! caller's transaction.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignatureRow {
+    pub id: Uuid,
+    pub employee_id: Uuid,
+    pub via_integration_id: Option<Uuid>,
+    pub revision: i32,
+    pub decision: String,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeRow {
+    pub recorded_by: Uuid,
+    pub via_integration_id: Option<Uuid>,
+    pub executed: bool,
+    pub actual_amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_outcome: String,
+    pub note: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewRow {
+    pub reviewer_id: Uuid,
+    pub verdict: String,
+    pub note: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+/// A proposal with everything hung on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalRow {
+    pub id: Uuid,
+    pub status: String,
+    pub proposer_id: Uuid,
+    pub filed_via_integration_id: Option<Uuid>,
+    pub category: String,
+    pub policy_ref: String,
+    pub summary: String,
+    pub resolution: String,
+    pub justification: String,
+    pub customer_ref: Option<String>,
+    pub ticket_ref: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub required_cosigners: i32,
+    pub declines_to_reject: i32,
+    pub revision: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub signatures: Vec<SignatureRow>,
+    #[serde(skip)]
+    pub outcome: Option<OutcomeRow>,
+    #[serde(skip)]
+    pub review: Option<ReviewRow>,
+}
+
+/// The row as selected, with its attachments as JSON.
+struct RawProposal {
+    id: Uuid,
+    status: String,
+    proposer_id: Uuid,
+    filed_via_integration_id: Option<Uuid>,
+    category: String,
+    policy_ref: String,
+    summary: String,
+    resolution: String,
+    justification: String,
+    customer_ref: Option<String>,
+    ticket_ref: Option<String>,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    required_cosigners: i32,
+    declines_to_reject: i32,
+    revision: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+    signatures: Value,
+    outcome: Option<Value>,
+    review: Option<Value>,
+}
+
+impl RawProposal {
+    fn into_row(self) -> sqlx::Result<ProposalRow> {
+        let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+        Ok(ProposalRow {
+            id: self.id,
+            status: self.status,
+            proposer_id: self.proposer_id,
+            filed_via_integration_id: self.filed_via_integration_id,
+            category: self.category,
+            policy_ref: self.policy_ref,
+            summary: self.summary,
+            resolution: self.resolution,
+            justification: self.justification,
+            customer_ref: self.customer_ref,
+            ticket_ref: self.ticket_ref,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            required_cosigners: self.required_cosigners,
+            declines_to_reject: self.declines_to_reject,
+            revision: self.revision,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            decided_at: self.decided_at,
+            signatures: serde_json::from_value(self.signatures).map_err(decode)?,
+            outcome: self.outcome.map(serde_json::from_value).transpose().map_err(decode)?,
+            review: self.review.map(serde_json::from_value).transpose().map_err(decode)?,
+        })
+    }
+}
+
+/// One statement: the proposal, its signatures, outcome and review;
+/// `FOR UPDATE` of the proposal row when `lock` is true.
+macro_rules! select_proposal {
+    ($conn:expr, $id:expr, $lock:literal) => {
+        sqlx::query_as!(
+            RawProposal,
+            r#"
+            SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
+                   p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
+                   p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
+                   p.created_at, p.updated_at, p.expires_at, p.decided_at,
+                   (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id' ORDER BY s.id), '[]')
+                    FROM signatures s WHERE s.proposal_id = p.id) AS "signatures!",
+                   (SELECT to_jsonb(o) - 'proposal_id' FROM proposal_outcomes o WHERE o.proposal_id = p.id) AS outcome,
+                   (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id) AS review
+            FROM proposals p
+            WHERE p.id = $1
+            "# + $lock,
+            $id
+        )
+        .fetch_optional($conn)
+        .await?
+        .map(RawProposal::into_row)
+        .transpose()
+    };
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ProposalRow>> {
+    select_proposal!(conn, id, "")
+}
+
+/// The proposal, locked until the transaction ends: every change to one
+/// proposal is serialised here, and nothing else is locked.
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ProposalRow>> {
+    select_proposal!(conn, id, "FOR UPDATE OF p")
+}
+
+pub struct NewProposal<'a> {
+    pub id: Uuid,
+    pub proposer_id: Uuid,
+    pub filed_via_integration_id: Option<Uuid>,
+    pub category: &'a str,
+    pub policy_ref: &'a str,
+    pub summary: &'a str,
+    pub resolution: &'a str,
+    pub justification: &'a str,
+    pub customer_ref: Option<&'a str>,
+    pub ticket_ref: Option<&'a str>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub required_cosigners: i32,
+    pub declines_to_reject: i32,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut PgConnection, new: &NewProposal<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
+                               resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
+                               required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+        "#,
+        new.id,
+        new.proposer_id,
+        new.filed_via_integration_id,
+        new.category,
+        new.policy_ref,
+        new.summary,
+        new.resolution,
+        new.justification,
+        new.customer_ref,
+        new.ticket_ref,
+        new.amount_minor,
+        new.currency,
+        new.required_cosigners,
+        new.declines_to_reject,
+        new.created_at,
+        new.expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_signature(
+    conn: &mut PgConnection,
+    proposal: &ProposalRow,
+    signature: &SignatureRow,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, via_integration_id, revision,
+                                decision, comment, reason, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "#,
+        signature.id,
+        proposal.id,
+        proposal.proposer_id,
+        signature.employee_id,
+        signature.via_integration_id,
+        signature.revision,
+        signature.decision,
+        signature.comment,
+        signature.reason,
+        signature.created_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a decision: status and `decided_at` (the schema checks the move).
+pub async fn decide(conn: &mut PgConnection, id: Uuid, status: &str, decided_at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE proposals SET status = $2, decided_at = $3, updated_at = $3 WHERE id = $1",
+        id,
+        status,
+        decided_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the revisable fields as the row holds them.
+pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        UPDATE proposals
+        SET category = $2, policy_ref = $3, summary = $4, resolution = $5, justification = $6,
+            customer_ref = $7, ticket_ref = $8, amount_minor = $9, currency = $10,
+            required_cosigners = $11, revision = $12, updated_at = $13
+        WHERE id = $1
+        "#,
+        row.id,
+        row.category,
+        row.policy_ref,
+        row.summary,
+        row.resolution,
+        row.justification,
+        row.customer_ref,
+        row.ticket_ref,
+        row.amount_minor,
+        row.currency,
+        row.required_cosigners,
+        row.revision,
+        row.updated_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_outcome(conn: &mut PgConnection, proposal_id: Uuid, outcome: &OutcomeRow) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        INSERT INTO proposal_outcomes (proposal_id, recorded_by, via_integration_id, executed,
+                                       actual_amount_minor, currency, customer_outcome, note, recorded_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "#,
+        proposal_id,
+        outcome.recorded_by,
+        outcome.via_integration_id,
+        outcome.executed,
+        outcome.actual_amount_minor,
+        outcome.currency,
+        outcome.customer_outcome,
+        outcome.note,
+        outcome.recorded_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Filters of `GET /v1/proposals`; `None` means "any".
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub policy_ref: Option<String>,
+    pub proposer: Option<Uuid>,
+    pub cosigner: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub reviewed: Option<bool>,
+    /// Pending proposals the employee may still sign (the inbox).
+    pub signable_by: Option<Uuid>,
+    pub now: DateTime<Utc>,
+    /// Newest first unless `oldest_first`.
+    pub oldest_first: bool,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Ids of the matching proposals, in page order. The status filter uses the
+/// effective status: a pending proposal past its deadline counts as expired.
+pub async fn list_ids(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT p.id
+        FROM proposals p
+        WHERE ($1::text IS NULL OR (CASE WHEN p.status = 'pending' AND p.expires_at <= $10 THEN 'expired'
+                                          ELSE p.status END) = $1)
+          AND ($2::text IS NULL OR p.category = $2)
+          AND ($3::text IS NULL OR p.policy_ref = $3)
+          AND ($4::uuid IS NULL OR p.proposer_id = $4)
+          AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM signatures s
+                                           WHERE s.proposal_id = p.id AND s.employee_id = $5
+                                             AND s.decision = 'endorse'))
+          AND ($6::timestamptz IS NULL OR p.created_at >= $6)
+          AND ($7::timestamptz IS NULL OR p.created_at < $7)
+          AND ($8::bool IS NULL OR EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id) = $8)
+          AND ($9::uuid IS NULL OR (p.status = 'pending' AND p.expires_at > $10 AND p.proposer_id <> $9
+                                    AND NOT EXISTS (SELECT 1 FROM signatures s
+                                                    WHERE s.proposal_id = p.id AND s.employee_id = $9
+                                                      AND s.revision = p.revision)))
+          AND ($11::uuid IS NULL OR (CASE WHEN $12 THEN p.id > $11 ELSE p.id < $11 END))
+        ORDER BY CASE WHEN $12 THEN p.id END ASC, CASE WHEN NOT $12 THEN p.id END DESC
+        LIMIT $13
+        "#,
+        filter.status,
+        filter.category,
+        filter.policy_ref,
+        filter.proposer,
+        filter.cosigner,
+        filter.from,
+        filter.to,
+        filter.reviewed,
+        filter.signable_by,
+        filter.now,
+        filter.after,
+        filter.oldest_first,
+        filter.limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks overdue pending proposals expired, a batch at a time; replicas
+/// share the work without waiting on each other (SKIP LOCKED). Answers the
+/// proposals expired, as they were before.
+pub async fn expire_overdue(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid, DateTime<Utc>)>> {
+    let rows = sqlx::query!(
+        r#"
+        WITH overdue AS (
+            SELECT id FROM proposals
+            WHERE status = 'pending' AND expires_at <= $1
+            ORDER BY expires_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE proposals p
+        SET status = 'expired', decided_at = p.expires_at, updated_at = $1
+        FROM overdue
+        WHERE p.id = overdue.id
+        RETURNING p.id, p.proposer_id, p.expires_at
+        "#,
+        now,
+        batch
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.proposer_id, r.expires_at)).collect())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type: String,
+    pub actor_employee_id: Option<Uuid>,
+    pub via_integration_id: Option<Uuid>,
+    pub payload: Value,
+    pub chain_seq: Option<i64>,
+}
+
+pub async fn events(
+    conn: &mut PgConnection,
+    proposal_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as!(
+        EventRow,
+        r#"
+        SELECT e.id, e.occurred_at, e.event_type, e.actor_employee_id, e.via_integration_id, e.payload,
+               c.seq AS "chain_seq?"
+        FROM audit_events e
+        LEFT JOIN audit_chain c ON c.event_id = e.id
+        WHERE e.subject_id = $1 AND ($2::uuid IS NULL OR e.id > $2)
+        ORDER BY e.id
+        LIMIT $3
+        "#,
+        proposal_id,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}

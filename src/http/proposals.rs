@@ -1,0 +1,1069 @@
+//! `/v1/proposals` and `/v1/inbox`: filing, co-signing, declining, revising,
+//! withdrawing and recording outcomes. Each write is one transaction: lock
+//! the proposal, let `domain::proposal` decide, write the change and its
+//! audit events together. Nothing else is locked.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Actor;
+use super::employees::optional_text;
+use super::employees::required_text;
+use super::error::{ApiError, FieldErrors, Problem};
+use super::extract::{BodyDigest, Json, PathId, Query, double_option};
+use super::page::Keyset;
+use crate::db;
+use crate::db::proposals::{OutcomeRow, ProposalRow, SignatureRow};
+use crate::domain::audit::EventContent;
+use crate::domain::employee::Role;
+use crate::domain::policy::Money;
+use crate::domain::proposal::{
+    Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, check_may_file, starts_new_revision,
+};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+// ---------------------------------------------------------------- types
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Signature {
+    pub employee_id: Uuid,
+    pub decision: Decision,
+    pub revision: i32,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    pub via_integration_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Outcome {
+    pub recorded_by: Uuid,
+    pub via_integration_id: Option<Uuid>,
+    pub executed: bool,
+    pub actual_amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_outcome: CustomerOutcome,
+    pub note: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Review {
+    pub reviewer_id: Uuid,
+    pub verdict: String,
+    pub note: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerOutcome {
+    Satisfied,
+    Neutral,
+    Dissatisfied,
+    Unknown,
+}
+
+impl CustomerOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            CustomerOutcome::Satisfied => "satisfied",
+            CustomerOutcome::Neutral => "neutral",
+            CustomerOutcome::Dissatisfied => "dissatisfied",
+            CustomerOutcome::Unknown => "unknown",
+        }
+    }
+
+    fn parse(text: &str) -> CustomerOutcome {
+        match text {
+            "satisfied" => CustomerOutcome::Satisfied,
+            "neutral" => CustomerOutcome::Neutral,
+            "dissatisfied" => CustomerOutcome::Dissatisfied,
+            _ => CustomerOutcome::Unknown,
+        }
+    }
+}
+
+/// A proposal with its signatures, outcome and review.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Proposal {
+    pub id: Uuid,
+    /// The effective status: a pending proposal past `expires_at` is `expired`.
+    pub status: Status,
+    pub proposer_id: Uuid,
+    pub filed_via_integration_id: Option<Uuid>,
+    pub category: String,
+    pub policy_ref: String,
+    pub summary: String,
+    pub resolution: String,
+    pub justification: String,
+    pub customer_ref: Option<String>,
+    pub ticket_ref: Option<String>,
+    /// Integer minor units (cents); never a float.
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub required_cosigners: i32,
+    /// Distinct endorsements of the current revision.
+    pub endorsements: u32,
+    pub declines_to_reject: i32,
+    pub revision: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub signatures: Vec<Signature>,
+    pub outcome: Option<Outcome>,
+    pub review: Option<Review>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProposalList {
+    pub items: Vec<Proposal>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProposal {
+    pub category: String,
+    /// The written policy rule this departs from.
+    pub policy_ref: String,
+    pub summary: String,
+    pub resolution: String,
+    pub justification: String,
+    pub customer_ref: Option<String>,
+    pub ticket_ref: Option<String>,
+    pub amount_minor: Option<i64>,
+    /// ISO 4217, e.g. EUR; required with `amount_minor`.
+    pub currency: Option<String>,
+}
+
+/// Fields left out stay as they are; `null` clears an optional one.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseProposal {
+    pub category: Option<String>,
+    pub policy_ref: Option<String>,
+    pub summary: Option<String>,
+    pub resolution: Option<String>,
+    pub justification: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub customer_ref: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub ticket_ref: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub amount_minor: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub currency: Option<Option<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CosignProposal {
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineProposal {
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawProposal {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordOutcome {
+    /// Whether the resolution was carried out.
+    pub executed: bool,
+    pub actual_amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub customer_outcome: CustomerOutcome,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalQuery {
+    pub status: Option<Status>,
+    pub category: Option<String>,
+    pub policy_ref: Option<String>,
+    /// Proposer's employee id.
+    pub proposer: Option<Uuid>,
+    /// Someone who endorsed it.
+    pub cosigner: Option<Uuid>,
+    /// Filed at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Filed before.
+    pub to: Option<DateTime<Utc>>,
+    pub reviewed: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_employee_id: Option<Uuid>,
+    pub via_integration_id: Option<Uuid>,
+    pub payload: Value,
+    /// Position in the audit chain, once the sequencer has linked it.
+    pub chain_seq: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub items: Vec<Event>,
+    pub next_cursor: Option<String>,
+}
+
+// ------------------------------------------------------- mapping helpers
+
+fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
+    let facts = facts(row);
+    let status = facts.effective_status(now);
+    Proposal {
+        id: row.id,
+        status,
+        proposer_id: row.proposer_id,
+        filed_via_integration_id: row.filed_via_integration_id,
+        category: row.category.clone(),
+        policy_ref: row.policy_ref.clone(),
+        summary: row.summary.clone(),
+        resolution: row.resolution.clone(),
+        justification: row.justification.clone(),
+        customer_ref: row.customer_ref.clone(),
+        ticket_ref: row.ticket_ref.clone(),
+        amount_minor: row.amount_minor,
+        currency: row.currency.clone(),
+        required_cosigners: row.required_cosigners,
+        endorsements: facts.endorsements(),
+        declines_to_reject: row.declines_to_reject,
+        revision: row.revision,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
+        decided_at: match (row.decided_at, status) {
+            (None, Status::Expired) => Some(row.expires_at),
+            (decided, _) => decided,
+        },
+        signatures: row
+            .signatures
+            .iter()
+            .map(|s| Signature {
+                employee_id: s.employee_id,
+                decision: Decision::parse(&s.decision).unwrap_or(Decision::Decline),
+                revision: s.revision,
+                comment: s.comment.clone(),
+                reason: s.reason.clone(),
+                via_integration_id: s.via_integration_id,
+                created_at: s.created_at,
+            })
+            .collect(),
+        outcome: row.outcome.as_ref().map(|o| Outcome {
+            recorded_by: o.recorded_by,
+            via_integration_id: o.via_integration_id,
+            executed: o.executed,
+            actual_amount_minor: o.actual_amount_minor,
+            currency: o.currency.clone(),
+            customer_outcome: CustomerOutcome::parse(&o.customer_outcome),
+            note: o.note.clone(),
+            recorded_at: o.recorded_at,
+        }),
+        review: row.review.as_ref().map(|r| Review {
+            reviewer_id: r.reviewer_id,
+            verdict: r.verdict.clone(),
+            note: r.note.clone(),
+            reviewed_at: r.reviewed_at,
+        }),
+    }
+}
+
+fn facts(row: &ProposalRow) -> ProposalFacts {
+    ProposalFacts {
+        status: Status::parse(&row.status).unwrap_or(Status::Pending),
+        proposer_id: row.proposer_id,
+        revision: row.revision,
+        required_cosigners: u32::try_from(row.required_cosigners).unwrap_or(1),
+        declines_to_reject: u32::try_from(row.declines_to_reject).unwrap_or(1),
+        expires_at: row.expires_at,
+        signatures: row
+            .signatures
+            .iter()
+            .map(|s| SignatureFact {
+                employee_id: s.employee_id,
+                revision: s.revision,
+                decision: Decision::parse(&s.decision).unwrap_or(Decision::Decline),
+            })
+            .collect(),
+    }
+}
+
+fn terms(row: &ProposalRow) -> MaterialTerms {
+    MaterialTerms {
+        category: row.category.clone(),
+        policy_ref: row.policy_ref.clone(),
+        resolution: row.resolution.clone(),
+        amount: money(row.amount_minor, row.currency.as_deref()),
+        customer_ref: row.customer_ref.clone(),
+    }
+}
+
+fn money(minor: Option<i64>, currency: Option<&str>) -> Option<Money> {
+    Some(Money {
+        minor: minor?,
+        currency: currency?.to_owned(),
+    })
+}
+
+/// The part of a proposal an audit event records as "before"/"after".
+fn snapshot(row: &ProposalRow) -> Value {
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+/// Checks an amount and its currency: both or neither, whole minor units,
+/// an ISO 4217 code.
+fn check_amount(
+    errors: &mut FieldErrors,
+    amount_field: &str,
+    minor: Option<i64>,
+    currency: Option<&str>,
+) -> Option<String> {
+    let currency = currency.map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
+    if let Some(minor) = minor
+        && !(0..=1_000_000_000_000_000).contains(&minor)
+    {
+        errors.add(amount_field, "must be a whole number of minor units, 0 or more");
+    }
+    if let Some(code) = &currency
+        && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        errors.add("currency", "must be an ISO 4217 code in capitals, e.g. EUR");
+    }
+    match (minor.is_some(), currency.is_some()) {
+        (true, false) => errors.add("currency", format!("is required with {amount_field}")),
+        (false, true) => errors.add(amount_field, "is required with currency"),
+        _ => {}
+    }
+    currency
+}
+
+// ------------------------------------------------------------ idempotency
+
+/// An `Idempotency-Key` in force for one request (or none).
+struct Idempotency {
+    key: Option<String>,
+    principal: Uuid,
+    request_hash: [u8; 32],
+}
+
+impl Idempotency {
+    fn new(headers: &HeaderMap, actor: &Actor, route: &str, body: BodyDigest) -> Result<Self, ApiError> {
+        let key = match headers.get(IDEMPOTENCY_KEY) {
+            None => None,
+            Some(value) => {
+                let key = value.to_str().map(str::trim).unwrap_or("");
+                if key.is_empty() || key.len() > 255 {
+                    return Err(FieldErrors::single(
+                        "Idempotency-Key",
+                        "must be 1-255 visible characters",
+                    ));
+                }
+                Some(key.to_owned())
+            }
+        };
+        let mut hasher = Sha256::new();
+        hasher.update(route.as_bytes());
+        hasher.update([0]);
+        hasher.update(body.0);
+        Ok(Idempotency {
+            key,
+            principal: actor.principal_id(),
+            request_hash: hasher.finalize().into(),
+        })
+    }
+
+    /// `Some(response)` when this key already has one to replay.
+    async fn claim(&self, conn: &mut PgConnection) -> Result<Option<Response>, ApiError> {
+        let Some(key) = &self.key else { return Ok(None) };
+        let Some(stored) = db::idempotency::claim(conn, self.principal, key, &self.request_hash).await? else {
+            return Ok(None);
+        };
+        if stored.request_hash != self.request_hash {
+            return Err(ApiError::Unprocessable {
+                detail: "this Idempotency-Key was used for a different request".to_owned(),
+                field: Some("Idempotency-Key".to_owned()),
+            });
+        }
+        let status = stored
+            .status
+            .and_then(|s| StatusCode::from_u16(s as u16).ok())
+            .ok_or_else(|| anyhow::anyhow!("idempotency key stored without a response"))?;
+        let mut response = (status, axum::Json(stored.body.unwrap_or(Value::Null))).into_response();
+        if let Some(location) = stored.location.and_then(|l| l.parse().ok()) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        Ok(Some(response))
+    }
+
+    async fn complete(
+        &self,
+        conn: &mut PgConnection,
+        status: StatusCode,
+        body: &Value,
+        location: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if let Some(key) = &self.key {
+            db::idempotency::complete(conn, self.principal, key, status.as_u16() as i16, body, location).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Ends a write: stores the idempotent response, commits, wakes the audit
+/// sequencer, and answers.
+async fn finish(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    idempotency: &Idempotency,
+    status: StatusCode,
+    proposal: &Proposal,
+    location: Option<String>,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_value(proposal).map_err(anyhow::Error::from)?;
+    idempotency
+        .complete(&mut tx, status, &body, location.as_deref())
+        .await?;
+    tx.commit().await?;
+    state.audit_wake.notify_one();
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(location) = location.and_then(|l| l.parse().ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn proposal_event(kind: &str, row: &ProposalRow, actor: &Actor, payload: Value) -> EventContent {
+    db::audit::event(kind, "proposal", row.id, actor.audit_ids(), payload)
+}
+
+async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, ApiError> {
+    db::proposals::find_for_update(conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("proposal"))
+}
+
+// --------------------------------------------------------------- handlers
+
+/// File a proposal (agents, or an integration acting for one).
+#[utoipa::path(
+    post, path = "/v1/proposals", tag = "proposals", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateProposal,
+    responses(
+        (status = 201, body = Proposal, headers(("Location" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "invalid field, unknown category, or exceeds peer-approval limit"),
+    )
+)]
+pub async fn file_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Json(body, digest): Json<CreateProposal>,
+) -> Result<Response, ApiError> {
+    let proposer = actor.require(Role::Agent)?;
+    check_may_file(&proposer)?;
+    let idempotency = Idempotency::new(&headers, &actor, "POST /v1/proposals", digest)?;
+
+    let mut errors = FieldErrors::new();
+    let category = required_text(&mut errors, "category", &body.category, 64);
+    let policy_ref = required_text(&mut errors, "policy_ref", &body.policy_ref, 200);
+    let summary = required_text(&mut errors, "summary", &body.summary, 500);
+    let resolution = required_text(&mut errors, "resolution", &body.resolution, 5000);
+    let justification = required_text(&mut errors, "justification", &body.justification, 5000);
+    let customer_ref = optional_text(&mut errors, "customer_ref", body.customer_ref.as_deref(), 200);
+    let ticket_ref = optional_text(&mut errors, "ticket_ref", body.ticket_ref.as_deref(), 200);
+    let currency = check_amount(&mut errors, "amount_minor", body.amount_minor, body.currency.as_deref());
+    errors.finish()?;
+    state.policy.check_category(&category)?;
+    let required = state
+        .policy
+        .required_cosigners(money(body.amount_minor, currency.as_deref()).as_ref())?;
+
+    let now = crate::domain::audit::storable_time(Utc::now());
+    let mut tx = state.pool.begin().await?;
+    if let Some(replay) = idempotency.claim(&mut tx).await? {
+        return Ok(replay);
+    }
+    let id = Uuid::now_v7();
+    db::proposals::insert(
+        &mut tx,
+        &db::proposals::NewProposal {
+            id,
+            proposer_id: proposer.id,
+            filed_via_integration_id: actor.via_integration,
+            category: &category,
+            policy_ref: &policy_ref,
+            summary: &summary,
+            resolution: &resolution,
+            justification: &justification,
+            customer_ref: customer_ref.as_deref(),
+            ticket_ref: ticket_ref.as_deref(),
+            amount_minor: body.amount_minor,
+            currency: currency.as_deref(),
+            required_cosigners: required as i32,
+            declines_to_reject: state.policy.declines_to_reject as i32,
+            created_at: now,
+            expires_at: now + state.policy.pending_ttl,
+        },
+    )
+    .await?;
+    let row = ProposalRow {
+        id,
+        status: "pending".to_owned(),
+        proposer_id: proposer.id,
+        filed_via_integration_id: actor.via_integration,
+        category,
+        policy_ref,
+        summary,
+        resolution,
+        justification,
+        customer_ref,
+        ticket_ref,
+        amount_minor: body.amount_minor,
+        currency,
+        required_cosigners: required as i32,
+        declines_to_reject: state.policy.declines_to_reject as i32,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + state.policy.pending_ttl,
+        decided_at: None,
+        signatures: vec![],
+        outcome: None,
+        review: None,
+    };
+    let event = proposal_event("proposal.created", &row, &actor, json!({ "after": snapshot(&row) }));
+    db::audit::record(&mut tx, &[event]).await?;
+    let location = format!("/v1/proposals/{id}");
+    finish(
+        &state,
+        tx,
+        &idempotency,
+        StatusCode::CREATED,
+        &to_response(&row, now),
+        Some(location),
+    )
+    .await
+}
+
+/// One proposal with its signatures, outcome and review.
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Proposal), (status = 401, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn get_proposal(
+    State(state): State<AppState>,
+    _actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<Proposal>, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let row = db::proposals::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("proposal"))?;
+    Ok(axum::Json(to_response(&row, Utc::now())))
+}
+
+/// Proposals, newest first, filtered.
+#[utoipa::path(
+    get, path = "/v1/proposals", tag = "proposals", security(("bearer" = [])),
+    params(ProposalQuery),
+    responses((status = 200, body = ProposalList), (status = 401, body = Problem), (status = 422, body = Problem))
+)]
+pub async fn list_proposals(
+    State(state): State<AppState>,
+    _actor: Actor,
+    Query(query): Query<ProposalQuery>,
+) -> Result<axum::Json<ProposalList>, ApiError> {
+    let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from >= to
+    {
+        return Err(FieldErrors::single("to", "must be after `from`"));
+    }
+    let filter = db::proposals::ListFilter {
+        status: query.status.map(|s| s.as_str().to_owned()),
+        category: query.category,
+        policy_ref: query.policy_ref,
+        proposer: query.proposer,
+        cosigner: query.cosigner,
+        from: query.from,
+        to: query.to,
+        reviewed: query.reviewed,
+        ..db::proposals::ListFilter::default()
+    };
+    page(&state, filter, keyset).await
+}
+
+/// Pending proposals the caller may co-sign, oldest first: never their own,
+/// never one whose current revision they already signed.
+#[utoipa::path(
+    get, path = "/v1/inbox", tag = "proposals", security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = ProposalList), (status = 401, body = Problem), (status = 403, body = Problem))
+)]
+pub async fn list_inbox(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> Result<axum::Json<ProposalList>, ApiError> {
+    let agent = actor.require(Role::Agent)?;
+    let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
+    let filter = db::proposals::ListFilter {
+        signable_by: Some(agent.id),
+        oldest_first: true,
+        ..db::proposals::ListFilter::default()
+    };
+    page(&state, filter, keyset).await
+}
+
+async fn page(
+    state: &AppState,
+    mut filter: db::proposals::ListFilter,
+    keyset: Keyset,
+) -> Result<axum::Json<ProposalList>, ApiError> {
+    let now = Utc::now();
+    filter.now = now;
+    filter.after = keyset.after;
+    filter.limit = keyset.fetch_limit();
+    let mut conn = state.pool.acquire().await?;
+    let ids = db::proposals::list_ids(&mut conn, &filter).await?;
+    let (ids, next_cursor) = keyset.finish(ids, |id| *id);
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = db::proposals::find(&mut conn, id).await? {
+            items.push(to_response(&row, now));
+        }
+    }
+    Ok(axum::Json(ProposalList { items, next_cursor }))
+}
+
+/// Endorse the current revision; approves when the threshold is met.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/cosign", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = CosignProposal, description = "optional"),
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "not an active agent, or the proposer"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "already signed, or no longer pending"),
+    )
+)]
+pub async fn cosign_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    Json(body, digest): Json<CosignProposal>,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::new();
+    let comment = optional_text(&mut errors, "comment", body.comment.as_deref(), 2000);
+    errors.finish()?;
+    sign(state, actor, headers, id, digest, Decision::Endorse, comment).await
+}
+
+/// Decline the current revision with a reason; rejects at the configured count.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/decline", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = DeclineProposal,
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn decline_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    Json(body, digest): Json<DeclineProposal>,
+) -> Result<Response, ApiError> {
+    let mut errors = FieldErrors::new();
+    let reason = required_text(&mut errors, "reason", &body.reason, 2000);
+    errors.finish()?;
+    sign(state, actor, headers, id, digest, Decision::Decline, Some(reason)).await
+}
+
+/// Co-sign or decline: one transaction, the proposal row locked.
+async fn sign(
+    state: AppState,
+    actor: Actor,
+    headers: HeaderMap,
+    id: Uuid,
+    digest: BodyDigest,
+    decision: Decision,
+    text: Option<String>,
+) -> Result<Response, ApiError> {
+    let signer = actor.require(Role::Agent)?;
+    let route = format!("POST /v1/proposals/{id}/{}", decision.as_str());
+    let idempotency = Idempotency::new(&headers, &actor, &route, digest)?;
+    let mut tx = state.pool.begin().await?;
+    if let Some(replay) = idempotency.claim(&mut tx).await? {
+        return Ok(replay);
+    }
+    let mut row = locked(&mut tx, id).await?;
+    let now = crate::domain::audit::storable_time(Utc::now());
+    let before = facts(&row);
+    let effect = match decision {
+        Decision::Endorse => before.cosign(&signer, now)?,
+        Decision::Decline => before.decline(&signer, now)?,
+    };
+    let signature = SignatureRow {
+        id: Uuid::now_v7(),
+        employee_id: signer.id,
+        via_integration_id: actor.via_integration,
+        revision: row.revision,
+        decision: decision.as_str().to_owned(),
+        comment: text.clone().filter(|_| decision == Decision::Endorse),
+        reason: text.filter(|_| decision == Decision::Decline),
+        created_at: now,
+    };
+    db::proposals::insert_signature(&mut tx, &row, &signature).await?;
+    row.signatures.push(signature.clone());
+    let signed_type = match decision {
+        Decision::Endorse => "proposal.cosigned",
+        Decision::Decline => "proposal.declined",
+    };
+    let mut events = vec![proposal_event(
+        signed_type,
+        &row,
+        &actor,
+        json!({ "signature": signature, "revision": row.revision }),
+    )];
+    let decided = match effect {
+        SignatureEffect::Recorded => None,
+        SignatureEffect::Approves => Some((Status::Approved, "proposal.approved")),
+        SignatureEffect::Rejects => Some((Status::Rejected, "proposal.rejected")),
+    };
+    if let Some((status, event_type)) = decided {
+        db::proposals::decide(&mut tx, row.id, status.as_str(), now).await?;
+        row.status = status.as_str().to_owned();
+        row.decided_at = Some(now);
+        row.updated_at = now;
+        let signers: Vec<Uuid> = row
+            .signatures
+            .iter()
+            .filter(|s| s.revision == row.revision && s.decision == decision.as_str())
+            .map(|s| s.employee_id)
+            .collect();
+        events.push(proposal_event(
+            event_type,
+            &row,
+            &actor,
+            json!({
+                "before": { "status": "pending" },
+                "after": { "status": status.as_str(), "decided_at": now },
+                "revision": row.revision,
+                "signers": signers,
+            }),
+        ));
+    }
+    db::audit::record(&mut tx, &events).await?;
+    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+}
+
+/// The proposer revises a pending proposal. Changing a material field
+/// (resolution, amount, customer, category, policy_ref) starts a new
+/// revision: endorsements of earlier revisions no longer count.
+#[utoipa::path(
+    patch, path = "/v1/proposals/{id}", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = ReviseProposal,
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn revise_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<ReviseProposal>,
+) -> Result<Response, ApiError> {
+    let proposer = actor.require(Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let category = body
+        .category
+        .as_deref()
+        .map(|v| required_text(&mut errors, "category", v, 64));
+    let policy_ref = body
+        .policy_ref
+        .as_deref()
+        .map(|v| required_text(&mut errors, "policy_ref", v, 200));
+    let summary = body
+        .summary
+        .as_deref()
+        .map(|v| required_text(&mut errors, "summary", v, 500));
+    let resolution = body
+        .resolution
+        .as_deref()
+        .map(|v| required_text(&mut errors, "resolution", v, 5000));
+    let justification = body
+        .justification
+        .as_deref()
+        .map(|v| required_text(&mut errors, "justification", v, 5000));
+    let customer_ref = body
+        .customer_ref
+        .as_ref()
+        .map(|v| optional_text(&mut errors, "customer_ref", v.as_deref(), 200));
+    let ticket_ref = body
+        .ticket_ref
+        .as_ref()
+        .map(|v| optional_text(&mut errors, "ticket_ref", v.as_deref(), 200));
+    errors.finish()?;
+
+    let mut tx = state.pool.begin().await?;
+    let before = locked(&mut tx, id).await?;
+    let now = crate::domain::audit::storable_time(Utc::now());
+    facts(&before).check_may_revise(&proposer, now)?;
+    let mut after = before.clone();
+    after.category = category.unwrap_or(after.category);
+    after.policy_ref = policy_ref.unwrap_or(after.policy_ref);
+    after.summary = summary.unwrap_or(after.summary);
+    after.resolution = resolution.unwrap_or(after.resolution);
+    after.justification = justification.unwrap_or(after.justification);
+    if let Some(customer_ref) = customer_ref {
+        after.customer_ref = customer_ref;
+    }
+    if let Some(ticket_ref) = ticket_ref {
+        after.ticket_ref = ticket_ref;
+    }
+    if let Some(amount) = body.amount_minor {
+        after.amount_minor = amount;
+    }
+    if let Some(currency) = body.currency {
+        after.currency = currency;
+    }
+    let mut errors = FieldErrors::new();
+    after.currency = check_amount(
+        &mut errors,
+        "amount_minor",
+        after.amount_minor,
+        after.currency.as_deref(),
+    );
+    errors.finish()?;
+    state.policy.check_category(&after.category)?;
+    let material = starts_new_revision(&terms(&before), &terms(&after));
+    let unchanged = !material
+        && after.summary == before.summary
+        && after.justification == before.justification
+        && after.ticket_ref == before.ticket_ref;
+    if unchanged {
+        return Ok(axum::Json(to_response(&before, now)).into_response());
+    }
+    if material {
+        after.revision += 1;
+        let required = state
+            .policy
+            .required_cosigners(money(after.amount_minor, after.currency.as_deref()).as_ref())?;
+        after.required_cosigners = required as i32;
+    }
+    after.updated_at = now;
+    db::proposals::revise(&mut tx, &after).await?;
+    let event = proposal_event(
+        "proposal.revised",
+        &after,
+        &actor,
+        json!({ "before": snapshot(&before), "after": snapshot(&after), "new_revision": material }),
+    );
+    db::audit::record(&mut tx, &[event]).await?;
+    let no_key = Idempotency {
+        key: None,
+        principal: actor.principal_id(),
+        request_hash: [0; 32],
+    };
+    finish(&state, tx, &no_key, StatusCode::OK, &to_response(&after, now), None).await
+}
+
+/// The proposer withdraws a pending proposal.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/withdraw", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = WithdrawProposal, description = "optional"),
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+    )
+)]
+pub async fn withdraw_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    Json(body, digest): Json<WithdrawProposal>,
+) -> Result<Response, ApiError> {
+    let proposer = actor.require(Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let reason = optional_text(&mut errors, "reason", body.reason.as_deref(), 2000);
+    errors.finish()?;
+    let idempotency = Idempotency::new(&headers, &actor, &format!("POST /v1/proposals/{id}/withdraw"), digest)?;
+    let mut tx = state.pool.begin().await?;
+    if let Some(replay) = idempotency.claim(&mut tx).await? {
+        return Ok(replay);
+    }
+    let mut row = locked(&mut tx, id).await?;
+    let now = crate::domain::audit::storable_time(Utc::now());
+    facts(&row).check_may_withdraw(&proposer, now)?;
+    db::proposals::decide(&mut tx, id, Status::Withdrawn.as_str(), now).await?;
+    row.status = Status::Withdrawn.as_str().to_owned();
+    row.decided_at = Some(now);
+    row.updated_at = now;
+    let event = proposal_event(
+        "proposal.withdrawn",
+        &row,
+        &actor,
+        json!({ "before": { "status": "pending" }, "after": { "status": "withdrawn", "decided_at": now }, "reason": reason }),
+    );
+    db::audit::record(&mut tx, &[event]).await?;
+    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+}
+
+/// The proposer (or an integration acting for them) records what happened.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/outcome", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = RecordOutcome,
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "not approved, or already recorded"),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn record_outcome(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    Json(body, digest): Json<RecordOutcome>,
+) -> Result<Response, ApiError> {
+    let proposer = actor.require(Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let note = optional_text(&mut errors, "note", body.note.as_deref(), 2000);
+    let currency = check_amount(
+        &mut errors,
+        "actual_amount_minor",
+        body.actual_amount_minor,
+        body.currency.as_deref(),
+    );
+    errors.finish()?;
+    let idempotency = Idempotency::new(&headers, &actor, &format!("POST /v1/proposals/{id}/outcome"), digest)?;
+    let mut tx = state.pool.begin().await?;
+    if let Some(replay) = idempotency.claim(&mut tx).await? {
+        return Ok(replay);
+    }
+    let mut row = locked(&mut tx, id).await?;
+    facts(&row).check_may_record_outcome(&proposer)?;
+    if row.outcome.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "the outcome is already recorded".to_owned(),
+            field: Some("proposal_id".to_owned()),
+        });
+    }
+    let now = crate::domain::audit::storable_time(Utc::now());
+    let outcome = OutcomeRow {
+        recorded_by: proposer.id,
+        via_integration_id: actor.via_integration,
+        executed: body.executed,
+        actual_amount_minor: body.actual_amount_minor,
+        currency,
+        customer_outcome: body.customer_outcome.as_str().to_owned(),
+        note,
+        recorded_at: now,
+    };
+    db::proposals::insert_outcome(&mut tx, id, &outcome).await?;
+    let event = proposal_event("proposal.outcome_recorded", &row, &actor, json!({ "outcome": outcome }));
+    row.outcome = Some(outcome);
+    db::audit::record(&mut tx, &[event]).await?;
+    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+}
+
+/// The audit trail of one proposal, oldest first.
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}/events", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, body = EventList), (status = 401, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn list_proposal_events(
+    State(state): State<AppState>,
+    _actor: Actor,
+    PathId(id): PathId,
+    Query(query): Query<PageQuery>,
+) -> Result<axum::Json<EventList>, ApiError> {
+    let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
+    let mut conn = state.pool.acquire().await?;
+    db::proposals::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("proposal"))?;
+    let rows = db::proposals::events(&mut conn, id, keyset.after, keyset.fetch_limit()).await?;
+    let (rows, next_cursor) = keyset.finish(rows, |row| row.id);
+    let items = rows
+        .into_iter()
+        .map(|row| Event {
+            id: row.id,
+            event_type: row.event_type,
+            occurred_at: row.occurred_at,
+            actor_employee_id: row.actor_employee_id,
+            via_integration_id: row.via_integration_id,
+            payload: row.payload,
+            chain_seq: row.chain_seq,
+        })
+        .collect();
+    Ok(axum::Json(EventList { items, next_cursor }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(file_proposal, list_proposals))
+        .routes(routes!(get_proposal, revise_proposal))
+        .routes(routes!(cosign_proposal))
+        .routes(routes!(decline_proposal))
+        .routes(routes!(withdraw_proposal))
+        .routes(routes!(record_outcome))
+        .routes(routes!(list_proposal_events))
+        .routes(routes!(list_inbox))
+}
