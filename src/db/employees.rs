@@ -17,6 +17,18 @@ pub struct EmployeeRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Employees by a WHERE clause (and locking) given in `$suffix`.
+macro_rules! select_employees {
+    ($suffix:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            EmployeeRow,
+            "SELECT id, name, email, role, team, external_id, active, created_at, updated_at FROM employees "
+                + $suffix
+            $(, $arg)*
+        )
+    };
+}
+
 pub struct NewEmployee<'a> {
     pub name: &'a str,
     pub email: &'a str,
@@ -45,47 +57,27 @@ pub async fn insert(conn: &mut PgConnection, new: &NewEmployee<'_>) -> sqlx::Res
 }
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EmployeeRow>> {
-    sqlx::query_as!(
-        EmployeeRow,
-        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
-         FROM employees WHERE id = $1",
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    select_employees!("WHERE id = $1", id).fetch_optional(conn).await
 }
 
 /// The row, locked for an update in this transaction.
 pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EmployeeRow>> {
-    sqlx::query_as!(
-        EmployeeRow,
-        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
-         FROM employees WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    select_employees!("WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<EmployeeRow>> {
-    sqlx::query_as!(
-        EmployeeRow,
-        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
-         FROM employees WHERE lower(email) = lower($1)",
-        email
-    )
-    .fetch_optional(conn)
-    .await
+    select_employees!("WHERE lower(email) = lower($1)", email)
+        .fetch_optional(conn)
+        .await
 }
 
 /// An employee by id (as text) or by helpdesk external_id.
 pub async fn find_by_reference(conn: &mut PgConnection, reference: &str) -> sqlx::Result<Option<EmployeeRow>> {
     let id = Uuid::parse_str(reference).ok();
-    sqlx::query_as!(
-        EmployeeRow,
-        "SELECT id, name, email, role, team, external_id, active, created_at, updated_at
-         FROM employees WHERE id = $1 OR external_id = $2
-         ORDER BY (id = $1) DESC NULLS LAST LIMIT 1",
+    select_employees!(
+        "WHERE id = $1 OR external_id = $2 ORDER BY (id = $1) DESC NULLS LAST LIMIT 1",
         id,
         reference
     )

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +41,8 @@ pub struct ReviewRow {
     pub reviewed_at: DateTime<Utc>,
 }
 
-/// A proposal with everything hung on it.
+/// A proposal with everything hung on it. The attachments arrive as JSON
+/// from subselects, so one statement reads the whole proposal.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProposalRow {
     pub id: Uuid,
@@ -64,151 +66,76 @@ pub struct ProposalRow {
     pub expires_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
     #[serde(skip)]
-    pub signatures: Vec<SignatureRow>,
+    pub signatures: Json<Vec<SignatureRow>>,
     #[serde(skip)]
-    pub outcome: Option<OutcomeRow>,
+    pub outcome: Option<Json<OutcomeRow>>,
     #[serde(skip)]
-    pub review: Option<ReviewRow>,
+    pub review: Option<Json<ReviewRow>>,
 }
 
-/// The row as selected, with its attachments as JSON.
-struct RawProposal {
-    id: Uuid,
-    status: String,
-    proposer_id: Uuid,
-    filed_via_integration_id: Option<Uuid>,
-    category: String,
-    policy_ref: String,
-    summary: String,
-    resolution: String,
-    justification: String,
-    customer_ref: Option<String>,
-    ticket_ref: Option<String>,
-    amount_minor: Option<i64>,
-    currency: Option<String>,
-    required_cosigners: i32,
-    declines_to_reject: i32,
-    revision: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    decided_at: Option<DateTime<Utc>>,
-    signatures: Value,
-    outcome: Option<Value>,
-    review: Option<Value>,
-}
-
-impl RawProposal {
-    fn into_row(self) -> sqlx::Result<ProposalRow> {
-        let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
-        Ok(ProposalRow {
-            id: self.id,
-            status: self.status,
-            proposer_id: self.proposer_id,
-            filed_via_integration_id: self.filed_via_integration_id,
-            category: self.category,
-            policy_ref: self.policy_ref,
-            summary: self.summary,
-            resolution: self.resolution,
-            justification: self.justification,
-            customer_ref: self.customer_ref,
-            ticket_ref: self.ticket_ref,
-            amount_minor: self.amount_minor,
-            currency: self.currency,
-            required_cosigners: self.required_cosigners,
-            declines_to_reject: self.declines_to_reject,
-            revision: self.revision,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            expires_at: self.expires_at,
-            decided_at: self.decided_at,
-            signatures: serde_json::from_value(self.signatures).map_err(decode)?,
-            outcome: self.outcome.map(serde_json::from_value).transpose().map_err(decode)?,
-            review: self.review.map(serde_json::from_value).transpose().map_err(decode)?,
-        })
-    }
-}
-
-/// One statement: the proposal, its signatures, outcome and review;
-/// `FOR UPDATE` of the proposal row when `lock` is true.
-macro_rules! select_proposal {
-    ($conn:expr, $id:expr, $lock:literal) => {
+/// Proposals with their signatures, outcome and review, in one statement;
+/// `$suffix` holds the WHERE clause (and ordering or locking).
+macro_rules! select_proposals {
+    ($suffix:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
-            RawProposal,
+            ProposalRow,
             r#"
             SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id' ORDER BY s.id), '[]')
-                    FROM signatures s WHERE s.proposal_id = p.id) AS "signatures!",
-                   (SELECT to_jsonb(o) - 'proposal_id' FROM proposal_outcomes o WHERE o.proposal_id = p.id) AS outcome,
-                   (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id) AS review
+                    FROM signatures s WHERE s.proposal_id = p.id) AS "signatures!: Json<Vec<SignatureRow>>",
+                   (SELECT to_jsonb(o) - 'proposal_id' FROM proposal_outcomes o WHERE o.proposal_id = p.id)
+                       AS "outcome: Json<OutcomeRow>",
+                   (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id)
+                       AS "review: Json<ReviewRow>"
             FROM proposals p
-            WHERE p.id = $1
-            "# + $lock,
-            $id
+            "# + $suffix
+            $(, $arg)*
         )
-        .fetch_optional($conn)
-        .await?
-        .map(RawProposal::into_row)
-        .transpose()
     };
 }
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ProposalRow>> {
-    select_proposal!(conn, id, "")
+    select_proposals!("WHERE p.id = $1", id).fetch_optional(conn).await
 }
 
 /// The proposal, locked until the transaction ends: every change to one
 /// proposal is serialised here, and nothing else is locked.
 pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ProposalRow>> {
-    select_proposal!(conn, id, "FOR UPDATE OF p")
+    select_proposals!("WHERE p.id = $1 FOR UPDATE OF p", id)
+        .fetch_optional(conn)
+        .await
 }
 
-pub struct NewProposal<'a> {
-    pub id: Uuid,
-    pub proposer_id: Uuid,
-    pub filed_via_integration_id: Option<Uuid>,
-    pub category: &'a str,
-    pub policy_ref: &'a str,
-    pub summary: &'a str,
-    pub resolution: &'a str,
-    pub justification: &'a str,
-    pub customer_ref: Option<&'a str>,
-    pub ticket_ref: Option<&'a str>,
-    pub amount_minor: Option<i64>,
-    pub currency: Option<&'a str>,
-    pub required_cosigners: i32,
-    pub declines_to_reject: i32,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-pub async fn insert(conn: &mut PgConnection, new: &NewProposal<'_>) -> sqlx::Result<()> {
+/// Inserts a new proposal as the row describes it (status and revision
+/// take their defaults: pending, revision 1).
+pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
         INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
                                resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
                                required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
         "#,
-        new.id,
-        new.proposer_id,
-        new.filed_via_integration_id,
-        new.category,
-        new.policy_ref,
-        new.summary,
-        new.resolution,
-        new.justification,
-        new.customer_ref,
-        new.ticket_ref,
-        new.amount_minor,
-        new.currency,
-        new.required_cosigners,
-        new.declines_to_reject,
-        new.created_at,
-        new.expires_at,
+        row.id,
+        row.proposer_id,
+        row.filed_via_integration_id,
+        row.category,
+        row.policy_ref,
+        row.summary,
+        row.resolution,
+        row.justification,
+        row.customer_ref,
+        row.ticket_ref,
+        row.amount_minor,
+        row.currency,
+        row.required_cosigners,
+        row.declines_to_reject,
+        row.created_at,
+        row.updated_at,
+        row.expires_at,
     )
     .execute(conn)
     .await?;
@@ -326,13 +253,12 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// Ids of the matching proposals, in page order. The status filter uses the
-/// effective status: a pending proposal past its deadline counts as expired.
-pub async fn list_ids(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar!(
+/// The matching proposals, in page order, in one statement. The status
+/// filter uses the effective status: a pending proposal past its deadline
+/// counts as expired.
+pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<Vec<ProposalRow>> {
+    select_proposals!(
         r#"
-        SELECT p.id
-        FROM proposals p
         WHERE ($1::text IS NULL OR (CASE WHEN p.status = 'pending' AND p.expires_at <= $10 THEN 'expired'
                                           ELSE p.status END) = $1)
           AND ($2::text IS NULL OR p.category = $2)

@@ -70,7 +70,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = strip_position(&inner.to_string());
-                let field = field_from_message(&message).unwrap_or(if path == "." { "body".to_owned() } else { path });
+                let field = field_name(&message, path, "body");
                 FieldErrors::single(field, message)
             }
             _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
@@ -82,8 +82,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// serde names the field in the message for missing and unknown fields,
-/// where the path still points at the enclosing object.
+/// The field a deserialisation error is about: named in the message for
+/// missing and unknown fields (whose path still points at the enclosing
+/// object), else the path, else `whole` (the body or the query string).
+fn field_name(message: &str, path: String, whole: &str) -> String {
+    field_from_message(message).unwrap_or(if path == "." { whole.to_owned() } else { path })
+}
+
 fn field_from_message(message: &str) -> Option<String> {
     let rest = message
         .strip_prefix("missing field `")
@@ -116,7 +121,7 @@ where
             .map_err(|error| {
                 let path = error.path().to_string();
                 let message = error.into_inner().to_string();
-                let field = field_from_message(&message).unwrap_or(if path == "." { "query".to_owned() } else { path });
+                let field = field_name(&message, path, "query");
                 FieldErrors::single(field, message)
             })
     }

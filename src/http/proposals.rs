@@ -451,20 +451,22 @@ impl Idempotency {
     }
 }
 
-/// Ends a write: stores the idempotent response, commits, wakes the audit
-/// sequencer, and answers.
+/// Ends a write: stores the idempotent response (for endpoints that take a
+/// key), commits, wakes the audit sequencer, and answers.
 async fn finish(
     state: &AppState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    idempotency: &Idempotency,
+    idempotency: Option<&Idempotency>,
     status: StatusCode,
     proposal: &Proposal,
     location: Option<String>,
 ) -> Result<Response, ApiError> {
     let body = serde_json::to_value(proposal).map_err(anyhow::Error::from)?;
-    idempotency
-        .complete(&mut tx, status, &body, location.as_deref())
-        .await?;
+    if let Some(idempotency) = idempotency {
+        idempotency
+            .complete(&mut tx, status, &body, location.as_deref())
+            .await?;
+    }
     tx.commit().await?;
     state.audit_wake.notify_one();
     let mut response = (status, axum::Json(body)).into_response();
@@ -527,32 +529,9 @@ pub async fn file_proposal(
     if let Some(replay) = idempotency.claim(&mut tx).await? {
         return Ok(replay);
     }
-    let id = Uuid::now_v7();
-    db::proposals::insert(
-        &mut tx,
-        &db::proposals::NewProposal {
-            id,
-            proposer_id: proposer.id,
-            filed_via_integration_id: actor.via_integration,
-            category: &category,
-            policy_ref: &policy_ref,
-            summary: &summary,
-            resolution: &resolution,
-            justification: &justification,
-            customer_ref: customer_ref.as_deref(),
-            ticket_ref: ticket_ref.as_deref(),
-            amount_minor: body.amount_minor,
-            currency: currency.as_deref(),
-            required_cosigners: required as i32,
-            declines_to_reject: state.policy.declines_to_reject as i32,
-            created_at: now,
-            expires_at: now + state.policy.pending_ttl,
-        },
-    )
-    .await?;
     let row = ProposalRow {
-        id,
-        status: "pending".to_owned(),
+        id: Uuid::now_v7(),
+        status: Status::Pending.as_str().to_owned(),
         proposer_id: proposer.id,
         filed_via_integration_id: actor.via_integration,
         category,
@@ -571,17 +550,18 @@ pub async fn file_proposal(
         updated_at: now,
         expires_at: now + state.policy.pending_ttl,
         decided_at: None,
-        signatures: vec![],
+        signatures: sqlx::types::Json(vec![]),
         outcome: None,
         review: None,
     };
+    db::proposals::insert(&mut tx, &row).await?;
     let event = proposal_event("proposal.created", &row, &actor, json!({ "after": snapshot(&row) }));
     db::audit::record(&mut tx, &[event]).await?;
-    let location = format!("/v1/proposals/{id}");
+    let location = format!("/v1/proposals/{}", row.id);
     finish(
         &state,
         tx,
-        &idempotency,
+        Some(&idempotency),
         StatusCode::CREATED,
         &to_response(&row, now),
         Some(location),
@@ -670,14 +650,9 @@ async fn page(
     filter.after = keyset.after;
     filter.limit = keyset.fetch_limit();
     let mut conn = state.pool.acquire().await?;
-    let ids = db::proposals::list_ids(&mut conn, &filter).await?;
-    let (ids, next_cursor) = keyset.finish(ids, |id| *id);
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(row) = db::proposals::find(&mut conn, id).await? {
-            items.push(to_response(&row, now));
-        }
-    }
+    let rows = db::proposals::list(&mut conn, &filter).await?;
+    let (rows, next_cursor) = keyset.finish(rows, |row| row.id);
+    let items = rows.iter().map(|row| to_response(row, now)).collect();
     Ok(axum::Json(ProposalList { items, next_cursor }))
 }
 
@@ -804,7 +779,15 @@ async fn sign(
         ));
     }
     db::audit::record(&mut tx, &events).await?;
-    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+    finish(
+        &state,
+        tx,
+        Some(&idempotency),
+        StatusCode::OK,
+        &to_response(&row, now),
+        None,
+    )
+    .await
 }
 
 /// The proposer revises a pending proposal. Changing a material field
@@ -912,12 +895,7 @@ pub async fn revise_proposal(
         json!({ "before": snapshot(&before), "after": snapshot(&after), "new_revision": material }),
     );
     db::audit::record(&mut tx, &[event]).await?;
-    let no_key = Idempotency {
-        key: None,
-        principal: actor.principal_id(),
-        request_hash: [0; 32],
-    };
-    finish(&state, tx, &no_key, StatusCode::OK, &to_response(&after, now), None).await
+    finish(&state, tx, None, StatusCode::OK, &to_response(&after, now), None).await
 }
 
 /// The proposer withdraws a pending proposal.
@@ -960,7 +938,15 @@ pub async fn withdraw_proposal(
         json!({ "before": { "status": "pending" }, "after": { "status": "withdrawn", "decided_at": now }, "reason": reason }),
     );
     db::audit::record(&mut tx, &[event]).await?;
-    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+    finish(
+        &state,
+        tx,
+        Some(&idempotency),
+        StatusCode::OK,
+        &to_response(&row, now),
+        None,
+    )
+    .await
 }
 
 /// The proposer (or an integration acting for them) records what happened.
@@ -1017,9 +1003,17 @@ pub async fn record_outcome(
     };
     db::proposals::insert_outcome(&mut tx, id, &outcome).await?;
     let event = proposal_event("proposal.outcome_recorded", &row, &actor, json!({ "outcome": outcome }));
-    row.outcome = Some(outcome);
+    row.outcome = Some(sqlx::types::Json(outcome));
     db::audit::record(&mut tx, &[event]).await?;
-    finish(&state, tx, &idempotency, StatusCode::OK, &to_response(&row, now), None).await
+    finish(
+        &state,
+        tx,
+        Some(&idempotency),
+        StatusCode::OK,
+        &to_response(&row, now),
+        None,
+    )
+    .await
 }
 
 /// The audit trail of one proposal, oldest first.

@@ -586,21 +586,12 @@ async fn the_audit_chain_verifies_after_concurrent_writers_and_detects_tampering
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let mut conn = app.pool.acquire().await.unwrap();
-    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET payload = '{\"forged\": true}' WHERE id = $1")
-        .bind(victim)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    drop(conn);
+    tamper(
+        &app,
+        "audit_events",
+        format!("UPDATE audit_events SET payload = '{{\"forged\": true}}' WHERE id = '{victim}'"),
+    )
+    .await;
     let broken = app.get("/v1/audit/verify", Some(&app.admin.token)).await.expect(200);
     assert_eq!(broken.body["valid"], false);
     assert_eq!(broken.body["first_broken_event_id"], victim.to_string());
@@ -619,22 +610,26 @@ async fn a_tampered_chain_row_is_detected() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let mut conn = app.pool.acquire().await.unwrap();
-    sqlx::query("ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_append_only")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_chain SET chain_hash = sha256('forged') WHERE seq = $1")
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_append_only")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    drop(conn);
+    tamper(
+        &app,
+        "audit_chain",
+        format!("UPDATE audit_chain SET chain_hash = sha256('forged') WHERE seq = {seq}"),
+    )
+    .await;
     let broken = app.get("/v1/audit/verify", Some(&app.admin.token)).await.expect(200);
     assert_eq!(broken.body["valid"], false);
     assert_eq!(broken.body["first_broken_event_id"], event.to_string());
+}
+
+/// What only a superuser could do: rewrite an append-only table with its
+/// guarding trigger switched off for one transaction.
+async fn tamper(app: &TestApp, table: &str, update: String) {
+    let sql = format!(
+        "BEGIN; ALTER TABLE {table} DISABLE TRIGGER {table}_append_only; {update}; \
+         ALTER TABLE {table} ENABLE TRIGGER {table}_append_only; COMMIT;"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&app.pool)
+        .await
+        .expect("the superuser's rewrite runs");
 }
