@@ -233,6 +233,20 @@ pub async fn insert_outcome(conn: &mut PgConnection, proposal_id: Uuid, outcome:
     Ok(())
 }
 
+pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &ReviewRow) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at) VALUES ($1, $2, $3, $4, $5)",
+        proposal_id,
+        review.reviewer_id,
+        review.verdict,
+        review.note,
+        review.reviewed_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Filters of `GET /v1/proposals`; `None` means "any".
 #[derive(Debug, Default)]
 pub struct ListFilter {
@@ -246,6 +260,10 @@ pub struct ListFilter {
     pub reviewed: Option<bool>,
     /// Pending proposals the employee may still sign (the inbox).
     pub signable_by: Option<Uuid>,
+    /// Only decided proposals (by effective status).
+    pub decided: bool,
+    /// Leaves out what the employee filed or signed (the review queue).
+    pub reviewable_by: Option<Uuid>,
     pub now: DateTime<Utc>,
     /// Newest first unless `oldest_first`.
     pub oldest_first: bool,
@@ -275,6 +293,10 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                                                     WHERE s.proposal_id = p.id AND s.employee_id = $9
                                                       AND s.revision = p.revision)))
           AND ($11::uuid IS NULL OR (CASE WHEN $12 THEN p.id > $11 ELSE p.id < $11 END))
+          AND (NOT $14 OR p.status <> 'pending' OR p.expires_at <= $10)
+          AND ($15::uuid IS NULL OR (p.proposer_id <> $15
+                                     AND NOT EXISTS (SELECT 1 FROM signatures s
+                                                     WHERE s.proposal_id = p.id AND s.employee_id = $15)))
         ORDER BY CASE WHEN $12 THEN p.id END ASC, CASE WHEN NOT $12 THEN p.id END DESC
         LIMIT $13
         "#,
@@ -291,6 +313,8 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
         filter.after,
         filter.oldest_first,
         filter.limit,
+        filter.decided,
+        filter.reviewable_by,
     )
     .fetch_all(conn)
     .await
@@ -325,6 +349,23 @@ pub async fn expire_overdue(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.proposer_id, r.expires_at)).collect())
+}
+
+/// Writes down the expiry of one proposal already past its deadline (the
+/// worker's job, done early when someone acts on it first). Answers whether
+/// it was still pending.
+pub async fn expire(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let result = sqlx::query!(
+        r#"
+        UPDATE proposals SET status = 'expired', decided_at = expires_at, updated_at = $2
+        WHERE id = $1 AND status = 'pending' AND expires_at <= $2
+        "#,
+        id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -44,6 +44,11 @@ impl Person {
     pub fn is_active_agent(&self) -> bool {
         self.active && self.role == Role::Agent
     }
+
+    /// Able to review decided proposals now.
+    pub fn is_active_manager(&self) -> bool {
+        self.active && self.role == Role::Manager
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,35 @@ impl Decision {
     }
 }
 
+/// A manager's verdict on a decided proposal. Reviews are blameless: a
+/// verdict never changes the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A good call.
+    Endorse,
+    /// This exception recurs and should become written policy.
+    PromoteToPolicy,
+    /// Worth a conversation with the people involved.
+    Coach,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Endorse, Verdict::PromoteToPolicy, Verdict::Coach];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Endorse => "endorse",
+            Verdict::PromoteToPolicy => "promote_to_policy",
+            Verdict::Coach => "coach",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
 /// One person's signature on one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureFact {
@@ -108,6 +137,12 @@ pub enum RuleViolation {
     Expired(DateTime<Utc>),
     #[error("outcomes are recorded for approved proposals only; this one is {}", .0.as_str())]
     NotApproved(Status),
+    #[error("only active managers may review proposals")]
+    NotAnActiveManager,
+    #[error("a reviewer cannot review a proposal they filed or signed")]
+    ReviewerInvolved,
+    #[error("the proposal is still pending; it is reviewed once decided")]
+    NotDecided,
 }
 
 /// What a signature does to the proposal.
@@ -250,6 +285,22 @@ impl ProposalFacts {
         match self.status {
             Status::Approved => Ok(()),
             other => Err(RuleViolation::NotApproved(other)),
+        }
+    }
+
+    /// A manager reviews a decided proposal, unless they filed or signed it:
+    /// nobody grades their own call.
+    pub fn check_may_review(&self, reviewer: &Person, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+        if !reviewer.is_active_manager() {
+            return Err(RuleViolation::NotAnActiveManager);
+        }
+        let involved = reviewer.id == self.proposer_id || self.signatures.iter().any(|s| s.employee_id == reviewer.id);
+        if involved {
+            return Err(RuleViolation::ReviewerInvolved);
+        }
+        match self.effective_status(now) {
+            Status::Pending => Err(RuleViolation::NotDecided),
+            _ => Ok(()),
         }
     }
 }
@@ -571,6 +622,81 @@ mod tests {
             assert_eq!(
                 p.check_may_record_outcome(&proposer),
                 Err(RuleViolation::NotApproved(status))
+            );
+        }
+    }
+
+    fn manager() -> Person {
+        Person {
+            id: Uuid::now_v7(),
+            role: Role::Manager,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for verdict in Verdict::ALL {
+            assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
+        }
+        assert_eq!(Verdict::parse("blame"), None);
+    }
+
+    #[test]
+    fn managers_review_every_decided_proposal_but_no_pending_one() {
+        let proposer = agent();
+        for status in [Status::Approved, Status::Rejected, Status::Withdrawn, Status::Expired] {
+            let mut p = proposal(&proposer, 1);
+            p.status = status;
+            assert_eq!(p.check_may_review(&manager(), now()), Ok(()), "{status:?}");
+        }
+        let p = proposal(&proposer, 1);
+        assert_eq!(p.check_may_review(&manager(), now()), Err(RuleViolation::NotDecided));
+        assert_eq!(
+            p.check_may_review(&manager(), p.expires_at),
+            Ok(()),
+            "past its deadline it is expired, so decided"
+        );
+    }
+
+    #[test]
+    fn only_active_managers_review() {
+        let proposer = agent();
+        let mut p = proposal(&proposer, 1);
+        p.status = Status::Approved;
+        let admin = Person {
+            role: Role::Admin,
+            ..manager()
+        };
+        let gone = Person {
+            active: false,
+            ..manager()
+        };
+        for person in [agent(), admin, gone] {
+            assert_eq!(
+                p.check_may_review(&person, now()),
+                Err(RuleViolation::NotAnActiveManager),
+                "{person:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nobody_reviews_a_proposal_they_filed_or_signed() {
+        // People change roles: an agent who filed or signed may later be a manager.
+        let (proposer, endorser, decliner) = (agent(), agent(), agent());
+        let mut p = proposal(&proposer, 1);
+        sign(&mut p, &decliner, Decision::Decline);
+        sign(&mut p, &endorser, Decision::Endorse);
+        p.status = Status::Approved;
+        for person in [proposer, endorser, decliner] {
+            let promoted = Person {
+                role: Role::Manager,
+                ..person
+            };
+            assert_eq!(
+                p.check_may_review(&promoted, now()),
+                Err(RuleViolation::ReviewerInvolved)
             );
         }
     }

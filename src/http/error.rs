@@ -286,11 +286,18 @@ impl From<RuleViolation> for ApiError {
                 detail,
                 required_role: Some(Role::Agent),
             },
-            RuleViolation::OwnProposal | RuleViolation::NotProposer { .. } => ApiError::forbidden(detail),
+            RuleViolation::NotAnActiveManager => ApiError::Forbidden {
+                detail,
+                required_role: Some(Role::Manager),
+            },
+            RuleViolation::OwnProposal | RuleViolation::NotProposer { .. } | RuleViolation::ReviewerInvolved => {
+                ApiError::forbidden(detail)
+            }
             RuleViolation::AlreadySigned { .. }
             | RuleViolation::NotPending(_)
             | RuleViolation::Expired(_)
-            | RuleViolation::NotApproved(_) => ApiError::conflict(detail),
+            | RuleViolation::NotApproved(_)
+            | RuleViolation::NotDecided => ApiError::conflict(detail),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod me;
 pub mod openapi;
 pub mod page;
 pub mod proposals;
+pub mod reviews;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(integrations::router())
         .merge(me::router())
         .merge(proposals::router())
+        .merge(reviews::router())
         .merge(audit::router())
 }
 

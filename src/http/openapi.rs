@@ -21,6 +21,7 @@ use super::error::Problem;
         (name = "people", description = "Employees, roles and API tokens (admin)"),
         (name = "integrations", description = "Helpdesk integrations (admin)"),
         (name = "proposals", description = "Filing, co-signing, declining, revising, withdrawing, outcomes"),
+        (name = "reviews", description = "Manager review of decided proposals"),
         (name = "audit", description = "The hash-chained audit log"),
     )
 )]

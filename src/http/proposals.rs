@@ -27,7 +27,8 @@ use crate::domain::audit::EventContent;
 use crate::domain::employee::Role;
 use crate::domain::policy::Money;
 use crate::domain::proposal::{
-    Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, check_may_file, starts_new_revision,
+    Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, Verdict, check_may_file,
+    starts_new_revision,
 };
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -60,7 +61,7 @@ pub struct Outcome {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     pub reviewer_id: Uuid,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub note: String,
     pub reviewed_at: DateTime<Utc>,
 }
@@ -247,7 +248,7 @@ pub struct EventList {
 
 // ------------------------------------------------------- mapping helpers
 
-fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
+pub(super) fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
     let facts = facts(row);
     let status = facts.effective_status(now);
     Proposal {
@@ -300,14 +301,14 @@ fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
         }),
         review: row.review.as_ref().map(|r| Review {
             reviewer_id: r.reviewer_id,
-            verdict: r.verdict.clone(),
+            verdict: Verdict::parse(&r.verdict).unwrap_or(Verdict::Coach),
             note: r.note.clone(),
             reviewed_at: r.reviewed_at,
         }),
     }
 }
 
-fn facts(row: &ProposalRow) -> ProposalFacts {
+pub(super) fn facts(row: &ProposalRow) -> ProposalFacts {
     ProposalFacts {
         status: Status::parse(&row.status).unwrap_or(Status::Pending),
         proposer_id: row.proposer_id,
@@ -379,14 +380,14 @@ fn check_amount(
 // ------------------------------------------------------------ idempotency
 
 /// An `Idempotency-Key` in force for one request (or none).
-struct Idempotency {
+pub(super) struct Idempotency {
     key: Option<String>,
     principal: Uuid,
     request_hash: [u8; 32],
 }
 
 impl Idempotency {
-    fn new(headers: &HeaderMap, actor: &Actor, route: &str, body: BodyDigest) -> Result<Self, ApiError> {
+    pub(super) fn new(headers: &HeaderMap, actor: &Actor, route: &str, body: BodyDigest) -> Result<Self, ApiError> {
         let key = match headers.get(IDEMPOTENCY_KEY) {
             None => None,
             Some(value) => {
@@ -412,7 +413,7 @@ impl Idempotency {
     }
 
     /// `Some(response)` when this key already has one to replay.
-    async fn claim(&self, conn: &mut PgConnection) -> Result<Option<Response>, ApiError> {
+    pub(super) async fn claim(&self, conn: &mut PgConnection) -> Result<Option<Response>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };
         let Some(stored) = db::idempotency::claim(conn, self.principal, key, &self.request_hash).await? else {
             return Ok(None);
@@ -453,7 +454,7 @@ impl Idempotency {
 
 /// Ends a write: stores the idempotent response (for endpoints that take a
 /// key), commits, wakes the audit sequencer, and answers.
-async fn finish(
+pub(super) async fn finish(
     state: &AppState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     idempotency: Option<&Idempotency>,
@@ -476,11 +477,11 @@ async fn finish(
     Ok(response)
 }
 
-fn proposal_event(kind: &str, row: &ProposalRow, actor: &Actor, payload: Value) -> EventContent {
+pub(super) fn proposal_event(kind: &str, row: &ProposalRow, actor: &Actor, payload: Value) -> EventContent {
     db::audit::event(kind, "proposal", row.id, actor.audit_ids(), payload)
 }
 
-async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, ApiError> {
+pub(super) async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, ApiError> {
     db::proposals::find_for_update(conn, id)
         .await?
         .ok_or(ApiError::NotFound("proposal"))
@@ -640,7 +641,7 @@ pub async fn list_inbox(
     page(&state, filter, keyset).await
 }
 
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     mut filter: db::proposals::ListFilter,
     keyset: Keyset,

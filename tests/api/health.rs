@@ -60,8 +60,20 @@ async fn the_openapi_document_is_3_1_and_lists_every_endpoint() {
         "/v1/employees",
         "/v1/employees/{id}",
         "/v1/tokens/{id}",
+        "/v1/employees/{id}/tokens",
         "/v1/integrations",
         "/v1/me",
+        "/v1/proposals",
+        "/v1/proposals/{id}",
+        "/v1/proposals/{id}/cosign",
+        "/v1/proposals/{id}/decline",
+        "/v1/proposals/{id}/withdraw",
+        "/v1/proposals/{id}/outcome",
+        "/v1/proposals/{id}/events",
+        "/v1/proposals/{id}/review",
+        "/v1/inbox",
+        "/v1/review-queue",
+        "/v1/audit/verify",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the spec");
     }

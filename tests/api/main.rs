@@ -6,3 +6,4 @@ mod health;
 mod helpers;
 mod people;
 mod proposals;
+mod reviews;
