@@ -27,5 +27,35 @@ $$;
 CREATE TRIGGER proposal_reviews_reviewer BEFORE INSERT ON proposal_reviews
     FOR EACH ROW EXECUTE FUNCTION proposal_reviews_check();
 
--- The review queue walks decided proposals oldest first.
-CREATE INDEX proposals_decided ON proposals (id) WHERE status <> 'pending';
+
+-- What managers still have to review: decided proposals without a review. A
+-- work list, not a record (the record is proposals, proposal_reviews and the
+-- audit log). Triggers keep it exact inside the deciding and the reviewing
+-- transactions, whatever the code does, so the review queue reads this short
+-- list instead of walking every proposal ever reviewed.
+CREATE TABLE review_backlog (
+    proposal_id uuid PRIMARY KEY REFERENCES proposals (id)
+);
+
+CREATE FUNCTION review_backlog_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO review_backlog (proposal_id) VALUES (NEW.id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER proposals_decided_await_review AFTER UPDATE OF status ON proposals
+    FOR EACH ROW WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
+    EXECUTE FUNCTION review_backlog_add();
+
+CREATE FUNCTION review_backlog_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM review_backlog WHERE proposal_id = NEW.proposal_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER proposal_reviews_leave_backlog AFTER INSERT ON proposal_reviews
+    FOR EACH ROW EXECUTE FUNCTION review_backlog_remove();
+
+INSERT INTO review_backlog (proposal_id)
+SELECT p.id FROM proposals p
+WHERE p.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id);

@@ -54,8 +54,13 @@ impl Database {
         })
     }
 
+    /// The pool. JIT compilation is off: our statements are short and
+    /// prepared, and a generic plan's cost estimate can trigger ~200 ms of
+    /// compiling for a query that runs in under a millisecond (measured on
+    /// the proposal list with 300k rows: 220 ms with JIT, 0.3 ms without).
     pub async fn pool(&self, settings: &Settings) -> anyhow::Result<PgPool> {
-        let pool = pool_options(settings).connect_with(self.options.clone()).await?;
+        let options = self.options.clone().options([("jit", "off")]);
+        let pool = pool_options(settings).connect_with(options).await?;
         Ok(pool)
     }
 

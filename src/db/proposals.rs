@@ -1,13 +1,17 @@
-//! SQL for proposals, their signatures and outcomes. Rules are decided in
+//! SQL for proposals, their signatures, outcomes and reviews. Rules are decided in
 //! `domain::proposal`; these functions only read and write, inside the
 //! caller's transaction.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
+
+use super::audit::ActorIds;
+use crate::domain::audit::EventContent;
+use crate::domain::proposal::Verdict;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignatureRow {
@@ -36,7 +40,7 @@ pub struct OutcomeRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReviewRow {
     pub reviewer_id: Uuid,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub note: String,
     pub reviewed_at: DateTime<Utc>,
 }
@@ -74,9 +78,9 @@ pub struct ProposalRow {
 }
 
 /// Proposals with their signatures, outcome and review, in one statement;
-/// `$suffix` holds the WHERE clause (and ordering or locking).
+/// the literals that follow hold the WHERE clause (and ordering or locking).
 macro_rules! select_proposals {
-    ($suffix:literal $(, $arg:expr)* $(,)?) => {
+    ($($suffix:literal)+ $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             ProposalRow,
             r#"
@@ -91,7 +95,7 @@ macro_rules! select_proposals {
                    (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id)
                        AS "review: Json<ReviewRow>"
             FROM proposals p
-            "# + $suffix
+            "# $(+ $suffix)+
             $(, $arg)*
         )
     };
@@ -238,7 +242,7 @@ pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &
         "INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at) VALUES ($1, $2, $3, $4, $5)",
         proposal_id,
         review.reviewer_id,
-        review.verdict,
+        review.verdict.as_str(),
         review.note,
         review.reviewed_at,
     )
@@ -260,8 +264,8 @@ pub struct ListFilter {
     pub reviewed: Option<bool>,
     /// Pending proposals the employee may still sign (the inbox).
     pub signable_by: Option<Uuid>,
-    /// Only decided proposals (by effective status).
-    pub decided: bool,
+    /// Decided and not yet reviewed (the review queue), oldest first.
+    pub awaiting_review: bool,
     /// Leaves out what the employee filed or signed (the review queue).
     pub reviewable_by: Option<Uuid>,
     pub now: DateTime<Utc>,
@@ -273,66 +277,91 @@ pub struct ListFilter {
 
 /// The matching proposals, in page order, in one statement. The status
 /// filter uses the effective status: a pending proposal past its deadline
-/// counts as expired.
+/// counts as expired. Each order is its own statement, so an index yields
+/// the page order and the cursor is an index bound; the review queue walks
+/// `review_backlog`, not the whole history.
 pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<Vec<ProposalRow>> {
-    select_proposals!(
-        r#"
-        WHERE ($1::text IS NULL OR (CASE WHEN p.status = 'pending' AND p.expires_at <= $10 THEN 'expired'
-                                          ELSE p.status END) = $1)
-          AND ($2::text IS NULL OR p.category = $2)
-          AND ($3::text IS NULL OR p.policy_ref = $3)
-          AND ($4::uuid IS NULL OR p.proposer_id = $4)
-          AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM signatures s
-                                           WHERE s.proposal_id = p.id AND s.employee_id = $5
-                                             AND s.decision = 'endorse'))
-          AND ($6::timestamptz IS NULL OR p.created_at >= $6)
-          AND ($7::timestamptz IS NULL OR p.created_at < $7)
-          AND ($8::bool IS NULL OR EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id) = $8)
-          AND ($9::uuid IS NULL OR (p.status = 'pending' AND p.expires_at > $10 AND p.proposer_id <> $9
-                                    AND NOT EXISTS (SELECT 1 FROM signatures s
-                                                    WHERE s.proposal_id = p.id AND s.employee_id = $9
-                                                      AND s.revision = p.revision)))
-          AND ($11::uuid IS NULL OR (CASE WHEN $12 THEN p.id > $11 ELSE p.id < $11 END))
-          AND (NOT $14 OR p.status <> 'pending' OR p.expires_at <= $10)
-          AND ($15::uuid IS NULL OR (p.proposer_id <> $15
-                                     AND NOT EXISTS (SELECT 1 FROM signatures s
-                                                     WHERE s.proposal_id = p.id AND s.employee_id = $15)))
-        ORDER BY CASE WHEN $12 THEN p.id END ASC, CASE WHEN NOT $12 THEN p.id END DESC
-        LIMIT $13
-        "#,
-        filter.status,
-        filter.category,
-        filter.policy_ref,
-        filter.proposer,
-        filter.cosigner,
-        filter.from,
-        filter.to,
-        filter.reviewed,
-        filter.signable_by,
-        filter.now,
-        filter.after,
-        filter.oldest_first,
-        filter.limit,
-        filter.decided,
-        filter.reviewable_by,
-    )
-    .fetch_all(conn)
-    .await
+    macro_rules! list_where {
+        ($join:literal, $order:literal) => {
+            select_proposals!(
+                $join
+                r#"
+                WHERE ($1::text IS NULL OR (CASE WHEN p.status = 'pending' AND p.expires_at <= $10 THEN 'expired'
+                                                  ELSE p.status END) = $1)
+                  AND ($2::text IS NULL OR p.category = $2)
+                  AND ($3::text IS NULL OR p.policy_ref = $3)
+                  AND ($4::uuid IS NULL OR p.proposer_id = $4)
+                  AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM signatures s
+                                                   WHERE s.proposal_id = p.id AND s.employee_id = $5
+                                                     AND s.decision = 'endorse'))
+                  AND ($6::timestamptz IS NULL OR p.created_at >= $6)
+                  AND ($7::timestamptz IS NULL OR p.created_at < $7)
+                  AND ($8::bool IS NULL OR EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id) = $8)
+                  AND ($9::uuid IS NULL OR (p.status = 'pending' AND p.expires_at > $10 AND p.proposer_id <> $9
+                                            AND NOT EXISTS (SELECT 1 FROM signatures s
+                                                            WHERE s.proposal_id = p.id AND s.employee_id = $9
+                                                              AND s.revision = p.revision)))
+                  AND ($11::uuid IS NULL OR (p.proposer_id <> $11
+                                             AND NOT EXISTS (SELECT 1 FROM signatures s
+                                                             WHERE s.proposal_id = p.id AND s.employee_id = $11)))
+                "#
+                $order,
+                filter.status,
+                filter.category,
+                filter.policy_ref,
+                filter.proposer,
+                filter.cosigner,
+                filter.from,
+                filter.to,
+                filter.reviewed,
+                filter.signable_by,
+                filter.now,
+                filter.reviewable_by,
+                filter.after,
+                filter.limit,
+            )
+        };
+    }
+    if filter.awaiting_review {
+        list_where!(
+            "JOIN review_backlog b ON b.proposal_id = p.id",
+            "AND b.proposal_id > coalesce($12::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY b.proposal_id LIMIT $13"
+        )
+        .fetch_all(conn)
+        .await
+    } else if filter.oldest_first {
+        list_where!(
+            "",
+            "AND p.id > coalesce($12::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY p.id LIMIT $13"
+        )
+        .fetch_all(conn)
+        .await
+    } else {
+        list_where!(
+            "",
+            "AND p.id < coalesce($12::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') ORDER BY p.id DESC LIMIT $13"
+        )
+        .fetch_all(conn)
+        .await
+    }
 }
 
-/// Marks overdue pending proposals expired, a batch at a time; replicas
-/// share the work without waiting on each other (SKIP LOCKED). Answers the
-/// proposals expired, as they were before.
+/// Marks overdue pending proposals expired (all of them, or only `only`), a
+/// batch at a time; replicas share the work without waiting on each other
+/// (SKIP LOCKED; a row this transaction already locked is not skipped).
+/// Answers the proposals expired: id, proposer and deadline.
 pub async fn expire_overdue(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
+    only: Option<Uuid>,
     batch: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid, DateTime<Utc>)>> {
     let rows = sqlx::query!(
         r#"
         WITH overdue AS (
             SELECT id FROM proposals
-            WHERE status = 'pending' AND expires_at <= $1
+            WHERE status = 'pending' AND expires_at <= $1 AND ($3::uuid IS NULL OR id = $3)
             ORDER BY expires_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED
@@ -344,28 +373,27 @@ pub async fn expire_overdue(
         RETURNING p.id, p.proposer_id, p.expires_at
         "#,
         now,
-        batch
+        batch,
+        only
     )
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.proposer_id, r.expires_at)).collect())
 }
 
-/// Writes down the expiry of one proposal already past its deadline (the
-/// worker's job, done early when someone acts on it first). Answers whether
-/// it was still pending.
-pub async fn expire(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let result = sqlx::query!(
-        r#"
-        UPDATE proposals SET status = 'expired', decided_at = expires_at, updated_at = $2
-        WHERE id = $1 AND status = 'pending' AND expires_at <= $2
-        "#,
+/// The `proposal.expired` event: nobody acted, the deadline passed.
+pub fn expired_event(id: Uuid, proposer_id: Uuid, expires_at: DateTime<Utc>) -> EventContent {
+    super::audit::event(
+        "proposal.expired",
+        "proposal",
         id,
-        now
+        ActorIds::default(),
+        json!({
+            "before": { "status": "pending" },
+            "after": { "status": "expired", "decided_at": expires_at },
+            "proposer_id": proposer_id,
+        }),
     )
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
 }
 
 #[derive(Debug, Clone, Serialize)]

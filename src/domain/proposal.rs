@@ -118,6 +118,8 @@ pub struct ProposalFacts {
     pub declines_to_reject: u32,
     pub expires_at: DateTime<Utc>,
     pub signatures: Vec<SignatureFact>,
+    pub outcome_recorded: bool,
+    pub reviewed: bool,
 }
 
 /// Why an action is refused.
@@ -137,12 +139,16 @@ pub enum RuleViolation {
     Expired(DateTime<Utc>),
     #[error("outcomes are recorded for approved proposals only; this one is {}", .0.as_str())]
     NotApproved(Status),
+    #[error("the outcome is already recorded")]
+    OutcomeRecorded,
     #[error("only active managers may review proposals")]
     NotAnActiveManager,
     #[error("a reviewer cannot review a proposal they filed or signed")]
     ReviewerInvolved,
     #[error("the proposal is still pending; it is reviewed once decided")]
     NotDecided,
+    #[error("the proposal is already reviewed")]
+    AlreadyReviewed,
 }
 
 /// What a signature does to the proposal.
@@ -279,17 +285,18 @@ impl ProposalFacts {
         self.check_pending(now)
     }
 
-    /// The proposer records what happened, once the proposal is approved.
+    /// The proposer records what happened, once, after approval.
     pub fn check_may_record_outcome(&self, actor: &Person) -> Result<(), RuleViolation> {
         self.check_proposer(actor, "record the outcome")?;
         match self.status {
+            Status::Approved if self.outcome_recorded => Err(RuleViolation::OutcomeRecorded),
             Status::Approved => Ok(()),
             other => Err(RuleViolation::NotApproved(other)),
         }
     }
 
-    /// A manager reviews a decided proposal, unless they filed or signed it:
-    /// nobody grades their own call.
+    /// A manager reviews a decided proposal, once, unless they filed or
+    /// signed it: nobody grades their own call.
     pub fn check_may_review(&self, reviewer: &Person, now: DateTime<Utc>) -> Result<(), RuleViolation> {
         if !reviewer.is_active_manager() {
             return Err(RuleViolation::NotAnActiveManager);
@@ -298,10 +305,13 @@ impl ProposalFacts {
         if involved {
             return Err(RuleViolation::ReviewerInvolved);
         }
-        match self.effective_status(now) {
-            Status::Pending => Err(RuleViolation::NotDecided),
-            _ => Ok(()),
+        if self.effective_status(now) == Status::Pending {
+            return Err(RuleViolation::NotDecided);
         }
+        if self.reviewed {
+            return Err(RuleViolation::AlreadyReviewed);
+        }
+        Ok(())
     }
 }
 
@@ -349,6 +359,8 @@ mod tests {
             declines_to_reject: 2,
             expires_at: now() + Duration::minutes(30),
             signatures: vec![],
+            outcome_recorded: false,
+            reviewed: false,
         }
     }
 
@@ -597,6 +609,12 @@ mod tests {
             p.check_may_record_outcome(&other),
             Err(RuleViolation::NotProposer { .. })
         ));
+        p.outcome_recorded = true;
+        assert_eq!(
+            p.check_may_record_outcome(&proposer),
+            Err(RuleViolation::OutcomeRecorded),
+            "once"
+        );
     }
 
     #[test]
@@ -656,6 +674,18 @@ mod tests {
             p.check_may_review(&manager(), p.expires_at),
             Ok(()),
             "past its deadline it is expired, so decided"
+        );
+    }
+
+    #[test]
+    fn a_proposal_is_reviewed_once() {
+        let proposer = agent();
+        let mut p = proposal(&proposer, 1);
+        p.status = Status::Rejected;
+        p.reviewed = true;
+        assert_eq!(
+            p.check_may_review(&manager(), now()),
+            Err(RuleViolation::AlreadyReviewed)
         );
     }
 

@@ -297,7 +297,9 @@ impl From<RuleViolation> for ApiError {
             | RuleViolation::NotPending(_)
             | RuleViolation::Expired(_)
             | RuleViolation::NotApproved(_)
-            | RuleViolation::NotDecided => ApiError::conflict(detail),
+            | RuleViolation::OutcomeRecorded
+            | RuleViolation::NotDecided
+            | RuleViolation::AlreadyReviewed => ApiError::conflict(detail),
         }
     }
 }

@@ -63,6 +63,9 @@ fn is_json(content_type: &str) -> bool {
 /// Parses JSON, telling malformed documents (400) from well-formed ones with
 /// the wrong fields (422, naming the field).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if let Some(field) = field_with_nul(body) {
+        return Err(FieldErrors::single(field, NUL_MESSAGE));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -80,6 +83,49 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
     Ok(value)
+}
+
+/// PostgreSQL text cannot hold NUL, so no field may: refused up front as a
+/// 422 naming the field, rather than failing at the database.
+const NUL_MESSAGE: &str = "must not contain NUL characters";
+
+/// The path of the first string (or key) holding a NUL. JSON can only carry
+/// one as the escape `\u0000`, so bodies without that text cost one scan.
+fn field_with_nul(body: &[u8]) -> Option<String> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !body.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(index, item)| walk(item, &format!("{path}[{index}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                if key.contains('\0') {
+                    Some(join(&key.replace('\0', "\\u0000")))
+                } else {
+                    walk(item, &join(key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(&value, "")
 }
 
 /// The field a deserialisation error is about: named in the message for
@@ -115,7 +161,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let pairs = form_urlencoded::parse(query.as_bytes());
+        if let Some((key, _)) = pairs
+            .clone()
+            .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        {
+            return Err(FieldErrors::single(key.replace('\0', "\\u0000"), NUL_MESSAGE));
+        }
+        let deserializer = serde_urlencoded::Deserializer::new(pairs);
         serde_path_to_error::deserialize(deserializer)
             .map(Query)
             .map_err(|error| {
@@ -208,6 +261,20 @@ mod tests {
             parse_json::<Body>(br#"{"reason":"x"} trailing"#),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_nul_in_any_string_is_named_before_it_reaches_the_database() {
+        let errors = field_errors(parse_json::<Body>(br#"{"reason":"a\u0000b"}"#).unwrap_err());
+        assert_eq!(errors, vec![("reason".to_owned(), NUL_MESSAGE.to_owned())]);
+        assert_eq!(
+            field_with_nul(br#"{"outer":{"list":["ok","\u0000"]}}"#).as_deref(),
+            Some("outer.list[1]")
+        );
+        assert!(
+            parse_json::<Body>(br#"{"reason":"a\\u0000 is how JSON writes NUL"}"#).is_ok(),
+            "an escaped backslash followed by u0000 is plain text"
+        );
     }
 
     #[test]

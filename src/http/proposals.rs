@@ -301,7 +301,7 @@ pub(super) fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
         }),
         review: row.review.as_ref().map(|r| Review {
             reviewer_id: r.reviewer_id,
-            verdict: Verdict::parse(&r.verdict).unwrap_or(Verdict::Coach),
+            verdict: r.verdict,
             note: r.note.clone(),
             reviewed_at: r.reviewed_at,
         }),
@@ -325,6 +325,8 @@ pub(super) fn facts(row: &ProposalRow) -> ProposalFacts {
                 decision: Decision::parse(&s.decision).unwrap_or(Decision::Decline),
             })
             .collect(),
+        outcome_recorded: row.outcome.is_some(),
+        reviewed: row.review.is_some(),
     }
 }
 
@@ -985,12 +987,6 @@ pub async fn record_outcome(
     }
     let mut row = locked(&mut tx, id).await?;
     facts(&row).check_may_record_outcome(&proposer)?;
-    if row.outcome.is_some() {
-        return Err(ApiError::Conflict {
-            detail: "the outcome is already recorded".to_owned(),
-            field: Some("proposal_id".to_owned()),
-        });
-    }
     let now = crate::domain::audit::storable_time(Utc::now());
     let outcome = OutcomeRow {
         recorded_by: proposer.id,

@@ -21,7 +21,6 @@ use crate::db;
 use crate::db::proposals::ReviewRow;
 use crate::domain::employee::Role;
 use crate::domain::proposal::{Status, Verdict};
-use crate::workers::expiry::expired_event;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,24 +74,20 @@ pub async fn review_proposal(
     let mut row = locked(&mut tx, id).await?;
     let now = crate::domain::audit::storable_time(Utc::now());
     facts(&row).check_may_review(&reviewer, now)?;
-    if row.review.is_some() {
-        return Err(ApiError::Conflict {
-            detail: "the proposal is already reviewed".to_owned(),
-            field: Some("proposal_id".to_owned()),
-        });
-    }
     let mut events = Vec::with_capacity(2);
     // Past its deadline but not yet written down by the expiry worker:
     // write the expiry first, so the review is of a decided proposal.
-    if row.status == Status::Pending.as_str() && db::proposals::expire(&mut tx, id, now).await? {
-        row.status = Status::Expired.as_str().to_owned();
-        row.decided_at = Some(row.expires_at);
-        row.updated_at = now;
-        events.push(expired_event(row.id, row.proposer_id, row.expires_at));
+    if row.status == Status::Pending.as_str() {
+        for (id, proposer_id, expires_at) in db::proposals::expire_overdue(&mut tx, now, Some(id), 1).await? {
+            row.status = Status::Expired.as_str().to_owned();
+            row.decided_at = Some(expires_at);
+            row.updated_at = now;
+            events.push(db::proposals::expired_event(id, proposer_id, expires_at));
+        }
     }
     let review = ReviewRow {
         reviewer_id: reviewer.id,
-        verdict: body.verdict.as_str().to_owned(),
+        verdict: body.verdict,
         note,
         reviewed_at: now,
     };
@@ -117,7 +112,9 @@ pub async fn review_proposal(
 }
 
 /// Decided proposals nobody has reviewed yet, oldest first, leaving out
-/// those the caller filed or signed (someone else reviews them).
+/// those the caller filed or signed (someone else reviews them). A proposal
+/// joins the queue when its decision is written; an expiry is written by the
+/// worker within `proposals.expiry_interval_secs` of the deadline.
 #[utoipa::path(
     get, path = "/v1/review-queue", tag = "reviews", security(("bearer" = [])),
     params(ReviewQueueQuery),
@@ -143,10 +140,8 @@ pub async fn list_review_queue(
         status: query.status.map(|s| s.as_str().to_owned()),
         category: query.category,
         policy_ref: query.policy_ref,
-        reviewed: Some(false),
-        decided: true,
+        awaiting_review: true,
         reviewable_by: Some(manager.id),
-        oldest_first: true,
         ..db::proposals::ListFilter::default()
     };
     page(&state, filter, keyset).await

@@ -4,14 +4,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use crate::db;
-use crate::db::audit::ActorIds;
-use crate::domain::audit::EventContent;
 use crate::http::AppState;
 
 const BATCH: i64 = 200;
@@ -26,31 +21,16 @@ pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
     .await;
 }
 
-/// The `proposal.expired` event: nobody acted, the deadline passed.
-pub fn expired_event(id: Uuid, proposer_id: Uuid, expires_at: DateTime<Utc>) -> EventContent {
-    db::audit::event(
-        "proposal.expired",
-        "proposal",
-        id,
-        ActorIds::default(),
-        json!({
-            "before": { "status": "pending" },
-            "after": { "status": "expired", "decided_at": expires_at },
-            "proposer_id": proposer_id,
-        }),
-    )
-}
-
 /// Expires everything overdue now; answers how many proposals it expired.
 pub async fn expire_overdue(state: &AppState) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
         let mut tx = state.pool.begin().await?;
         let now = crate::domain::audit::storable_time(chrono::Utc::now());
-        let expired = db::proposals::expire_overdue(&mut tx, now, BATCH).await?;
+        let expired = db::proposals::expire_overdue(&mut tx, now, None, BATCH).await?;
         let events: Vec<_> = expired
             .iter()
-            .map(|(id, proposer_id, expires_at)| expired_event(*id, *proposer_id, *expires_at))
+            .map(|(id, proposer_id, expires_at)| db::proposals::expired_event(*id, *proposer_id, *expires_at))
             .collect();
         if !events.is_empty() {
             db::audit::record(&mut tx, &events).await?;

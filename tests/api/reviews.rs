@@ -48,6 +48,10 @@ async fn a_manager_reviews_an_approved_proposal_once_and_the_decision_stands() {
     let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
     assert_eq!(queue_ids(&queue), vec![id.clone()]);
 
+    let before = app
+        .get(&format!("/v1/proposals/{id}"), Some(&manager.token))
+        .await
+        .expect(200);
     let reviewed = review(
         &app,
         &manager,
@@ -60,6 +64,9 @@ async fn a_manager_reviews_an_approved_proposal_once_and_the_decision_stands() {
         reviewed.body["status"], "approved",
         "a review never changes the decision"
     );
+    for unchanged in ["decided_at", "updated_at", "revision", "signatures"] {
+        assert_eq!(reviewed.body[unchanged], before.body[unchanged], "{unchanged}");
+    }
     assert_eq!(reviewed.body["review"]["verdict"], "promote_to_policy");
     assert_eq!(reviewed.body["review"]["note"], "Third lost-parcel refund this month.");
     assert_eq!(reviewed.body["review"]["reviewer_id"], manager.id.to_string());
@@ -182,23 +189,30 @@ async fn every_decided_status_is_reviewed_and_pending_is_not() {
 }
 
 #[tokio::test]
-async fn reviewing_an_overdue_proposal_writes_its_expiry_first() {
-    let app = TestApp::spawn().await;
+async fn overdue_proposals_are_reviewed_and_queued_once_their_expiry_is_written() {
+    // The expiry worker stays asleep: the test runs it by hand.
+    let app = TestApp::spawn_with(|settings| settings.proposals.expiry_interval_secs = 3600).await;
     let proposer = app.create_user("agent").await;
     let manager = app.create_user("manager").await;
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
-    sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond' WHERE id = $1")
-        .bind(Uuid::parse_str(&id).unwrap())
+    let (reviewed, queued) = (
+        id_of(&app.file_proposal(&proposer, json!({})).await.expect(201)),
+        id_of(&app.file_proposal(&proposer, json!({})).await.expect(201)),
+    );
+    sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond'")
         .execute(&app.pool)
         .await
         .unwrap();
 
-    let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
-    assert_eq!(queue_ids(&queue), vec![id.clone()], "expired on read, so decided");
+    // Found as expired and unreviewed, a review writes the expiry first.
+    let listed = app
+        .get("/v1/proposals?status=expired&reviewed=false", Some(&manager.token))
+        .await
+        .expect(200);
+    assert_eq!(queue_ids(&listed).len(), 2);
     let answer = review(
         &app,
         &manager,
-        &id,
+        &reviewed,
         json!({ "verdict": "coach", "note": "nobody picked it up" }),
     )
     .await
@@ -206,24 +220,37 @@ async fn reviewing_an_overdue_proposal_writes_its_expiry_first() {
     assert_eq!(answer.body["status"], "expired");
     assert_eq!(answer.body["decided_at"], answer.body["expires_at"]);
     assert_eq!(
-        app.event_types(&id).await,
+        app.event_types(&reviewed).await,
         vec!["proposal.created", "proposal.expired", "proposal.reviewed"]
     );
+
+    // The queue holds what is written down as decided: the other one joins
+    // it when the worker writes its expiry.
+    let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
+    assert!(queue_ids(&queue).is_empty(), "{}", queue.body);
+    let expired = countersign::workers::expiry::expire_overdue(&app.state).await.unwrap();
+    assert_eq!(expired, 1, "the reviewed one is not expired twice");
+    let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
+    assert_eq!(queue_ids(&queue), vec![queued]);
     assert_eq!(
         app.count("SELECT count(*) FROM proposals WHERE status = 'expired' AND decided_at = expires_at")
             .await,
-        1
+        2
     );
-    let expired_later = countersign::workers::expiry::expire_overdue(&app.state).await.unwrap();
-    assert_eq!(expired_later, 0, "already written down, not expired twice");
 }
 
 #[tokio::test]
 async fn only_uninvolved_active_managers_review() {
     let app = TestApp::spawn().await;
-    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    let (proposer, peer, decliner) = (
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+    );
     let manager = app.create_user("manager").await;
-    let id = approved_proposal(&app, &proposer, &peer).await;
+    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    app.decline(&decliner, &id, "I would offer a voucher").await.expect(200);
+    app.cosign(&peer, &id).await.expect(200);
     let note = json!({ "verdict": "endorse", "note": "good call" });
 
     for who in [&proposer, &peer, &app.admin] {
@@ -252,19 +279,24 @@ async fn only_uninvolved_active_managers_review() {
         .json(&note);
     app.send(acting_for_manager).await.expect_problem(403, None);
 
-    // The co-signer is promoted: they still cannot grade their own call, and
-    // their queue leaves it out, while another manager's queue shows it.
-    app.patch(
-        &format!("/v1/employees/{}", peer.id),
-        Some(&app.admin.token),
-        &json!({ "role": "manager" }),
-    )
-    .await
-    .expect(200);
-    let refused = review(&app, &peer, &id, note.clone()).await.expect_problem(403, None);
-    assert!(refused.body["detail"].as_str().unwrap().contains("filed or signed"));
-    let own_queue = app.get("/v1/review-queue", Some(&peer.token)).await.expect(200);
-    assert!(queue_ids(&own_queue).is_empty());
+    // People change roles. Promoted, the proposer, the co-signer and the
+    // decliner still cannot grade their own call, and their queues leave it
+    // out, while another manager's queue shows it.
+    for involved in [&proposer, &peer, &decliner] {
+        app.patch(
+            &format!("/v1/employees/{}", involved.id),
+            Some(&app.admin.token),
+            &json!({ "role": "manager" }),
+        )
+        .await
+        .expect(200);
+        let refused = review(&app, involved, &id, note.clone())
+            .await
+            .expect_problem(403, None);
+        assert!(refused.body["detail"].as_str().unwrap().contains("filed or signed"));
+        let own_queue = app.get("/v1/review-queue", Some(&involved.token)).await.expect(200);
+        assert!(queue_ids(&own_queue).is_empty());
+    }
     let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
     assert_eq!(queue_ids(&queue), vec![id.clone()]);
 
@@ -292,6 +324,7 @@ async fn bad_reviews_name_the_field_and_write_nothing() {
         (json!({ "verdict": "endorse", "note": "   " }), "note"),
         (json!({ "verdict": "endorse", "note": "x".repeat(5001) }), "note"),
         (json!({ "verdict": "endorse", "note": "x", "rating": 5 }), "rating"),
+        (json!({ "verdict": "endorse", "note": "a\u{0}b" }), "note"),
     ];
     for (body, field) in cases {
         review(&app, &manager, &id, body).await.expect_problem(422, Some(field));
@@ -304,6 +337,12 @@ async fn bad_reviews_name_the_field_and_write_nothing() {
     )
     .await
     .expect_problem(404, None);
+    for query in ["cursor=nope", "limit=0", "status=bogus", "category=a%00b", "colour=red"] {
+        let field = query.split('=').next().unwrap();
+        app.get(&format!("/v1/review-queue?{query}"), Some(&manager.token))
+            .await
+            .expect_problem(422, Some(field));
+    }
     assert_eq!(reviews_of(&app, &id).await, 0);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE event_type = 'proposal.reviewed'")
@@ -407,31 +446,61 @@ async fn the_review_queue_pages_oldest_first() {
 #[tokio::test]
 async fn the_schema_refuses_reviews_the_domain_refuses() {
     let app = TestApp::spawn().await;
-    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
-    let manager = app.create_user("manager").await;
+    let (proposer, peer, decliner) = (
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+    );
+    let (manager, gone) = (app.create_user("manager").await, app.create_user("manager").await);
     let pending = Uuid::parse_str(&id_of(&app.file_proposal(&proposer, json!({})).await.expect(201))).unwrap();
-    let approved = Uuid::parse_str(&approved_proposal(&app, &proposer, &peer).await).unwrap();
-    let insert = |proposal: Uuid, reviewer: Uuid| {
-        sqlx::query(
-            "INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at)
-             VALUES ($1, $2, 'endorse', 'n', now())",
-        )
-        .bind(proposal)
-        .bind(reviewer)
-        .execute(&app.pool)
-    };
-    assert!(insert(pending, manager.id).await.is_err(), "still pending");
-    assert!(insert(approved, app.admin.id).await.is_err(), "not a manager");
-    sqlx::query("UPDATE employees SET role = 'manager' WHERE id = $1")
-        .bind(peer.id)
+    let approved = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    app.decline(&decliner, &approved, "not this time").await.expect(200);
+    app.cosign(&peer, &approved).await.expect(200);
+    let approved = Uuid::parse_str(&approved).unwrap();
+    sqlx::query("UPDATE employees SET role = 'manager' WHERE id = ANY($1)")
+        .bind(vec![proposer.id, peer.id, decliner.id])
         .execute(&app.pool)
         .await
         .unwrap();
-    assert!(insert(approved, peer.id).await.is_err(), "the co-signer, promoted");
+    sqlx::query("UPDATE employees SET active = false WHERE id = $1")
+        .bind(gone.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let insert = |proposal: Uuid, reviewer: Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at)
+                 VALUES ($1, $2, 'endorse', 'n', now())",
+            )
+            .bind(proposal)
+            .bind(reviewer)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+        }
+    };
+    let refused = |result: Result<(), String>, expected: &str| {
+        let error = result.expect_err(expected);
+        assert!(error.contains(expected), "expected `{expected}`, got `{error}`");
+    };
+    refused(insert(pending, manager.id).await, "still pending");
+    refused(insert(approved, app.admin.id).await, "only active managers");
+    refused(insert(approved, gone.id).await, "only active managers");
+    for involved in [proposer.id, peer.id, decliner.id] {
+        refused(insert(approved, involved).await, "filed or signed");
+    }
     insert(approved, manager.id)
         .await
         .expect("an uninvolved manager's review is fine");
-    assert!(insert(approved, manager.id).await.is_err(), "twice");
+    refused(insert(approved, manager.id).await, "proposal_reviews_pkey");
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_backlog").await,
+        0,
+        "the review took it off the backlog"
+    );
     let edit = sqlx::query("UPDATE proposal_reviews SET verdict = 'coach'")
         .execute(&app.pool)
         .await;
