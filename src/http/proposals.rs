@@ -454,17 +454,21 @@ impl Idempotency {
     }
 }
 
-/// Ends a write: stores the idempotent response (for endpoints that take a
-/// key), commits, wakes the audit sequencer, and answers.
+/// Ends a write: appends its audit events, stores the idempotent response
+/// (for endpoints that take a key), commits, wakes the audit sequencer, and
+/// answers with the proposal as it now is (a 201 also names its `Location`).
 pub(super) async fn finish(
     state: &AppState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[EventContent],
     idempotency: Option<&Idempotency>,
     status: StatusCode,
-    proposal: &Proposal,
-    location: Option<String>,
+    row: &ProposalRow,
+    now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let body = serde_json::to_value(proposal).map_err(anyhow::Error::from)?;
+    db::audit::record(&mut tx, events).await?;
+    let body = serde_json::to_value(to_response(row, now)).map_err(anyhow::Error::from)?;
+    let location = (status == StatusCode::CREATED).then(|| format!("/v1/proposals/{}", row.id));
     if let Some(idempotency) = idempotency {
         idempotency
             .complete(&mut tx, status, &body, location.as_deref())
@@ -559,17 +563,7 @@ pub async fn file_proposal(
     };
     db::proposals::insert(&mut tx, &row).await?;
     let event = proposal_event("proposal.created", &row, &actor, json!({ "after": snapshot(&row) }));
-    db::audit::record(&mut tx, &[event]).await?;
-    let location = format!("/v1/proposals/{}", row.id);
-    finish(
-        &state,
-        tx,
-        Some(&idempotency),
-        StatusCode::CREATED,
-        &to_response(&row, now),
-        Some(location),
-    )
-    .await
+    finish(&state, tx, &[event], Some(&idempotency), StatusCode::CREATED, &row, now).await
 }
 
 /// One proposal with its signatures, outcome and review.
@@ -781,16 +775,7 @@ async fn sign(
             }),
         ));
     }
-    db::audit::record(&mut tx, &events).await?;
-    finish(
-        &state,
-        tx,
-        Some(&idempotency),
-        StatusCode::OK,
-        &to_response(&row, now),
-        None,
-    )
-    .await
+    finish(&state, tx, &events, Some(&idempotency), StatusCode::OK, &row, now).await
 }
 
 /// The proposer revises a pending proposal. Changing a material field
@@ -897,8 +882,7 @@ pub async fn revise_proposal(
         &actor,
         json!({ "before": snapshot(&before), "after": snapshot(&after), "new_revision": material }),
     );
-    db::audit::record(&mut tx, &[event]).await?;
-    finish(&state, tx, None, StatusCode::OK, &to_response(&after, now), None).await
+    finish(&state, tx, &[event], None, StatusCode::OK, &after, now).await
 }
 
 /// The proposer withdraws a pending proposal.
@@ -940,16 +924,7 @@ pub async fn withdraw_proposal(
         &actor,
         json!({ "before": { "status": "pending" }, "after": { "status": "withdrawn", "decided_at": now }, "reason": reason }),
     );
-    db::audit::record(&mut tx, &[event]).await?;
-    finish(
-        &state,
-        tx,
-        Some(&idempotency),
-        StatusCode::OK,
-        &to_response(&row, now),
-        None,
-    )
-    .await
+    finish(&state, tx, &[event], Some(&idempotency), StatusCode::OK, &row, now).await
 }
 
 /// The proposer (or an integration acting for them) records what happened.
@@ -1001,16 +976,7 @@ pub async fn record_outcome(
     db::proposals::insert_outcome(&mut tx, id, &outcome).await?;
     let event = proposal_event("proposal.outcome_recorded", &row, &actor, json!({ "outcome": outcome }));
     row.outcome = Some(sqlx::types::Json(outcome));
-    db::audit::record(&mut tx, &[event]).await?;
-    finish(
-        &state,
-        tx,
-        Some(&idempotency),
-        StatusCode::OK,
-        &to_response(&row, now),
-        None,
-    )
-    .await
+    finish(&state, tx, &[event], Some(&idempotency), StatusCode::OK, &row, now).await
 }
 
 /// The audit trail of one proposal, oldest first.

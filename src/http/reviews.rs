@@ -16,7 +16,7 @@ use super::employees::required_text;
 use super::error::{ApiError, FieldErrors, Problem};
 use super::extract::{Json, PathId, Query};
 use super::page::Keyset;
-use super::proposals::{Idempotency, Proposal, ProposalList, facts, finish, locked, page, proposal_event, to_response};
+use super::proposals::{Idempotency, Proposal, ProposalList, facts, finish, locked, page, proposal_event};
 use crate::db;
 use crate::db::proposals::ReviewRow;
 use crate::domain::employee::Role;
@@ -99,16 +99,7 @@ pub async fn review_proposal(
         json!({ "review": review, "status": row.status }),
     ));
     row.review = Some(sqlx::types::Json(review));
-    db::audit::record(&mut tx, &events).await?;
-    finish(
-        &state,
-        tx,
-        Some(&idempotency),
-        StatusCode::OK,
-        &to_response(&row, now),
-        None,
-    )
-    .await
+    finish(&state, tx, &events, Some(&idempotency), StatusCode::OK, &row, now).await
 }
 
 /// Decided proposals nobody has reviewed yet, oldest first, leaving out
