@@ -1,6 +1,11 @@
 //! `GET /v1/audit/verify` (admin): recomputes every event's hash and every
 //! chain link in `seq` order, reports the first broken one, and names events
 //! left unchained longer than `audit.unchained_lag_secs`.
+//!
+//! A chain proves nothing about links cut off its newest end. For that the
+//! answer names its `head`; kept outside Countersign and passed back later as
+//! `anchor_seq` + `anchor_hash`, it shows that nothing up to it was removed or
+//! rewritten since.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -9,7 +14,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Actor;
-use super::error::{ApiError, Problem};
+use super::error::{ApiError, FieldErrors, Problem};
+use super::extract::Query;
 use crate::db;
 use crate::domain::audit::{GENESIS, chain_hash};
 use crate::domain::employee::Role;
@@ -25,22 +31,76 @@ pub struct Verification {
     pub broken_reason: Option<String>,
     /// Events committed but not chained within the configured lag.
     pub unchained_overdue: Vec<Uuid>,
+    /// The newest link that verified. Keep it outside Countersign and pass
+    /// it back as the anchor to detect links removed from the end.
+    pub head: Option<ChainHead>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChainHead {
+    pub seq: i64,
+    /// Hex SHA-256.
+    pub chain_hash: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// `head.seq` of an earlier verification; with `anchor_hash`.
+    pub anchor_seq: Option<i64>,
+    /// `head.chain_hash` of that verification.
+    pub anchor_hash: Option<String>,
+}
+
+/// A link known from an earlier verification.
+struct Anchor {
+    seq: i64,
+    chain_hash: Vec<u8>,
+}
+
+impl VerifyQuery {
+    fn anchor(&self) -> Result<Option<Anchor>, ApiError> {
+        match (self.anchor_seq, self.anchor_hash.as_deref()) {
+            (None, None) => Ok(None),
+            (Some(seq), Some(hash)) => {
+                let mut errors = FieldErrors::new();
+                if seq < 1 {
+                    errors.add("anchor_seq", "must be 1 or more");
+                }
+                let chain_hash = hex::decode(hash.trim()).ok().filter(|bytes| bytes.len() == 32);
+                if chain_hash.is_none() {
+                    errors.add("anchor_hash", "must be 64 hex digits (a SHA-256)");
+                }
+                errors.finish()?;
+                Ok(chain_hash.map(|chain_hash| Anchor { seq, chain_hash }))
+            }
+            (Some(_), None) => Err(FieldErrors::single("anchor_hash", "is required with anchor_seq")),
+            (None, Some(_)) => Err(FieldErrors::single("anchor_seq", "is required with anchor_hash")),
+        }
+    }
 }
 
 /// Recompute the audit chain.
 #[utoipa::path(
     get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, body = Verification), (status = 401, body = Problem), (status = 403, body = Problem))
+    params(VerifyQuery),
+    responses(
+        (status = 200, body = Verification), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem),
+    )
 )]
 pub async fn verify_audit_chain(
     State(state): State<AppState>,
     actor: Actor,
+    Query(query): Query<VerifyQuery>,
 ) -> Result<axum::Json<Verification>, ApiError> {
     actor.require(Role::Admin)?;
+    let anchor = query.anchor()?;
     let mut conn = state.pool.acquire().await?;
     let mut checked = 0u64;
     let mut previous = GENESIS.to_vec();
-    let mut broken: Option<(Uuid, String)> = None;
+    let mut broken: Option<(Option<Uuid>, String)> = None;
+    let mut head = None;
     db::audit::walk_chain(&mut conn, |link| {
         checked += 1;
         let reason = if link.seq != checked as i64 {
@@ -59,26 +119,49 @@ pub async fn verify_audit_chain(
                 }
                 _ => Some("the chained event is missing".to_owned()),
             }
-        };
+        }
+        .or_else(|| {
+            anchor
+                .as_ref()
+                .filter(|anchor| anchor.seq == link.seq && anchor.chain_hash != link.chain_hash)
+                .map(|anchor| format!("the link at seq {} differs from the anchor", anchor.seq))
+        });
         previous = link.chain_hash.clone();
         match reason {
             Some(reason) => {
-                broken = Some((link.event_id, reason));
+                broken = Some((Some(link.event_id), reason));
                 false
             }
-            None => true,
+            None => {
+                head = Some(ChainHead {
+                    seq: link.seq,
+                    chain_hash: hex::encode(&link.chain_hash),
+                });
+                true
+            }
         }
     })
     .await?;
+    if let Some(anchor) = &anchor
+        && broken.is_none()
+        && (checked as i64) < anchor.seq
+    {
+        let reason = format!(
+            "the chain ends at seq {checked}, before the anchor at seq {}: newer links were removed",
+            anchor.seq
+        );
+        broken = Some((None, reason));
+    }
     let lag = chrono::Duration::seconds(state.settings.audit.unchained_lag_secs as i64);
     let unchained_overdue = db::audit::overdue_unchained(&mut conn, lag).await?;
-    let (first_broken_event_id, broken_reason) = broken.map_or((None, None), |(id, reason)| (Some(id), Some(reason)));
+    let (first_broken_event_id, broken_reason) = broken.map_or((None, None), |(id, reason)| (id, Some(reason)));
     Ok(axum::Json(Verification {
-        valid: first_broken_event_id.is_none(),
+        valid: broken_reason.is_none(),
         events_checked: checked,
         first_broken_event_id,
         broken_reason,
         unchained_overdue,
+        head,
     }))
 }
 

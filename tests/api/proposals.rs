@@ -621,6 +621,71 @@ async fn a_tampered_chain_row_is_detected() {
     assert_eq!(broken.body["first_broken_event_id"], event.to_string());
 }
 
+#[tokio::test]
+async fn links_cut_off_the_end_are_detected_against_an_anchor() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let peer = app.create_user("agent").await;
+    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    app.cosign(&peer, &id).await.expect(200);
+    app.wait_until_chained().await;
+    let verified = app.get("/v1/audit/verify", Some(&app.admin.token)).await.expect(200);
+    let head = verified.body["head"].clone();
+    let (seq, hash) = (
+        head["seq"].as_i64().unwrap(),
+        head["chain_hash"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(seq, app.count("SELECT max(seq) FROM audit_chain").await);
+    let anchored = format!("/v1/audit/verify?anchor_seq={seq}&anchor_hash={hash}");
+    let answer = app.get(&anchored, Some(&app.admin.token)).await.expect(200);
+    assert_eq!(answer.body["valid"], true, "{}", answer.body);
+
+    // The newest link and its event go; the rest of the chain still adds up.
+    tamper(
+        &app,
+        "audit_chain",
+        format!("DELETE FROM audit_chain WHERE seq = {seq}"),
+    )
+    .await;
+    let unanchored = app.get("/v1/audit/verify", Some(&app.admin.token)).await.expect(200);
+    assert_eq!(unanchored.body["valid"], true, "without an anchor the cut is invisible");
+    let answer = app.get(&anchored, Some(&app.admin.token)).await.expect(200);
+    assert_eq!(answer.body["valid"], false);
+    assert!(
+        answer.body["broken_reason"]
+            .as_str()
+            .unwrap()
+            .contains("before the anchor"),
+        "{}",
+        answer.body
+    );
+
+    let wrong = format!(
+        "/v1/audit/verify?anchor_seq={}&anchor_hash={}",
+        seq - 1,
+        "ab".repeat(32)
+    );
+    let answer = app.get(&wrong, Some(&app.admin.token)).await.expect(200);
+    assert_eq!(answer.body["valid"], false);
+    assert!(
+        answer.body["broken_reason"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the anchor")
+    );
+    let zero = format!("anchor_seq=0&anchor_hash={}", "ab".repeat(32));
+    for (query, field) in [
+        ("anchor_seq=3", "anchor_hash"),
+        ("anchor_hash=abcd", "anchor_seq"),
+        ("anchor_seq=3&anchor_hash=abcd", "anchor_hash"),
+        (zero.as_str(), "anchor_seq"),
+    ] {
+        app.get(&format!("/v1/audit/verify?{query}"), Some(&app.admin.token))
+            .await
+            .expect_problem(422, Some(field));
+    }
+}
+
 /// What only a superuser could do: rewrite an append-only table with its
 /// guarding trigger switched off for one transaction.
 async fn tamper(app: &TestApp, table: &str, update: String) {
