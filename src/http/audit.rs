@@ -25,7 +25,8 @@ pub struct Verification {
     /// True when every chained event and link recomputes.
     pub valid: bool,
     pub events_checked: u64,
-    /// The first event whose content or link does not recompute.
+    /// The first event whose content or link does not recompute; null when
+    /// the chain is whole but ends before the anchor (`broken_reason` says so).
     pub first_broken_event_id: Option<Uuid>,
     /// Why that link is broken.
     pub broken_reason: Option<String>,

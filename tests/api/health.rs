@@ -100,3 +100,16 @@ async fn the_docs_page_loads_nothing_from_the_internet() {
         "no remote assets"
     );
 }
+
+#[tokio::test]
+async fn pooled_connections_run_without_jit() {
+    let app = TestApp::spawn().await;
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        connections.push(app.pool.acquire().await.unwrap());
+    }
+    for conn in &mut connections {
+        let jit: String = sqlx::query_scalar("SHOW jit").fetch_one(&mut **conn).await.unwrap();
+        assert_eq!(jit, "off");
+    }
+}

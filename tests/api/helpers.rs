@@ -96,6 +96,7 @@ async fn template_name(server: &TestServer) -> String {
                 .await
                 .expect("connect as admin");
             conn.execute("SELECT pg_advisory_lock(716542)").await.unwrap();
+            sweep_abandoned_databases(&mut conn).await;
             let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&name)
                 .fetch_one(&mut conn)
@@ -130,11 +131,13 @@ async fn template_name(server: &TestServer) -> String {
         .clone()
 }
 
-/// A fresh database cloned from the template; its pool.
-async fn fresh_database() -> PgPool {
+const TEST_DATABASE_PREFIX: &str = "cs_test_";
+
+/// A fresh database cloned from the template: its name and pool.
+async fn fresh_database() -> (String, PgPool) {
     let server = server().await;
     let template = template_name(server).await;
-    let name = format!("cs_test_{}", Uuid::now_v7().simple());
+    let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::now_v7().simple());
     let mut conn = PgConnection::connect_with(&server.admin_options).await.unwrap();
     // Concurrent clones of one template can collide on its lock; retry.
     let mut attempt = 0;
@@ -156,11 +159,59 @@ async fn fresh_database() -> PgPool {
     }
     conn.close().await.unwrap();
     let options = server.admin_options.clone().database(&name);
-    PgPoolOptions::new()
-        .max_connections(20)
+    let pool = countersign::db::pool_options(&test_settings())
         .connect_with(options)
         .await
-        .unwrap()
+        .unwrap();
+    (name, pool)
+}
+
+/// Drops a test's database when the test ends (passed or failed), from a
+/// thread of its own since the test's runtime is ending.
+fn drop_database(name: String) {
+    let Some(server) = SERVER.get() else { return };
+    let options = server.admin_options.clone();
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            conn.execute(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .await?;
+            Ok::<_, sqlx::Error>(())
+        })?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    })
+    .join();
+    if let Ok(Err(error)) = dropped {
+        eprintln!("could not drop the test database: {error}");
+    }
+}
+
+/// Drops test databases an earlier, killed run left behind: those over an
+/// hour old by the UUIDv7 in their name (no test runs that long).
+async fn sweep_abandoned_databases(conn: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+        .bind(TEST_DATABASE_PREFIX)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in names {
+        let created = name
+            .strip_prefix(TEST_DATABASE_PREFIX)
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.to_unix().0));
+        if created.is_some_and(|created| created < hour_ago) {
+            let _ = conn
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .await;
+        }
+    }
 }
 
 /// Logs of the whole test process, captured so tests can look into them;
@@ -219,6 +270,13 @@ pub struct TestApp {
     pub pool: PgPool,
     pub admin: User,
     pub state: countersign::http::AppState,
+    database: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop_database(std::mem::take(&mut self.database));
+    }
 }
 
 /// A response, read: status, headers and JSON body (Null when empty).
@@ -274,7 +332,7 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = test_settings();
         configure(&mut settings);
-        let pool = fresh_database().await;
+        let (database, pool) = fresh_database().await;
         let application = Application::with_pool(settings, pool.clone(), None)
             .await
             .expect("the app builds");
@@ -294,6 +352,7 @@ impl TestApp {
             pool,
             admin: User { id: admin_id, token },
             state,
+            database,
         }
     }
 

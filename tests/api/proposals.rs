@@ -489,6 +489,8 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         (json!({ "currency": null }), "currency"),
         (json!({ "policy_ref": "x".repeat(201) }), "policy_ref"),
         (json!({ "colour": "red" }), "colour"),
+        (json!({ "justification": "fine\u{0}" }), "justification"),
+        (json!({ "customer_ref": "\u{0}" }), "customer_ref"),
     ];
     for (overrides, field) in cases {
         app.file_proposal(&proposer, overrides)
@@ -503,6 +505,13 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     app.get("/v1/proposals?from=yesterday", Some(&proposer.token))
         .await
         .expect_problem(422, Some("from"));
+    app.get("/v1/proposals?policy_ref=R%00", Some(&proposer.token))
+        .await
+        .expect_problem(422, Some("policy_ref"));
+    let filed = app
+        .post("/v1/proposals", Some(&proposer.token), &json!({ "bad\u{0}key": 1 }))
+        .await;
+    filed.expect_problem(422, Some("bad\\u0000key"));
     app.cosign(&proposer, &Uuid::now_v7().to_string())
         .await
         .expect_problem(404, None);
