@@ -31,8 +31,8 @@ CREATE TRIGGER proposal_reviews_reviewer BEFORE INSERT ON proposal_reviews
 -- What managers still have to review: decided proposals without a review. A
 -- work list, not a record (the record is proposals, proposal_reviews and the
 -- audit log). Triggers keep it exact inside the deciding and the reviewing
--- transactions, whatever the code does, so the review queue reads this short
--- list instead of walking every proposal ever reviewed.
+-- transactions, on every path that decides or reviews, so the review queue
+-- reads this short list instead of walking every proposal ever reviewed.
 CREATE TABLE review_backlog (
     proposal_id uuid PRIMARY KEY REFERENCES proposals (id)
 );
@@ -59,3 +59,16 @@ CREATE TRIGGER proposal_reviews_leave_backlog AFTER INSERT ON proposal_reviews
 INSERT INTO review_backlog (proposal_id)
 SELECT p.id FROM proposals p
 WHERE p.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id);
+
+-- A proposal is born pending, at revision 1, undecided: approval only ever
+-- comes through the checked transition, never by inserting it approved.
+CREATE FUNCTION proposals_check_birth() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status <> 'pending' OR NEW.revision <> 1 OR NEW.decided_at IS NOT NULL THEN
+        RAISE EXCEPTION 'a proposal is filed pending, at revision 1';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER proposals_born_pending BEFORE INSERT ON proposals
+    FOR EACH ROW EXECUTE FUNCTION proposals_check_birth();

@@ -333,6 +333,19 @@ async fn the_schema_refuses_what_the_domain_refuses() {
             .execute(&app.pool)
             .await;
     assert!(approve_without_signature.is_err());
+    let born_approved = sqlx::query(
+        "INSERT INTO proposals (id, status, proposer_id, category, policy_ref, summary, resolution, justification,
+                                required_cosigners, declines_to_reject, created_at, updated_at, expires_at, decided_at)
+         VALUES ($1, 'approved', $2, 'refund', 'R', 's', 'r', 'j', 1, 2, now(), now(), now() + interval '1 hour', now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(proposer.id)
+    .execute(&app.pool)
+    .await;
+    assert!(
+        born_approved.unwrap_err().to_string().contains("filed pending"),
+        "approval never comes by inserting it approved"
+    );
     let edit_in_place = sqlx::query("UPDATE proposals SET resolution = 'something else' WHERE id = $1")
         .bind(id)
         .execute(&app.pool)
