@@ -464,6 +464,14 @@ impl TestApp {
         self.post("/v1/proposals", Some(&agent.token), &body).await
     }
 
+    /// Files a proposal as `proposer` and has `peer` approve it; answers its id.
+    pub async fn approved_proposal(&self, proposer: &User, peer: &User) -> String {
+        let filed = self.file_proposal(proposer, json!({})).await.expect(201);
+        let id = filed.body["id"].as_str().expect("an id").to_owned();
+        self.cosign(peer, &id).await.expect(200);
+        id
+    }
+
     pub async fn cosign(&self, agent: &User, id: &str) -> Answer {
         self.post(&format!("/v1/proposals/{id}/cosign"), Some(&agent.token), &json!({}))
             .await

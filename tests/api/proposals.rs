@@ -622,10 +622,8 @@ async fn the_audit_chain_verifies_after_concurrent_writers_and_detects_tampering
 #[tokio::test]
 async fn a_tampered_chain_row_is_detected() {
     let app = TestApp::spawn().await;
-    let proposer = app.create_user("agent").await;
-    let peer = app.create_user("agent").await;
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
-    app.cosign(&peer, &id).await.expect(200);
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    app.approved_proposal(&proposer, &peer).await;
     app.wait_until_chained().await;
     let (seq, event): (i64, Uuid) =
         sqlx::query_as("SELECT seq, event_id FROM audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 1")
@@ -646,10 +644,8 @@ async fn a_tampered_chain_row_is_detected() {
 #[tokio::test]
 async fn links_cut_off_the_end_are_detected_against_an_anchor() {
     let app = TestApp::spawn().await;
-    let proposer = app.create_user("agent").await;
-    let peer = app.create_user("agent").await;
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
-    app.cosign(&peer, &id).await.expect(200);
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    app.approved_proposal(&proposer, &peer).await;
     app.wait_until_chained().await;
     let verified = app.get("/v1/audit/verify", Some(&app.admin.token)).await.expect(200);
     let head = verified.body["head"].clone();

@@ -24,12 +24,6 @@ async fn review(app: &TestApp, manager: &User, id: &str, body: Value) -> Answer 
         .await
 }
 
-async fn approved_proposal(app: &TestApp, proposer: &User, peer: &User) -> String {
-    let id = id_of(&app.file_proposal(proposer, json!({})).await.expect(201));
-    app.cosign(peer, &id).await.expect(200);
-    id
-}
-
 async fn reviews_of(app: &TestApp, id: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM proposal_reviews WHERE proposal_id = $1")
         .bind(Uuid::parse_str(id).unwrap())
@@ -43,7 +37,7 @@ async fn a_manager_reviews_an_approved_proposal_once_and_the_decision_stands() {
     let app = TestApp::spawn().await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     let (manager, other_manager) = (app.create_user("manager").await, app.create_user("manager").await);
-    let id = approved_proposal(&app, &proposer, &peer).await;
+    let id = app.approved_proposal(&proposer, &peer).await;
 
     let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
     assert_eq!(queue_ids(&queue), vec![id.clone()]);
@@ -316,7 +310,7 @@ async fn bad_reviews_name_the_field_and_write_nothing() {
     let app = TestApp::spawn().await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     let manager = app.create_user("manager").await;
-    let id = approved_proposal(&app, &proposer, &peer).await;
+    let id = app.approved_proposal(&proposer, &peer).await;
     let cases = [
         (json!({ "verdict": "blame", "note": "x" }), "verdict"),
         (json!({ "note": "x" }), "verdict"),
@@ -355,7 +349,7 @@ async fn bad_reviews_name_the_field_and_write_nothing() {
 async fn parallel_reviews_write_exactly_one() {
     let app = TestApp::spawn().await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
-    let id = approved_proposal(&app, &proposer, &peer).await;
+    let id = app.approved_proposal(&proposer, &peer).await;
     let mut managers = Vec::new();
     for _ in 0..10 {
         managers.push(app.create_user("manager").await);
@@ -382,7 +376,7 @@ async fn a_review_replays_under_its_idempotency_key() {
     let app = TestApp::spawn().await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     let manager = app.create_user("manager").await;
-    let id = approved_proposal(&app, &proposer, &peer).await;
+    let id = app.approved_proposal(&proposer, &peer).await;
     let send = |body: Value| {
         app.send(
             app.request(
