@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::audit::ActorIds;
 use crate::domain::audit::EventContent;
-use crate::domain::proposal::Verdict;
+use crate::domain::proposal::{CustomerOutcome, Decision, Verdict};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignatureRow {
@@ -19,7 +19,7 @@ pub struct SignatureRow {
     pub employee_id: Uuid,
     pub via_integration_id: Option<Uuid>,
     pub revision: i32,
-    pub decision: String,
+    pub decision: Decision,
     pub comment: Option<String>,
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -32,7 +32,7 @@ pub struct OutcomeRow {
     pub executed: bool,
     pub actual_amount_minor: Option<i64>,
     pub currency: Option<String>,
-    pub customer_outcome: String,
+    pub customer_outcome: CustomerOutcome,
     pub note: Option<String>,
     pub recorded_at: DateTime<Utc>,
 }
@@ -163,7 +163,7 @@ pub async fn insert_signature(
         signature.employee_id,
         signature.via_integration_id,
         signature.revision,
-        signature.decision,
+        signature.decision.as_str(),
         signature.comment,
         signature.reason,
         signature.created_at,
@@ -228,7 +228,7 @@ pub async fn insert_outcome(conn: &mut PgConnection, proposal_id: Uuid, outcome:
         outcome.executed,
         outcome.actual_amount_minor,
         outcome.currency,
-        outcome.customer_outcome,
+        outcome.customer_outcome.as_str(),
         outcome.note,
         outcome.recorded_at,
     )

@@ -61,14 +61,6 @@ impl Decision {
             Decision::Decline => "decline",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Decision> {
-        match text {
-            "endorse" => Some(Decision::Endorse),
-            "decline" => Some(Decision::Decline),
-            _ => None,
-        }
-    }
 }
 
 /// A manager's verdict on a decided proposal. Reviews are blameless: a
@@ -85,8 +77,6 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 3] = [Verdict::Endorse, Verdict::PromoteToPolicy, Verdict::Coach];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Endorse => "endorse",
@@ -94,9 +84,26 @@ impl Verdict {
             Verdict::Coach => "coach",
         }
     }
+}
 
-    pub fn parse(text: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
+/// How the customer took the resolution, as the proposer recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerOutcome {
+    Satisfied,
+    Neutral,
+    Dissatisfied,
+    Unknown,
+}
+
+impl CustomerOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerOutcome::Satisfied => "satisfied",
+            CustomerOutcome::Neutral => "neutral",
+            CustomerOutcome::Dissatisfied => "dissatisfied",
+            CustomerOutcome::Unknown => "unknown",
+        }
     }
 }
 
@@ -373,15 +380,41 @@ mod tests {
     }
 
     #[test]
-    fn status_and_decision_names_round_trip() {
+    fn status_names_round_trip() {
         for status in Status::ALL {
             assert_eq!(Status::parse(status.as_str()), Some(status));
         }
         assert_eq!(Status::parse("done"), None);
+    }
+
+    /// The name written to the database (`as_str`) is the one serde reads
+    /// back from the rows' JSON, and an unknown name is refused.
+    fn stored_name_round_trips<T>(value: T, unknown: &str, stored: &str)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        assert_eq!(serde_json::to_value(&value).unwrap(), stored);
+        assert_eq!(serde_json::from_value::<T>(stored.into()).unwrap(), value);
+        assert!(serde_json::from_value::<T>(unknown.into()).is_err(), "{unknown}");
+    }
+
+    #[test]
+    fn stored_names_of_decisions_verdicts_and_customer_outcomes_round_trip() {
         for decision in [Decision::Endorse, Decision::Decline] {
-            assert_eq!(Decision::parse(decision.as_str()), Some(decision));
+            stored_name_round_trips(decision, "abstain", decision.as_str());
         }
-        assert_eq!(Decision::parse("abstain"), None);
+        for verdict in [Verdict::Endorse, Verdict::PromoteToPolicy, Verdict::Coach] {
+            stored_name_round_trips(verdict, "blame", verdict.as_str());
+        }
+        let outcomes = [
+            CustomerOutcome::Satisfied,
+            CustomerOutcome::Neutral,
+            CustomerOutcome::Dissatisfied,
+            CustomerOutcome::Unknown,
+        ];
+        for outcome in outcomes {
+            stored_name_round_trips(outcome, "thrilled", outcome.as_str());
+        }
     }
 
     #[test]
@@ -650,14 +683,6 @@ mod tests {
             role: Role::Manager,
             active: true,
         }
-    }
-
-    #[test]
-    fn verdict_names_round_trip() {
-        for verdict in Verdict::ALL {
-            assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
-        }
-        assert_eq!(Verdict::parse("blame"), None);
     }
 
     #[test]

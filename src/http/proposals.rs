@@ -27,8 +27,8 @@ use crate::domain::audit::EventContent;
 use crate::domain::employee::Role;
 use crate::domain::policy::Money;
 use crate::domain::proposal::{
-    Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, Verdict, check_may_file,
-    starts_new_revision,
+    CustomerOutcome, Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, Verdict,
+    check_may_file, starts_new_revision,
 };
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -64,35 +64,6 @@ pub struct Review {
     pub verdict: Verdict,
     pub note: String,
     pub reviewed_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CustomerOutcome {
-    Satisfied,
-    Neutral,
-    Dissatisfied,
-    Unknown,
-}
-
-impl CustomerOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            CustomerOutcome::Satisfied => "satisfied",
-            CustomerOutcome::Neutral => "neutral",
-            CustomerOutcome::Dissatisfied => "dissatisfied",
-            CustomerOutcome::Unknown => "unknown",
-        }
-    }
-
-    fn parse(text: &str) -> CustomerOutcome {
-        match text {
-            "satisfied" => CustomerOutcome::Satisfied,
-            "neutral" => CustomerOutcome::Neutral,
-            "dissatisfied" => CustomerOutcome::Dissatisfied,
-            _ => CustomerOutcome::Unknown,
-        }
-    }
 }
 
 /// A proposal with its signatures, outcome and review.
@@ -281,7 +252,7 @@ pub(super) fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             .iter()
             .map(|s| Signature {
                 employee_id: s.employee_id,
-                decision: Decision::parse(&s.decision).unwrap_or(Decision::Decline),
+                decision: s.decision,
                 revision: s.revision,
                 comment: s.comment.clone(),
                 reason: s.reason.clone(),
@@ -295,7 +266,7 @@ pub(super) fn to_response(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             executed: o.executed,
             actual_amount_minor: o.actual_amount_minor,
             currency: o.currency.clone(),
-            customer_outcome: CustomerOutcome::parse(&o.customer_outcome),
+            customer_outcome: o.customer_outcome,
             note: o.note.clone(),
             recorded_at: o.recorded_at,
         }),
@@ -322,7 +293,7 @@ pub(super) fn facts(row: &ProposalRow) -> ProposalFacts {
             .map(|s| SignatureFact {
                 employee_id: s.employee_id,
                 revision: s.revision,
-                decision: Decision::parse(&s.decision).unwrap_or(Decision::Decline),
+                decision: s.decision,
             })
             .collect(),
         outcome_recorded: row.outcome.is_some(),
@@ -730,7 +701,7 @@ async fn sign(
         employee_id: signer.id,
         via_integration_id: actor.via_integration,
         revision: row.revision,
-        decision: decision.as_str().to_owned(),
+        decision,
         comment: text.clone().filter(|_| decision == Decision::Endorse),
         reason: text.filter(|_| decision == Decision::Decline),
         created_at: now,
@@ -760,7 +731,7 @@ async fn sign(
         let signers: Vec<Uuid> = row
             .signatures
             .iter()
-            .filter(|s| s.revision == row.revision && s.decision == decision.as_str())
+            .filter(|s| s.revision == row.revision && s.decision == decision)
             .map(|s| s.employee_id)
             .collect();
         events.push(proposal_event(
@@ -969,7 +940,7 @@ pub async fn record_outcome(
         executed: body.executed,
         actual_amount_minor: body.actual_amount_minor,
         currency,
-        customer_outcome: body.customer_outcome.as_str().to_owned(),
+        customer_outcome: body.customer_outcome,
         note,
         recorded_at: now,
     };
