@@ -291,6 +291,12 @@ impl Answer {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `id` of the resource in the body.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("an id").to_owned()
+    }
+
     /// Asserts the status, printing the body when it is not what we expected.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
@@ -466,8 +472,7 @@ impl TestApp {
 
     /// Files a proposal as `proposer` and has `peer` approve it; answers its id.
     pub async fn approved_proposal(&self, proposer: &User, peer: &User) -> String {
-        let filed = self.file_proposal(proposer, json!({})).await.expect(201);
-        let id = filed.body["id"].as_str().expect("an id").to_owned();
+        let id = self.file_proposal(proposer, json!({})).await.expect(201).id();
         self.cosign(peer, &id).await.expect(200);
         id
     }

@@ -5,16 +5,12 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, User};
 
-fn id_of(answer: &crate::helpers::Answer) -> String {
-    answer.body["id"].as_str().expect("an id").to_owned()
-}
-
 #[tokio::test]
 async fn file_then_cosign_approves_with_events() {
     let app = TestApp::spawn().await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     let filed = app.file_proposal(&proposer, json!({})).await.expect(201);
-    let id = id_of(&filed);
+    let id = filed.id();
     assert_eq!(filed.header("location"), Some(format!("/v1/proposals/{id}").as_str()));
     assert_eq!(filed.body["status"], "pending");
     assert_eq!(filed.body["required_cosigners"], 1);
@@ -61,7 +57,7 @@ async fn file_then_cosign_approves_with_events() {
 async fn the_proposer_cannot_cosign_even_through_an_integration() {
     let app = TestApp::spawn().await;
     let proposer = app.create_user_with("agent", json!({ "external_id": "zd-9" })).await;
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let id = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.cosign(&proposer, &id).await.expect_problem(403, None);
     let (_, integration, _) = app.create_integration("zendesk").await;
     for reference in [proposer.id.to_string(), "zd-9".to_owned()] {
@@ -104,7 +100,7 @@ async fn an_integration_files_and_cosigns_for_agents_and_both_are_recorded() {
         .expect(201);
     assert_eq!(filed.body["proposer_id"], proposer.id.to_string());
     assert_eq!(filed.body["filed_via_integration_id"], integration_id.to_string());
-    let id = id_of(&filed);
+    let id = filed.id();
     let approved = app
         .send(as_agent(
             "p-2",
@@ -136,11 +132,11 @@ async fn managers_and_inactive_agents_cannot_cosign_and_nobody_signs_twice() {
     let manager = app.create_user("manager").await;
     let leaver = app.create_user("agent").await;
     let peer = app.create_user("agent").await;
-    let id = id_of(
-        &app.file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
-            .await
-            .expect(201),
-    );
+    let id = app
+        .file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
+        .await
+        .expect(201)
+        .id();
     app.cosign(&manager, &id).await.expect_problem(403, None);
     app.patch(
         &format!("/v1/employees/{}", leaver.id),
@@ -168,7 +164,7 @@ async fn fifty_parallel_cosigns_approve_exactly_once() {
     for _ in 0..50 {
         peers.push(app.create_user("agent").await);
     }
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let id = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     let calls = peers.iter().map(|peer| app.cosign(peer, &id));
     let answers = futures_util::future::join_all(calls).await;
     let ok = answers.iter().filter(|a| a.status == 200).count();
@@ -202,7 +198,7 @@ async fn amounts_above_the_threshold_need_two_cosigners_and_above_the_limit_are_
         .await
         .expect(201);
     assert_eq!(big.body["required_cosigners"], 2);
-    let id = id_of(&big);
+    let id = big.id();
     assert_eq!(app.cosign(&first, &id).await.expect(200).body["status"], "pending");
     assert_eq!(app.cosign(&second, &id).await.expect(200).body["status"], "approved");
 
@@ -230,7 +226,7 @@ async fn declines_reject_after_the_configured_count() {
     let app = TestApp::spawn().await;
     let proposer = app.create_user("agent").await;
     let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let id = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.post(&format!("/v1/proposals/{id}/decline"), Some(&first.token), &json!({}))
         .await
         .expect_problem(422, Some("reason"));
@@ -255,11 +251,11 @@ async fn a_material_revision_voids_earlier_endorsements_and_others_do_not() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
     let proposer = app.create_user("agent").await;
     let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
-    let id = id_of(
-        &app.file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
-            .await
-            .expect(201),
-    );
+    let id = app
+        .file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
+        .await
+        .expect(201)
+        .id();
     app.cosign(&first, &id).await.expect(200);
 
     let path = format!("/v1/proposals/{id}");
@@ -312,7 +308,7 @@ async fn the_schema_refuses_what_the_domain_refuses() {
     let app = TestApp::spawn().await;
     let proposer = app.create_user("agent").await;
     let peer = app.create_user("agent").await;
-    let id = Uuid::parse_str(&id_of(&app.file_proposal(&proposer, json!({})).await.expect(201))).unwrap();
+    let id = Uuid::parse_str(&app.file_proposal(&proposer, json!({})).await.expect(201).id()).unwrap();
     let insert = |employee: Uuid, revision: i32| {
         sqlx::query(
             "INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, created_at)
@@ -374,7 +370,7 @@ async fn withdraw_expiry_and_outcomes() {
     let proposer = app.create_user("agent").await;
     let peer = app.create_user("agent").await;
 
-    let withdrawn = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let withdrawn = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.post(
         &format!("/v1/proposals/{withdrawn}/withdraw"),
         Some(&peer.token),
@@ -401,7 +397,7 @@ async fn withdraw_expiry_and_outcomes() {
     .expect_problem(409, None);
 
     // A deadline in the past: reads say expired before the worker runs.
-    let late = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let late = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond' WHERE id = $1")
         .bind(Uuid::parse_str(&late).unwrap())
         .execute(&app.pool)
@@ -436,7 +432,7 @@ async fn withdraw_expiry_and_outcomes() {
         1
     );
 
-    let approved = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let approved = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     let outcome_path = format!("/v1/proposals/{approved}/outcome");
     let outcome =
         json!({ "executed": true, "actual_amount_minor": 4500, "currency": "EUR", "customer_outcome": "satisfied" });
@@ -540,13 +536,13 @@ async fn bad_input_names_the_field_and_writes_nothing() {
 async fn lists_filter_and_page() {
     let app = TestApp::spawn().await;
     let (alice, bob) = (app.create_user("agent").await, app.create_user("agent").await);
-    let a1 = id_of(
-        &app.file_proposal(&alice, json!({ "category": "fee_waiver" }))
-            .await
-            .expect(201),
-    );
-    let _a2 = id_of(&app.file_proposal(&alice, json!({})).await.expect(201));
-    let b1 = id_of(&app.file_proposal(&bob, json!({})).await.expect(201));
+    let a1 = app
+        .file_proposal(&alice, json!({ "category": "fee_waiver" }))
+        .await
+        .expect(201)
+        .id();
+    let _a2 = app.file_proposal(&alice, json!({})).await.expect(201).id();
+    let b1 = app.file_proposal(&bob, json!({})).await.expect(201).id();
     app.cosign(&bob, &a1).await.expect(200);
     let token = Some(bob.token.as_str());
     let by_category = app.get("/v1/proposals?category=fee_waiver", token).await.expect(200);
@@ -586,7 +582,7 @@ async fn the_audit_chain_verifies_after_concurrent_writers_and_detects_tampering
     let ids: Vec<String> = futures_util::future::join_all(filings)
         .await
         .iter()
-        .map(id_of)
+        .map(crate::helpers::Answer::id)
         .collect();
     let cosigns = ids.iter().zip(&peers).map(|(id, peer)| app.cosign(peer, id));
     for answer in futures_util::future::join_all(cosigns).await {

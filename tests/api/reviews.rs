@@ -6,10 +6,6 @@ use uuid::Uuid;
 
 use crate::helpers::{Answer, TestApp, User};
 
-fn id_of(answer: &Answer) -> String {
-    answer.body["id"].as_str().expect("an id").to_owned()
-}
-
 fn queue_ids(answer: &Answer) -> Vec<String> {
     answer.body["items"]
         .as_array()
@@ -128,15 +124,15 @@ async fn every_decided_status_is_reviewed_and_pending_is_not() {
     );
     let manager = app.create_user("manager").await;
 
-    let pending = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
-    let rejected = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let pending = app.file_proposal(&proposer, json!({})).await.expect(201).id();
+    let rejected = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.decline(&first, &rejected, "goodwill credit covers this")
         .await
         .expect(200);
     app.decline(&second, &rejected, "over the usual amount")
         .await
         .expect(200);
-    let withdrawn = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let withdrawn = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.post(
         &format!("/v1/proposals/{withdrawn}/withdraw"),
         Some(&proposer.token),
@@ -189,8 +185,8 @@ async fn overdue_proposals_are_reviewed_and_queued_once_their_expiry_is_written(
     let proposer = app.create_user("agent").await;
     let manager = app.create_user("manager").await;
     let (reviewed, queued) = (
-        id_of(&app.file_proposal(&proposer, json!({})).await.expect(201)),
-        id_of(&app.file_proposal(&proposer, json!({})).await.expect(201)),
+        app.file_proposal(&proposer, json!({})).await.expect(201).id(),
+        app.file_proposal(&proposer, json!({})).await.expect(201).id(),
     );
     sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond'")
         .execute(&app.pool)
@@ -242,7 +238,7 @@ async fn only_uninvolved_active_managers_review() {
         app.create_user("agent").await,
     );
     let manager = app.create_user("manager").await;
-    let id = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let id = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.decline(&decliner, &id, "I would offer a voucher").await.expect(200);
     app.cosign(&peer, &id).await.expect(200);
     let note = json!({ "verdict": "endorse", "note": "good call" });
@@ -407,11 +403,11 @@ async fn the_review_queue_pages_oldest_first() {
     let mut ids = Vec::new();
     for n in 0..3 {
         let category = if n == 1 { "goodwill_credit" } else { "refund" };
-        let id = id_of(
-            &app.file_proposal(&proposer, json!({ "category": category }))
-                .await
-                .expect(201),
-        );
+        let id = app
+            .file_proposal(&proposer, json!({ "category": category }))
+            .await
+            .expect(201)
+            .id();
         app.cosign(&peer, &id).await.expect(200);
         ids.push(id);
     }
@@ -446,8 +442,8 @@ async fn the_schema_refuses_reviews_the_domain_refuses() {
         app.create_user("agent").await,
     );
     let (manager, gone) = (app.create_user("manager").await, app.create_user("manager").await);
-    let pending = Uuid::parse_str(&id_of(&app.file_proposal(&proposer, json!({})).await.expect(201))).unwrap();
-    let approved = id_of(&app.file_proposal(&proposer, json!({})).await.expect(201));
+    let pending = Uuid::parse_str(&app.file_proposal(&proposer, json!({})).await.expect(201).id()).unwrap();
+    let approved = app.file_proposal(&proposer, json!({})).await.expect(201).id();
     app.decline(&decliner, &approved, "not this time").await.expect(200);
     app.cosign(&peer, &approved).await.expect(200);
     let approved = Uuid::parse_str(&approved).unwrap();
