@@ -168,18 +168,14 @@ async fn fresh_database() -> (String, PgPool) {
 
 /// Drops a test's database when the test ends (passed or failed), from a
 /// thread of its own since the test's runtime is ending.
-fn drop_database(name: String) {
+fn drop_after_test(name: String) {
     let Some(server) = SERVER.get() else { return };
     let options = server.admin_options.clone();
     let dropped = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async {
             let mut conn = PgConnection::connect_with(&options).await?;
-            conn.execute(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .await?;
-            Ok::<_, sqlx::Error>(())
+            drop_test_database(&mut conn, &name).await
         })?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     })
@@ -187,6 +183,15 @@ fn drop_database(name: String) {
     if let Ok(Err(error)) = dropped {
         eprintln!("could not drop the test database: {error}");
     }
+}
+
+/// Drops a test database, ending any session still connected to it.
+async fn drop_test_database(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
+    conn.execute(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .await?;
+    Ok(())
 }
 
 /// Drops test databases an earlier, killed run left behind: those over an
@@ -205,11 +210,7 @@ async fn sweep_abandoned_databases(conn: &mut PgConnection) {
             .and_then(|id| id.get_timestamp())
             .map(|ts| std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.to_unix().0));
         if created.is_some_and(|created| created < hour_ago) {
-            let _ = conn
-                .execute(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .await;
+            let _ = drop_test_database(conn, &name).await;
         }
     }
 }
@@ -275,7 +276,7 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        drop_database(std::mem::take(&mut self.database));
+        drop_after_test(std::mem::take(&mut self.database));
     }
 }
 
