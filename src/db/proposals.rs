@@ -173,16 +173,25 @@ pub async fn insert_signature(
     Ok(())
 }
 
-/// Records a decision: status and `decided_at` (the schema checks the move).
-pub async fn decide(conn: &mut PgConnection, id: Uuid, status: &str, decided_at: DateTime<Utc>) -> sqlx::Result<()> {
+/// Records a decision, status and `decided_at` (the schema checks the
+/// move), and keeps `row` in step with what was written.
+pub async fn decide(
+    conn: &mut PgConnection,
+    row: &mut ProposalRow,
+    status: &str,
+    decided_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE proposals SET status = $2, decided_at = $3, updated_at = $3 WHERE id = $1",
-        id,
+        row.id,
         status,
         decided_at
     )
     .execute(conn)
     .await?;
+    row.status = status.to_owned();
+    row.decided_at = Some(decided_at);
+    row.updated_at = decided_at;
     Ok(())
 }
 

@@ -724,10 +724,7 @@ async fn sign(
         SignatureEffect::Rejects => Some((Status::Rejected, "proposal.rejected")),
     };
     if let Some((status, event_type)) = decided {
-        db::proposals::decide(&mut tx, row.id, status.as_str(), now).await?;
-        row.status = status.as_str().to_owned();
-        row.decided_at = Some(now);
-        row.updated_at = now;
+        db::proposals::decide(&mut tx, &mut row, status.as_str(), now).await?;
         let signers: Vec<Uuid> = row
             .signatures
             .iter()
@@ -885,10 +882,7 @@ pub async fn withdraw_proposal(
     let mut row = locked(&mut tx, id).await?;
     let now = crate::domain::audit::storable_time(Utc::now());
     facts(&row).check_may_withdraw(&proposer, now)?;
-    db::proposals::decide(&mut tx, id, Status::Withdrawn.as_str(), now).await?;
-    row.status = Status::Withdrawn.as_str().to_owned();
-    row.decided_at = Some(now);
-    row.updated_at = now;
+    db::proposals::decide(&mut tx, &mut row, Status::Withdrawn.as_str(), now).await?;
     let event = proposal_event(
         "proposal.withdrawn",
         &row,
