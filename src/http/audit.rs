@@ -17,6 +17,7 @@ use super::auth::Actor;
 use super::error::{ApiError, FieldErrors, Problem};
 use super::extract::Query;
 use crate::db;
+use crate::db::audit::ChainedEvent;
 use crate::domain::audit::{GENESIS, chain_hash};
 use crate::domain::employee::Role;
 
@@ -99,45 +100,19 @@ pub async fn verify_audit_chain(
     let anchor = query.anchor()?;
     let mut conn = state.pool.acquire().await?;
     let mut checked = 0u64;
-    let mut previous = GENESIS.to_vec();
+    // The newest link that verified: what the next one must follow from.
+    let mut head: Option<(i64, Vec<u8>)> = None;
     let mut broken: Option<(Option<Uuid>, String)> = None;
-    let mut head = None;
     db::audit::walk_chain(&mut conn, |link| {
         checked += 1;
-        let reason = if link.seq != checked as i64 {
-            Some(format!("chain position {} follows {}", link.seq, checked - 1))
-        } else {
-            match (&link.content, &link.content_hash) {
-                (Some(content), Some(stored_hash)) => {
-                    let recomputed = content.hash();
-                    if recomputed.as_slice() != stored_hash.as_slice() {
-                        Some("the event's content does not match its hash".to_owned())
-                    } else if chain_hash(&previous, &recomputed).as_slice() != link.chain_hash.as_slice() {
-                        Some("the chain link does not follow from the previous one".to_owned())
-                    } else {
-                        None
-                    }
-                }
-                _ => Some("the chained event is missing".to_owned()),
-            }
-        }
-        .or_else(|| {
-            anchor
-                .as_ref()
-                .filter(|anchor| anchor.seq == link.seq && anchor.chain_hash != link.chain_hash)
-                .map(|anchor| format!("the link at seq {} differs from the anchor", anchor.seq))
-        });
-        previous = link.chain_hash.clone();
-        match reason {
+        let previous = head.as_ref().map_or(GENESIS.as_slice(), |(_, hash)| hash.as_slice());
+        match broken_link(&link, checked as i64, previous, anchor.as_ref()) {
             Some(reason) => {
                 broken = Some((Some(link.event_id), reason));
                 false
             }
             None => {
-                head = Some(ChainHead {
-                    seq: link.seq,
-                    chain_hash: hex::encode(&link.chain_hash),
-                });
+                head = Some((link.seq, link.chain_hash));
                 true
             }
         }
@@ -162,8 +137,35 @@ pub async fn verify_audit_chain(
         first_broken_event_id,
         broken_reason,
         unchained_overdue,
-        head,
+        head: head.map(|(seq, hash)| ChainHead {
+            seq,
+            chain_hash: hex::encode(hash),
+        }),
     }))
+}
+
+/// Why a link does not verify: out of place, its event missing or changed,
+/// not following from the previous link, or not the anchor it should be.
+fn broken_link(link: &ChainedEvent, expected_seq: i64, previous: &[u8], anchor: Option<&Anchor>) -> Option<String> {
+    if link.seq != expected_seq {
+        return Some(format!("chain position {} follows {}", link.seq, expected_seq - 1));
+    }
+    let (Some(content), Some(stored_hash)) = (&link.content, &link.content_hash) else {
+        return Some("the chained event is missing".to_owned());
+    };
+    let recomputed = content.hash();
+    if recomputed.as_slice() != stored_hash.as_slice() {
+        return Some("the event's content does not match its hash".to_owned());
+    }
+    if chain_hash(previous, &recomputed).as_slice() != link.chain_hash.as_slice() {
+        return Some("the chain link does not follow from the previous one".to_owned());
+    }
+    match anchor {
+        Some(anchor) if anchor.seq == link.seq && anchor.chain_hash != link.chain_hash => {
+            Some(format!("the link at seq {} differs from the anchor", anchor.seq))
+        }
+        _ => None,
+    }
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
