@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Actor;
-use super::error::{ApiError, FieldErrors, Problem};
+use super::error::{ApiError, FieldErrors, Problem, optional_text, required_text};
 use super::extract::{Json, PathId, Query, double_option};
 use super::page::Keyset;
 use crate::db;
@@ -126,26 +126,6 @@ pub struct TokenInfo {
 pub struct TokenList {
     pub items: Vec<TokenInfo>,
     pub next_cursor: Option<String>,
-}
-
-/// Trims a required text field and checks its length.
-pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        errors.add(field, "must not be empty");
-    } else if value.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    }
-    value.to_owned()
-}
-
-/// Trims an optional text field; blank means absent.
-pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if value.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    }
-    Some(value.to_owned())
 }
 
 fn checked_email(errors: &mut FieldErrors, value: &str) -> String {

@@ -62,6 +62,26 @@ impl FieldErrors {
     }
 }
 
+/// Trims a required text field and checks its length.
+pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.add(field, "must not be empty");
+    } else if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    }
+    value.to_owned()
+}
+
+/// Trims an optional text field; blank means absent.
+pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    }
+    Some(value.to_owned())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]

@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Actor;
-use super::employees::required_text;
-use super::error::{ApiError, FieldErrors, Problem};
+use super::error::{ApiError, FieldErrors, Problem, required_text};
 use super::extract::{Json, Query};
 use super::page::Keyset;
 use crate::db;

@@ -16,9 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Actor;
-use super::employees::optional_text;
-use super::employees::required_text;
-use super::error::{ApiError, FieldErrors, Problem};
+use super::error::{ApiError, FieldErrors, Problem, optional_text, required_text};
 use super::extract::{BodyDigest, Json, PathId, Query, double_option};
 use super::page::Keyset;
 use crate::db;

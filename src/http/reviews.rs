@@ -12,8 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Actor;
-use super::employees::required_text;
-use super::error::{ApiError, FieldErrors, Problem};
+use super::error::{ApiError, FieldErrors, Problem, required_text};
 use super::extract::{Json, PathId, Query};
 use super::page::Keyset;
 use super::proposals::{Idempotency, Proposal, ProposalList, facts, finish, locked, page, proposal_event};
