@@ -87,6 +87,9 @@ pub struct ProposalSettings {
 pub struct CategorySetting {
     pub name: String,
     pub description: String,
+    /// Proposals in this category must carry `amount_minor` + `currency`.
+    #[serde(default)]
+    pub moves_money: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +228,7 @@ impl Settings {
             categories.push(Category {
                 name: category.name.clone(),
                 description: category.description.clone(),
+                moves_money: category.moves_money,
             });
         }
         let mut thresholds = Vec::with_capacity(p.thresholds.len());

@@ -1,10 +1,27 @@
-//! `Idempotency-Key` storage: one row per caller and key. The first request
-//! inserts the row (taking the key), does its work and stores its response
-//! in the same transaction; a retry waits on the row, then replays.
+//! `Idempotency-Key` storage: one row per key and whoever acts (the person,
+//! and the integration acting for them). The first request inserts the row
+//! (taking the key), does its work and stores its response in the same
+//! transaction; a retry waits on the row, then replays.
 
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// Whose key it is: the person acting (or, for a caller acting as nobody,
+/// its token) and the integration acting for them, if any. An integration
+/// acting for two agents holds two separate sets of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyScope {
+    pub principal_id: Uuid,
+    pub via_integration_id: Option<Uuid>,
+}
+
+impl KeyScope {
+    /// The stored form: the nil UUID stands for "no integration".
+    fn via(&self) -> Uuid {
+        self.via_integration_id.unwrap_or(Uuid::nil())
+    }
+}
 
 pub struct StoredResponse {
     pub request_hash: Vec<u8>,
@@ -18,17 +35,18 @@ pub struct StoredResponse {
 /// commits (then sees its response) or rolls back (then takes the key).
 pub async fn claim(
     conn: &mut PgConnection,
-    principal: Uuid,
+    scope: KeyScope,
     key: &str,
     request_hash: &[u8],
 ) -> sqlx::Result<Option<StoredResponse>> {
     let inserted = sqlx::query_scalar!(
         r#"
-        INSERT INTO idempotency_keys (principal_id, key, request_hash) VALUES ($1, $2, $3)
-        ON CONFLICT (principal_id, key) DO NOTHING
+        INSERT INTO idempotency_keys (principal_id, via_integration_id, key, request_hash) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (principal_id, via_integration_id, key) DO NOTHING
         RETURNING 1 AS "one!"
         "#,
-        principal,
+        scope.principal_id,
+        scope.via(),
         key,
         request_hash
     )
@@ -41,9 +59,10 @@ pub async fn claim(
         StoredResponse,
         r#"
         SELECT request_hash, response_status AS status, response_body AS body, response_location AS location
-        FROM idempotency_keys WHERE principal_id = $1 AND key = $2
+        FROM idempotency_keys WHERE principal_id = $1 AND via_integration_id = $2 AND key = $3
         "#,
-        principal,
+        scope.principal_id,
+        scope.via(),
         key
     )
     .fetch_one(conn)
@@ -53,7 +72,7 @@ pub async fn claim(
 
 pub async fn complete(
     conn: &mut PgConnection,
-    principal: Uuid,
+    scope: KeyScope,
     key: &str,
     status: i16,
     body: &Value,
@@ -61,10 +80,11 @@ pub async fn complete(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
-        UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_location = $5
-        WHERE principal_id = $1 AND key = $2
+        UPDATE idempotency_keys SET response_status = $4, response_body = $5, response_location = $6
+        WHERE principal_id = $1 AND via_integration_id = $2 AND key = $3
         "#,
-        principal,
+        scope.principal_id,
+        scope.via(),
         key,
         status,
         body,

@@ -23,6 +23,10 @@ pub struct SignatureRow {
     pub comment: Option<String>,
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Whether the signer is an active agent as the proposal is read (not a
+    /// column: joined from `employees`, never written or shown).
+    #[serde(default, skip_serializing)]
+    pub by_active_agent: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,8 +92,11 @@ macro_rules! select_proposals {
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at,
-                   (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id' ORDER BY s.id), '[]')
-                    FROM signatures s WHERE s.proposal_id = p.id) AS "signatures!: Json<Vec<SignatureRow>>",
+                   (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
+                                              || jsonb_build_object('by_active_agent', e.active AND e.role = 'agent')
+                                              ORDER BY s.id), '[]')
+                    FROM signatures s JOIN employees e ON e.id = s.employee_id
+                    WHERE s.proposal_id = p.id) AS "signatures!: Json<Vec<SignatureRow>>",
                    (SELECT to_jsonb(o) - 'proposal_id' FROM proposal_outcomes o WHERE o.proposal_id = p.id)
                        AS "outcome: Json<OutcomeRow>",
                    (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id)
@@ -107,10 +114,53 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Prop
 
 /// The proposal, locked until the transaction ends: every change to one
 /// proposal is serialised here, and nothing else is locked.
+///
+/// The lock is taken first and the proposal read after it, in a statement
+/// of its own. Under READ COMMITTED a statement that waited for the lock
+/// re-reads the locked row but not its subselects: one statement would see
+/// the signatures as they were before it waited, and a signature that did
+/// not change the proposal row would be missed by the next signer.
 pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ProposalRow>> {
-    select_proposals!("WHERE p.id = $1 FOR UPDATE OF p", id)
+    if !lock(conn, id).await? {
+        return Ok(None);
+    }
+    find(conn, id).await
+}
+
+/// Locks the proposal until the transaction ends; false when there is none.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let locked = sqlx::query_scalar!("SELECT id FROM proposals WHERE id = $1 FOR NO KEY UPDATE", id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(locked.is_some())
+}
+
+/// For a signature on a proposal already locked: holds the signer's row and
+/// the rows of everyone who endorsed it, so nobody's role or active flag
+/// changes between the decision and its commit (a deactivation waits for
+/// the signature, which then counted an endorser active at that moment).
+/// Answers the signer's role and active flag as they are now.
+pub async fn lock_signers(
+    conn: &mut PgConnection,
+    proposal_id: Uuid,
+    signer_id: Uuid,
+) -> sqlx::Result<Option<(String, bool)>> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT e.id, e.role, e.active FROM employees e
+        WHERE e.id = $2
+           OR e.id IN (SELECT s.employee_id FROM signatures s WHERE s.proposal_id = $1 AND s.decision = 'endorse')
+        FOR SHARE
+        "#,
+        proposal_id,
+        signer_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .find(|row| row.id == signer_id)
+        .map(|row| (row.role, row.active)))
 }
 
 /// Inserts a new proposal as the row describes it (status and revision
@@ -388,6 +438,29 @@ pub async fn expire_overdue(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.proposer_id, r.expires_at)).collect())
+}
+
+/// Withdraws the pending proposals of someone who is no longer an active
+/// agent (deactivated, or now a manager or admin): nobody stands behind them
+/// any more. Those past their deadline are left to the expiry worker. A
+/// proposal being decided at this moment is waited for, then skipped.
+/// Answers the ids withdrawn.
+pub async fn withdraw_pending_of(
+    conn: &mut PgConnection,
+    proposer_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        UPDATE proposals SET status = 'withdrawn', decided_at = $2, updated_at = $2
+        WHERE proposer_id = $1 AND status = 'pending' AND expires_at > $2
+        RETURNING id
+        "#,
+        proposer_id,
+        now
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The `proposal.expired` event: nobody acted, the deadline passed.

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 pub struct Category {
     pub name: String,
     pub description: String,
+    /// Refunds, waived fees, credits: a proposal in this category must say
+    /// how much, so thresholds and the peer limit always see the amount.
+    pub moves_money: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct ApprovalPolicy {
 pub enum PolicyViolation {
     #[error("unknown category; valid categories: {}", valid.join(", "))]
     UnknownCategory { valid: Vec<String> },
+    #[error("is required for category {category}, which moves money (with currency)")]
+    AmountRequired { category: String },
     #[error("currency {currency} is not accepted; accepted: {}", accepted.join(", "))]
     CurrencyNotAccepted { currency: String, accepted: Vec<String> },
     #[error("exceeds peer-approval limit of {limit_minor} minor units of {currency}; this needs a manager")]
@@ -47,20 +52,27 @@ pub enum PolicyViolation {
 }
 
 impl ApprovalPolicy {
-    pub fn check_category(&self, name: &str) -> Result<(), PolicyViolation> {
-        if self.categories.iter().any(|c| c.name == name) {
-            Ok(())
-        } else {
-            Err(PolicyViolation::UnknownCategory {
+    fn category(&self, name: &str) -> Result<&Category, PolicyViolation> {
+        self.categories
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| PolicyViolation::UnknownCategory {
                 valid: self.categories.iter().map(|c| c.name.clone()).collect(),
             })
-        }
     }
 
-    /// How many distinct co-signers a proposal of this amount needs, or why
-    /// peers may not approve it at all.
-    pub fn required_cosigners(&self, amount: Option<&Money>) -> Result<u32, PolicyViolation> {
+    /// How many distinct co-signers a proposal in this category with this
+    /// amount needs, or why peers may not approve it at all (an unknown
+    /// category, a missing amount where money moves, a currency not
+    /// accepted, an amount above the peer limit).
+    pub fn required_cosigners(&self, category: &str, amount: Option<&Money>) -> Result<u32, PolicyViolation> {
+        let category = self.category(category)?;
         let Some(amount) = amount else {
+            if category.moves_money {
+                return Err(PolicyViolation::AmountRequired {
+                    category: category.name.clone(),
+                });
+            }
             return Ok(self.default_required_cosigners);
         };
         if !self.peer_limits.is_empty() {
@@ -102,10 +114,12 @@ pub(crate) mod tests {
                 Category {
                     name: "refund".into(),
                     description: "Money back".into(),
+                    moves_money: true,
                 },
                 Category {
-                    name: "fee_waiver".into(),
-                    description: "Fee not charged".into(),
+                    name: "replacement".into(),
+                    description: "Goods shipped again".into(),
+                    moves_money: false,
                 },
             ],
             thresholds: vec![
@@ -133,40 +147,53 @@ pub(crate) mod tests {
 
     #[test]
     fn known_categories_pass_and_unknown_ones_list_the_valid_names() {
-        assert_eq!(policy().check_category("refund"), Ok(()));
+        assert_eq!(policy().required_cosigners("refund", Some(&eur(1))), Ok(1));
         assert_eq!(
-            policy().check_category("bribe"),
+            policy().required_cosigners("bribe", Some(&eur(1))),
             Err(PolicyViolation::UnknownCategory {
-                valid: vec!["refund".into(), "fee_waiver".into()]
+                valid: vec!["refund".into(), "replacement".into()]
             })
         );
     }
 
     #[test]
-    fn no_amount_needs_the_default_number_of_cosigners() {
-        assert_eq!(policy().required_cosigners(None), Ok(1));
+    fn no_amount_needs_the_default_number_of_cosigners_where_no_money_moves() {
+        assert_eq!(policy().required_cosigners("replacement", None), Ok(1));
+    }
+
+    #[test]
+    fn a_category_that_moves_money_needs_the_amount() {
+        assert_eq!(
+            policy().required_cosigners("refund", None),
+            Err(PolicyViolation::AmountRequired {
+                category: "refund".into()
+            })
+        );
     }
 
     #[test]
     fn thresholds_raise_the_number_of_cosigners_strictly_above_the_amount() {
         let p = policy();
-        assert_eq!(p.required_cosigners(Some(&eur(0))), Ok(1));
+        assert_eq!(p.required_cosigners("refund", Some(&eur(0))), Ok(1));
         assert_eq!(
-            p.required_cosigners(Some(&eur(50_000))),
+            p.required_cosigners("refund", Some(&eur(50_000))),
             Ok(1),
             "500.00 is not above 500.00"
         );
-        assert_eq!(p.required_cosigners(Some(&eur(50_001))), Ok(2));
+        assert_eq!(p.required_cosigners("refund", Some(&eur(50_001))), Ok(2));
         assert_eq!(
-            p.required_cosigners(Some(&eur(200_001))),
+            p.required_cosigners("refund", Some(&eur(200_001))),
             Ok(3),
             "the highest matching threshold wins"
         );
         assert_eq!(
-            p.required_cosigners(Some(&Money {
-                minor: 90_000,
-                currency: "USD".into()
-            })),
+            p.required_cosigners(
+                "refund",
+                Some(&Money {
+                    minor: 90_000,
+                    currency: "USD".into()
+                })
+            ),
             Ok(1),
             "thresholds are per currency"
         );
@@ -175,25 +202,31 @@ pub(crate) mod tests {
     #[test]
     fn the_peer_limit_is_inclusive_and_refuses_above_it() {
         let p = policy();
-        assert_eq!(p.required_cosigners(Some(&eur(500_000))), Ok(3));
+        assert_eq!(p.required_cosigners("refund", Some(&eur(500_000))), Ok(3));
         assert_eq!(
-            p.required_cosigners(Some(&eur(500_001))),
+            p.required_cosigners("refund", Some(&eur(500_001))),
             Err(PolicyViolation::ExceedsPeerLimit {
                 currency: "EUR".into(),
                 limit_minor: 500_000
             })
         );
-        let text = p.required_cosigners(Some(&eur(500_001))).unwrap_err().to_string();
+        let text = p
+            .required_cosigners("refund", Some(&eur(500_001)))
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("exceeds peer-approval limit"), "{text}");
     }
 
     #[test]
     fn a_currency_without_a_limit_is_refused_when_limits_are_configured() {
         assert_eq!(
-            policy().required_cosigners(Some(&Money {
-                minor: 1,
-                currency: "JPY".into()
-            })),
+            policy().required_cosigners(
+                "refund",
+                Some(&Money {
+                    minor: 1,
+                    currency: "JPY".into()
+                })
+            ),
             Err(PolicyViolation::CurrencyNotAccepted {
                 currency: "JPY".into(),
                 accepted: vec!["EUR".into(), "USD".into()]
@@ -206,10 +239,13 @@ pub(crate) mod tests {
         let mut p = policy();
         p.peer_limits.clear();
         assert_eq!(
-            p.required_cosigners(Some(&Money {
-                minor: i64::MAX,
-                currency: "JPY".into()
-            })),
+            p.required_cosigners(
+                "refund",
+                Some(&Money {
+                    minor: i64::MAX,
+                    currency: "JPY".into()
+                })
+            ),
             Ok(1)
         );
     }

@@ -113,6 +113,9 @@ pub struct SignatureFact {
     pub employee_id: Uuid,
     pub revision: i32,
     pub decision: Decision,
+    /// Whether the signer is an active agent now. An endorsement by someone
+    /// since deactivated, or no longer frontline, does not count.
+    pub by_active_agent: bool,
 }
 
 /// What the rules need to know about a proposal.
@@ -140,6 +143,8 @@ pub enum RuleViolation {
     NotProposer { action: &'static str },
     #[error("you have already signed revision {revision} of this proposal")]
     AlreadySigned { revision: i32 },
+    #[error("you read revision {read}, but the proposal is now at revision {current}; read it again before signing")]
+    RevisionChanged { read: i32, current: i32 },
     #[error("the proposal is {}, not pending", .0.as_str())]
     NotPending(Status),
     #[error("the proposal expired at {0}")]
@@ -191,30 +196,37 @@ impl ProposalFacts {
         }
     }
 
-    /// Distinct people endorsing the current revision.
+    /// Distinct active agents endorsing the current revision: only they
+    /// count toward approval when the deciding signature arrives.
     pub fn endorsements(&self) -> u32 {
-        self.count_current(Decision::Endorse)
+        self.counted(Decision::Endorse).len() as u32
     }
 
     /// Distinct people who declined any revision: a revision does not erase
     /// a peer's objection, so revising cannot dodge a rejection.
     pub fn distinct_decliners(&self) -> u32 {
-        let mut decliners: Vec<Uuid> = self
-            .signatures
-            .iter()
-            .filter(|s| s.decision == Decision::Decline)
-            .map(|s| s.employee_id)
-            .collect();
-        decliners.sort_unstable();
-        decliners.dedup();
-        decliners.len() as u32
+        self.counted(Decision::Decline).len() as u32
     }
 
-    fn count_current(&self, decision: Decision) -> u32 {
-        self.signatures
-            .iter()
-            .filter(|s| s.revision == self.revision && s.decision == decision)
-            .count() as u32
+    /// The people whose signatures count toward a decision of this kind:
+    /// active agents endorsing the current revision, or everyone who
+    /// declined any revision (once each), in the order they signed.
+    pub fn counted(&self, decision: Decision) -> Vec<Uuid> {
+        let mut people: Vec<Uuid> = Vec::new();
+        for signature in &self.signatures {
+            let counts = match decision {
+                Decision::Endorse => {
+                    signature.decision == Decision::Endorse
+                        && signature.revision == self.revision
+                        && signature.by_active_agent
+                }
+                Decision::Decline => signature.decision == Decision::Decline,
+            };
+            if counts && !people.contains(&signature.employee_id) {
+                people.push(signature.employee_id);
+            }
+        }
+        people
     }
 
     fn check_pending(&self, now: DateTime<Utc>) -> Result<(), RuleViolation> {
@@ -225,7 +237,15 @@ impl ProposalFacts {
         }
     }
 
-    fn check_signer(&self, signer: &Person, action: &'static str, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+    /// A signer names the revision they read: they sign what they saw,
+    /// never a text revised since.
+    fn check_signer(
+        &self,
+        signer: &Person,
+        action: &'static str,
+        read_revision: i32,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuleViolation> {
         if !signer.is_active_agent() {
             return Err(RuleViolation::NotAnActiveAgent { action });
         }
@@ -233,6 +253,12 @@ impl ProposalFacts {
             return Err(RuleViolation::OwnProposal);
         }
         self.check_pending(now)?;
+        if read_revision != self.revision {
+            return Err(RuleViolation::RevisionChanged {
+                read: read_revision,
+                current: self.revision,
+            });
+        }
         let signed_this_revision = self
             .signatures
             .iter()
@@ -245,9 +271,14 @@ impl ProposalFacts {
         Ok(())
     }
 
-    /// A peer endorses the current revision.
-    pub fn cosign(&self, signer: &Person, now: DateTime<Utc>) -> Result<SignatureEffect, RuleViolation> {
-        self.check_signer(signer, "co-sign proposals", now)?;
+    /// A peer endorses the revision they read, which must be the current one.
+    pub fn cosign(
+        &self,
+        signer: &Person,
+        read_revision: i32,
+        now: DateTime<Utc>,
+    ) -> Result<SignatureEffect, RuleViolation> {
+        self.check_signer(signer, "co-sign proposals", read_revision, now)?;
         if self.endorsements() + 1 >= self.required_cosigners {
             Ok(SignatureEffect::Approves)
         } else {
@@ -255,9 +286,14 @@ impl ProposalFacts {
         }
     }
 
-    /// A peer declines the current revision.
-    pub fn decline(&self, signer: &Person, now: DateTime<Utc>) -> Result<SignatureEffect, RuleViolation> {
-        self.check_signer(signer, "decline proposals", now)?;
+    /// A peer declines the revision they read, which must be the current one.
+    pub fn decline(
+        &self,
+        signer: &Person,
+        read_revision: i32,
+        now: DateTime<Utc>,
+    ) -> Result<SignatureEffect, RuleViolation> {
+        self.check_signer(signer, "decline proposals", read_revision, now)?;
         let already_declined = self
             .signatures
             .iter()
@@ -376,6 +412,7 @@ mod tests {
             employee_id: who.id,
             revision: p.revision,
             decision,
+            by_active_agent: true,
         });
     }
 
@@ -445,15 +482,15 @@ mod tests {
     fn one_peer_endorsement_approves_by_default() {
         let proposer = agent();
         let p = proposal(&proposer, 1);
-        assert_eq!(p.cosign(&agent(), now()), Ok(SignatureEffect::Approves));
+        assert_eq!(p.cosign(&agent(), p.revision, now()), Ok(SignatureEffect::Approves));
     }
 
     #[test]
     fn the_proposer_can_never_sign_their_own() {
         let proposer = agent();
         let p = proposal(&proposer, 1);
-        assert_eq!(p.cosign(&proposer, now()), Err(RuleViolation::OwnProposal));
-        assert_eq!(p.decline(&proposer, now()), Err(RuleViolation::OwnProposal));
+        assert_eq!(p.cosign(&proposer, p.revision, now()), Err(RuleViolation::OwnProposal));
+        assert_eq!(p.decline(&proposer, p.revision, now()), Err(RuleViolation::OwnProposal));
     }
 
     #[test]
@@ -467,11 +504,11 @@ mod tests {
                 active: true,
             };
             assert!(matches!(
-                p.cosign(&person, now()),
+                p.cosign(&person, p.revision, now()),
                 Err(RuleViolation::NotAnActiveAgent { .. })
             ));
             assert!(matches!(
-                p.decline(&person, now()),
+                p.decline(&person, p.revision, now()),
                 Err(RuleViolation::NotAnActiveAgent { .. })
             ));
         }
@@ -480,7 +517,7 @@ mod tests {
             ..agent()
         };
         assert!(matches!(
-            p.cosign(&inactive, now()),
+            p.cosign(&inactive, p.revision, now()),
             Err(RuleViolation::NotAnActiveAgent { .. })
         ));
     }
@@ -492,11 +529,11 @@ mod tests {
         let mut p = proposal(&proposer, 2);
         sign(&mut p, &peer, Decision::Endorse);
         assert_eq!(
-            p.cosign(&peer, now()),
+            p.cosign(&peer, p.revision, now()),
             Err(RuleViolation::AlreadySigned { revision: 1 })
         );
         assert_eq!(
-            p.decline(&peer, now()),
+            p.decline(&peer, p.revision, now()),
             Err(RuleViolation::AlreadySigned { revision: 1 })
         );
     }
@@ -506,14 +543,14 @@ mod tests {
         let proposer = agent();
         let (first, second) = (agent(), agent());
         let mut p = proposal(&proposer, 2);
-        assert_eq!(p.cosign(&first, now()), Ok(SignatureEffect::Recorded));
+        assert_eq!(p.cosign(&first, p.revision, now()), Ok(SignatureEffect::Recorded));
         sign(&mut p, &first, Decision::Endorse);
         assert_eq!(p.endorsements(), 1);
         assert_eq!(
-            p.cosign(&first, now()),
+            p.cosign(&first, p.revision, now()),
             Err(RuleViolation::AlreadySigned { revision: 1 })
         );
-        assert_eq!(p.cosign(&second, now()), Ok(SignatureEffect::Approves));
+        assert_eq!(p.cosign(&second, p.revision, now()), Ok(SignatureEffect::Approves));
     }
 
     #[test]
@@ -522,7 +559,7 @@ mod tests {
         let (decliner, endorser) = (agent(), agent());
         let mut p = proposal(&proposer, 2);
         sign(&mut p, &decliner, Decision::Decline);
-        assert_eq!(p.cosign(&endorser, now()), Ok(SignatureEffect::Recorded));
+        assert_eq!(p.cosign(&endorser, p.revision, now()), Ok(SignatureEffect::Recorded));
     }
 
     #[test]
@@ -530,13 +567,13 @@ mod tests {
         let proposer = agent();
         let (first, second) = (agent(), agent());
         let mut p = proposal(&proposer, 1);
-        assert_eq!(p.decline(&first, now()), Ok(SignatureEffect::Recorded));
+        assert_eq!(p.decline(&first, p.revision, now()), Ok(SignatureEffect::Recorded));
         sign(&mut p, &first, Decision::Decline);
-        assert_eq!(p.decline(&second, now()), Ok(SignatureEffect::Rejects));
+        assert_eq!(p.decline(&second, p.revision, now()), Ok(SignatureEffect::Rejects));
 
         p.declines_to_reject = 1;
         p.signatures.clear();
-        assert_eq!(p.decline(&first, now()), Ok(SignatureEffect::Rejects));
+        assert_eq!(p.decline(&first, p.revision, now()), Ok(SignatureEffect::Rejects));
     }
 
     #[test]
@@ -548,15 +585,49 @@ mod tests {
         p.revision = 2;
         assert_eq!(p.endorsements(), 0);
         assert_eq!(
-            p.cosign(&second, now()),
+            p.cosign(&second, p.revision, now()),
             Ok(SignatureEffect::Recorded),
             "one endorsement of revision 2 is not two"
         );
         assert_eq!(
-            p.cosign(&first, now()),
+            p.cosign(&first, p.revision, now()),
             Ok(SignatureEffect::Recorded),
             "the earlier signer may endorse the new revision"
         );
+    }
+
+    #[test]
+    fn a_signer_signs_the_revision_they_read_or_nothing() {
+        let proposer = agent();
+        let peer = agent();
+        let mut p = proposal(&proposer, 1);
+        p.revision = 2;
+        let changed = Err(RuleViolation::RevisionChanged { read: 1, current: 2 });
+        assert_eq!(p.cosign(&peer, 1, now()), changed);
+        assert_eq!(p.decline(&peer, 1, now()), changed);
+        assert_eq!(
+            p.cosign(&peer, 3, now()),
+            Err(RuleViolation::RevisionChanged { read: 3, current: 2 })
+        );
+        assert_eq!(p.cosign(&peer, 2, now()), Ok(SignatureEffect::Approves));
+    }
+
+    #[test]
+    fn endorsements_by_people_no_longer_active_agents_do_not_count() {
+        let proposer = agent();
+        let (gone, second, third) = (agent(), agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &gone, Decision::Endorse);
+        assert_eq!(p.endorsements(), 1);
+        p.signatures[0].by_active_agent = false;
+        assert_eq!(p.endorsements(), 0, "deactivated (or promoted) since");
+        assert_eq!(
+            p.cosign(&second, 1, now()),
+            Ok(SignatureEffect::Recorded),
+            "one active endorsement of two"
+        );
+        sign(&mut p, &second, Decision::Endorse);
+        assert_eq!(p.cosign(&third, 1, now()), Ok(SignatureEffect::Approves));
     }
 
     #[test]
@@ -568,11 +639,11 @@ mod tests {
         p.revision = 2;
         assert_eq!(p.distinct_decliners(), 1);
         assert_eq!(
-            p.decline(&first, now()),
+            p.decline(&first, p.revision, now()),
             Ok(SignatureEffect::Recorded),
             "the same person twice is still one"
         );
-        assert_eq!(p.decline(&second, now()), Ok(SignatureEffect::Rejects));
+        assert_eq!(p.decline(&second, p.revision, now()), Ok(SignatureEffect::Rejects));
     }
 
     #[test]
@@ -581,8 +652,14 @@ mod tests {
         for status in [Status::Approved, Status::Rejected, Status::Withdrawn, Status::Expired] {
             let mut p = proposal(&proposer, 1);
             p.status = status;
-            assert_eq!(p.cosign(&agent(), now()), Err(RuleViolation::NotPending(status)));
-            assert_eq!(p.decline(&agent(), now()), Err(RuleViolation::NotPending(status)));
+            assert_eq!(
+                p.cosign(&agent(), p.revision, now()),
+                Err(RuleViolation::NotPending(status))
+            );
+            assert_eq!(
+                p.decline(&agent(), p.revision, now()),
+                Err(RuleViolation::NotPending(status))
+            );
             assert_eq!(
                 p.check_may_withdraw(&proposer, now()),
                 Err(RuleViolation::NotPending(status))
@@ -601,8 +678,14 @@ mod tests {
         let late = p.expires_at;
         assert_eq!(p.effective_status(late - Duration::seconds(1)), Status::Pending);
         assert_eq!(p.effective_status(late), Status::Expired);
-        assert_eq!(p.cosign(&agent(), late), Err(RuleViolation::Expired(p.expires_at)));
-        assert_eq!(p.decline(&agent(), late), Err(RuleViolation::Expired(p.expires_at)));
+        assert_eq!(
+            p.cosign(&agent(), p.revision, late),
+            Err(RuleViolation::Expired(p.expires_at))
+        );
+        assert_eq!(
+            p.decline(&agent(), p.revision, late),
+            Err(RuleViolation::Expired(p.expires_at))
+        );
         assert_eq!(
             p.check_may_withdraw(&proposer, late),
             Err(RuleViolation::Expired(p.expires_at))

@@ -16,6 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::db;
 use crate::db::audit::ActorIds;
+use crate::db::idempotency::KeyScope;
 use crate::domain::employee::{Person, Role};
 use crate::secrets;
 
@@ -51,12 +52,14 @@ impl Actor {
         })
     }
 
-    /// Whose idempotency keys these are: the integration's when it calls,
-    /// else the person's.
-    pub fn principal_id(&self) -> Uuid {
-        self.via_integration
-            .or(self.person.map(|p| p.id))
-            .unwrap_or(self.token_id)
+    /// Whose idempotency keys these are: the person acting, together with
+    /// the integration acting for them. One integration acting for two
+    /// agents never replays one agent's answer to the other.
+    pub fn idempotency_scope(&self) -> KeyScope {
+        KeyScope {
+            principal_id: self.person.map_or(self.token_id, |p| p.id),
+            via_integration_id: self.via_integration,
+        }
     }
 
     pub fn audit_ids(&self) -> ActorIds {

@@ -247,6 +247,8 @@ pub async fn get_employee(
 }
 
 /// Change a person; `active: false` stops their tokens on the next request.
+/// Someone who stops being an active agent (deactivated, or given another
+/// role) has their pending proposals withdrawn.
 #[utoipa::path(
     patch, path = "/v1/employees/{id}", tag = "people", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
@@ -310,14 +312,37 @@ pub async fn update_employee(
         ));
     }
     let after = db::employees::update(&mut tx, &after).await?;
-    let event = db::audit::event(
+    let mut events = vec![db::audit::event(
         "employee.updated",
         "employee",
         id,
         actor.audit_ids(),
         json!({ "before": before, "after": after }),
-    );
-    db::audit::record(&mut tx, &[event]).await?;
+    )];
+    // Nobody stands behind the pending proposals of someone who is no
+    // longer frontline: they are withdrawn in the same transaction.
+    if !after.active || after.role != Role::Agent.as_str() {
+        let reason = if after.active {
+            format!("the proposer is now {} and no longer an agent", after.role)
+        } else {
+            "the proposer was deactivated".to_owned()
+        };
+        let now = crate::domain::audit::storable_time(Utc::now());
+        for proposal in db::proposals::withdraw_pending_of(&mut tx, id, now).await? {
+            events.push(db::audit::event(
+                "proposal.withdrawn",
+                "proposal",
+                proposal,
+                actor.audit_ids(),
+                json!({
+                    "before": { "status": "pending" },
+                    "after": { "status": "withdrawn", "decided_at": now },
+                    "reason": reason,
+                }),
+            ));
+        }
+    }
+    db::audit::record(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(axum::Json(after.into()))
 }

@@ -31,6 +31,9 @@ pub struct Problem {
     /// For 403: the role the endpoint needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_role: Option<Role>,
+    /// For `revision-changed`: the proposal's revision now, to read again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<i32>,
 }
 
 /// Field → message, collected while validating a request.
@@ -101,6 +104,12 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { detail: String, field: Option<String> },
+    /// A signature names a revision that is no longer the current one.
+    #[error("{detail}")]
+    RevisionChanged { detail: String, current: i32 },
+    /// A signature that does not say which revision the signer read.
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body is larger than this server accepts")]
@@ -140,7 +149,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::RevisionChanged { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,6 +167,8 @@ impl ApiError {
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::RevisionChanged { .. } => "revision-changed",
+            ApiError::PreconditionRequired(_) => "revision-required",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::Unavailable(_) => "unavailable",
@@ -196,6 +208,10 @@ impl ApiError {
                 ApiError::Forbidden { required_role, .. } => *required_role,
                 _ => None,
             },
+            current_revision: match self {
+                ApiError::RevisionChanged { current, .. } => Some(*current),
+                _ => None,
+            },
         }
     }
 }
@@ -209,6 +225,7 @@ pub fn problem_response(status: StatusCode, detail: String) -> Response {
         detail,
         errors: None,
         required_role: None,
+        current_revision: None,
     };
     render(status, &problem)
 }
@@ -313,6 +330,7 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::OwnProposal | RuleViolation::NotProposer { .. } | RuleViolation::ReviewerInvolved => {
                 ApiError::forbidden(detail)
             }
+            RuleViolation::RevisionChanged { current, .. } => ApiError::RevisionChanged { detail, current },
             RuleViolation::AlreadySigned { .. }
             | RuleViolation::NotPending(_)
             | RuleViolation::Expired(_)
@@ -328,6 +346,7 @@ impl From<PolicyViolation> for ApiError {
     fn from(violation: PolicyViolation) -> Self {
         let field = match violation {
             PolicyViolation::UnknownCategory { .. } => "category",
+            PolicyViolation::AmountRequired { .. } => "amount_minor",
             PolicyViolation::CurrencyNotAccepted { .. } => "currency",
             PolicyViolation::ExceedsPeerLimit { .. } => "amount_minor",
         };

@@ -4,7 +4,7 @@
 //! audit events together. Nothing else is locked.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,14 +20,23 @@ use super::error::{ApiError, FieldErrors, Problem, optional_text, required_text}
 use super::extract::{BodyDigest, Json, PathId, Query, double_option};
 use super::page::Keyset;
 use crate::db;
+use crate::db::idempotency::KeyScope;
 use crate::db::proposals::{OutcomeRow, ProposalRow, SignatureRow};
 use crate::domain::audit::EventContent;
-use crate::domain::employee::Role;
+use crate::domain::employee::{Person, Role};
 use crate::domain::policy::Money;
 use crate::domain::proposal::{
     CustomerOutcome, Decision, MaterialTerms, ProposalFacts, SignatureEffect, SignatureFact, Status, Verdict,
     check_may_file, starts_new_revision,
 };
+
+/// What a signer sends: the revision they read (in the body, else in
+/// `If-Match`), and a comment or a reason.
+struct SignRequest {
+    decision: Decision,
+    revision_in_body: Option<i32>,
+    text: Option<String>,
+}
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -141,15 +150,23 @@ pub struct ReviseProposal {
     pub currency: Option<Option<String>>,
 }
 
+/// A signer names the revision they read (here, or as `If-Match` with the
+/// proposal's ETag): they sign what they saw, never a later text.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CosignProposal {
+    /// The revision read; required unless `If-Match` names it.
+    #[schema(minimum = 1)]
+    pub revision: Option<i32>,
     pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineProposal {
+    /// The revision read; required unless `If-Match` names it.
+    #[schema(minimum = 1)]
+    pub revision: Option<i32>,
     pub reason: String,
 }
 
@@ -292,6 +309,7 @@ pub(super) fn facts(row: &ProposalRow) -> ProposalFacts {
                 employee_id: s.employee_id,
                 revision: s.revision,
                 decision: s.decision,
+                by_active_agent: s.by_active_agent,
             })
             .collect(),
         outcome_recorded: row.outcome.is_some(),
@@ -353,7 +371,7 @@ fn check_amount(
 /// An `Idempotency-Key` in force for one request (or none).
 pub(super) struct Idempotency {
     key: Option<String>,
-    principal: Uuid,
+    scope: KeyScope,
     request_hash: [u8; 32],
 }
 
@@ -372,13 +390,20 @@ impl Idempotency {
                 Some(key.to_owned())
             }
         };
+        // The fingerprint is the whole request: route, who acts, through
+        // which integration, the revision named in If-Match, and the body.
+        let scope = actor.idempotency_scope();
         let mut hasher = Sha256::new();
         hasher.update(route.as_bytes());
+        hasher.update([0]);
+        hasher.update(scope.principal_id.as_bytes());
+        hasher.update(scope.via_integration_id.unwrap_or(Uuid::nil()).as_bytes());
+        hasher.update(headers.get(header::IF_MATCH).map_or(&b""[..], HeaderValue::as_bytes));
         hasher.update([0]);
         hasher.update(body.0);
         Ok(Idempotency {
             key,
-            principal: actor.principal_id(),
+            scope,
             request_hash: hasher.finalize().into(),
         })
     }
@@ -386,7 +411,7 @@ impl Idempotency {
     /// `Some(response)` when this key already has one to replay.
     pub(super) async fn claim(&self, conn: &mut PgConnection) -> Result<Option<Response>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };
-        let Some(stored) = db::idempotency::claim(conn, self.principal, key, &self.request_hash).await? else {
+        let Some(stored) = db::idempotency::claim(conn, self.scope, key, &self.request_hash).await? else {
             return Ok(None);
         };
         if stored.request_hash != self.request_hash {
@@ -399,9 +424,14 @@ impl Idempotency {
             .status
             .and_then(|s| StatusCode::from_u16(s as u16).ok())
             .ok_or_else(|| anyhow::anyhow!("idempotency key stored without a response"))?;
-        let mut response = (status, axum::Json(stored.body.unwrap_or(Value::Null))).into_response();
+        let body = stored.body.unwrap_or(Value::Null);
+        let revision = body["revision"].as_i64().and_then(|r| i32::try_from(r).ok());
+        let mut response = (status, axum::Json(body)).into_response();
         if let Some(location) = stored.location.and_then(|l| l.parse().ok()) {
             response.headers_mut().insert(header::LOCATION, location);
+        }
+        if let Some(revision) = revision {
+            response.headers_mut().insert(header::ETAG, etag(revision));
         }
         response
             .headers_mut()
@@ -417,7 +447,7 @@ impl Idempotency {
         location: Option<&str>,
     ) -> Result<(), ApiError> {
         if let Some(key) = &self.key {
-            db::idempotency::complete(conn, self.principal, key, status.as_u16() as i16, body, location).await?;
+            db::idempotency::complete(conn, self.scope, key, status.as_u16() as i16, body, location).await?;
         }
         Ok(())
     }
@@ -449,7 +479,53 @@ pub(super) async fn finish(
     if let Some(location) = location.and_then(|l| l.parse().ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
+    response.headers_mut().insert(header::ETAG, etag(row.revision));
     Ok(response)
+}
+
+/// A proposal's ETag names its revision: the terms a signer agrees to. Sent
+/// with every proposal, it may come back as `If-Match` on a signature.
+fn etag(revision: i32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"revision-{revision}\"")).expect("digits and quotes are a valid header")
+}
+
+/// The revision a signer read: `revision` in the body, or `If-Match` with
+/// the ETag of the proposal as read. Naming none is a 428: a signature
+/// must say which terms it agrees to.
+fn read_revision(headers: &HeaderMap, in_body: Option<i32>) -> Result<i32, ApiError> {
+    if let Some(revision) = in_body
+        && revision < 1
+    {
+        return Err(FieldErrors::single("revision", "must be 1 or more"));
+    }
+    let in_header = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(value) => {
+            let revision = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().strip_prefix("\"revision-"))
+                .and_then(|v| v.strip_suffix('"'))
+                .and_then(|v| v.parse::<i32>().ok())
+                .filter(|r| *r >= 1);
+            Some(revision.ok_or_else(|| {
+                FieldErrors::single(
+                    "If-Match",
+                    "must be the ETag of the proposal as read, e.g. \"revision-2\"",
+                )
+            })?)
+        }
+    };
+    match (in_body, in_header) {
+        (Some(body), Some(header)) if body != header => Err(FieldErrors::single(
+            "revision",
+            format!("says {body}, but If-Match names revision {header}"),
+        )),
+        (Some(revision), _) | (None, Some(revision)) => Ok(revision),
+        (None, None) => Err(ApiError::PreconditionRequired(
+            "say which revision you read: `revision` in the body, or If-Match with the proposal's ETag".to_owned(),
+        )),
+    }
 }
 
 pub(super) fn proposal_event(kind: &str, row: &ProposalRow, actor: &Actor, payload: Value) -> EventContent {
@@ -495,10 +571,9 @@ pub async fn file_proposal(
     let ticket_ref = optional_text(&mut errors, "ticket_ref", body.ticket_ref.as_deref(), 200);
     let currency = check_amount(&mut errors, "amount_minor", body.amount_minor, body.currency.as_deref());
     errors.finish()?;
-    state.policy.check_category(&category)?;
     let required = state
         .policy
-        .required_cosigners(money(body.amount_minor, currency.as_deref()).as_ref())?;
+        .required_cosigners(&category, money(body.amount_minor, currency.as_deref()).as_ref())?;
 
     let now = crate::domain::audit::storable_time(Utc::now());
     let mut tx = state.pool.begin().await?;
@@ -539,18 +614,25 @@ pub async fn file_proposal(
 #[utoipa::path(
     get, path = "/v1/proposals/{id}", tag = "proposals", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Proposal), (status = 401, body = Problem), (status = 404, body = Problem))
+    responses(
+        (status = 200, body = Proposal, headers(("ETag" = String, description = "names the revision, e.g. \"revision-2\""))),
+        (status = 401, body = Problem), (status = 404, body = Problem),
+    )
 )]
 pub async fn get_proposal(
     State(state): State<AppState>,
     _actor: Actor,
     PathId(id): PathId,
-) -> Result<axum::Json<Proposal>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut conn = state.pool.acquire().await?;
     let row = db::proposals::find(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("proposal"))?;
-    Ok(axum::Json(to_response(&row, Utc::now())))
+    Ok((
+        [(header::ETAG, etag(row.revision))],
+        axum::Json(to_response(&row, Utc::now())),
+    )
+        .into_response())
 }
 
 /// Proposals, newest first, filtered.
@@ -622,16 +704,22 @@ pub(super) async fn page(
     Ok(axum::Json(ProposalList { items, next_cursor }))
 }
 
-/// Endorse the current revision; approves when the threshold is met.
+/// Endorse the revision read (it must be the current one); approves when
+/// the threshold is met.
 #[utoipa::path(
     post, path = "/v1/proposals/{id}/cosign", tag = "proposals", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = CosignProposal, description = "optional"),
+    params(
+        ("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header),
+        ("If-Match" = Option<String>, Header, description = "the proposal's ETag as read, instead of `revision`"),
+    ),
+    request_body = CosignProposal,
     responses(
         (status = 200, body = Proposal), (status = 401, body = Problem),
         (status = 403, body = Problem, description = "not an active agent, or the proposer"),
         (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "already signed, or no longer pending"),
+        (status = 409, body = Problem, description = "already signed, no longer pending, or revision-changed"),
+        (status = 422, body = Problem),
+        (status = 428, body = Problem, description = "no revision named (revision-required)"),
     )
 )]
 pub async fn cosign_proposal(
@@ -644,17 +732,29 @@ pub async fn cosign_proposal(
     let mut errors = FieldErrors::new();
     let comment = optional_text(&mut errors, "comment", body.comment.as_deref(), 2000);
     errors.finish()?;
-    sign(state, actor, headers, id, digest, Decision::Endorse, comment).await
+    let request = SignRequest {
+        decision: Decision::Endorse,
+        revision_in_body: body.revision,
+        text: comment,
+    };
+    sign(state, actor, headers, id, digest, request).await
 }
 
-/// Decline the current revision with a reason; rejects at the configured count.
+/// Decline the revision read (it must be the current one) with a reason;
+/// rejects at the configured count.
 #[utoipa::path(
     post, path = "/v1/proposals/{id}/decline", tag = "proposals", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(
+        ("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header),
+        ("If-Match" = Option<String>, Header, description = "the proposal's ETag as read, instead of `revision`"),
+    ),
     request_body = DeclineProposal,
     responses(
         (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "already signed, no longer pending, or revision-changed"),
+        (status = 422, body = Problem),
+        (status = 428, body = Problem, description = "no revision named (revision-required)"),
     )
 )]
 pub async fn decline_proposal(
@@ -667,32 +767,57 @@ pub async fn decline_proposal(
     let mut errors = FieldErrors::new();
     let reason = required_text(&mut errors, "reason", &body.reason, 2000);
     errors.finish()?;
-    sign(state, actor, headers, id, digest, Decision::Decline, Some(reason)).await
+    let request = SignRequest {
+        decision: Decision::Decline,
+        revision_in_body: body.revision,
+        text: Some(reason),
+    };
+    sign(state, actor, headers, id, digest, request).await
 }
 
-/// Co-sign or decline: one transaction, the proposal row locked.
+/// Co-sign or decline: one transaction, the proposal row locked, the
+/// decision made on the proposal as it is once the lock is held.
 async fn sign(
     state: AppState,
     actor: Actor,
     headers: HeaderMap,
     id: Uuid,
     digest: BodyDigest,
-    decision: Decision,
-    text: Option<String>,
+    request: SignRequest,
 ) -> Result<Response, ApiError> {
-    let signer = actor.require(Role::Agent)?;
+    let SignRequest {
+        decision,
+        revision_in_body,
+        text,
+    } = request;
+    let caller = actor.require(Role::Agent)?;
+    let read_revision = read_revision(&headers, revision_in_body)?;
     let route = format!("POST /v1/proposals/{id}/{}", decision.as_str());
     let idempotency = Idempotency::new(&headers, &actor, &route, digest)?;
     let mut tx = state.pool.begin().await?;
     if let Some(replay) = idempotency.claim(&mut tx).await? {
         return Ok(replay);
     }
-    let mut row = locked(&mut tx, id).await?;
+    if !db::proposals::lock(&mut tx, id).await? {
+        return Err(ApiError::NotFound("proposal"));
+    }
+    // The signer as they are now, held until commit with every endorser.
+    let (role, active) = db::proposals::lock_signers(&mut tx, id, caller.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the signer {} has no employee row", caller.id))?;
+    let signer = Person {
+        role: Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?,
+        active,
+        ..caller
+    };
+    let mut row = db::proposals::find(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("proposal"))?;
     let now = crate::domain::audit::storable_time(Utc::now());
     let before = facts(&row);
     let effect = match decision {
-        Decision::Endorse => before.cosign(&signer, now)?,
-        Decision::Decline => before.decline(&signer, now)?,
+        Decision::Endorse => before.cosign(&signer, read_revision, now)?,
+        Decision::Decline => before.decline(&signer, read_revision, now)?,
     };
     let signature = SignatureRow {
         id: Uuid::now_v7(),
@@ -703,6 +828,7 @@ async fn sign(
         comment: text.clone().filter(|_| decision == Decision::Endorse),
         reason: text.filter(|_| decision == Decision::Decline),
         created_at: now,
+        by_active_agent: true,
     };
     db::proposals::insert_signature(&mut tx, &row, &signature).await?;
     row.signatures.push(signature.clone());
@@ -723,12 +849,7 @@ async fn sign(
     };
     if let Some((status, event_type)) = decided {
         db::proposals::decide(&mut tx, &mut row, status.as_str(), now).await?;
-        let signers: Vec<Uuid> = row
-            .signatures
-            .iter()
-            .filter(|s| s.revision == row.revision && s.decision == decision)
-            .map(|s| s.employee_id)
-            .collect();
+        let signers = facts(&row).counted(decision);
         events.push(proposal_event(
             event_type,
             &row,
@@ -824,8 +945,13 @@ pub async fn revise_proposal(
         after.currency.as_deref(),
     );
     errors.finish()?;
-    state.policy.check_category(&after.category)?;
     let material = starts_new_revision(&terms(&before), &terms(&after));
+    // Whatever changed, the terms must still pass the policy: a category
+    // that moves money keeps its amount, and the amount its limit.
+    let required = state.policy.required_cosigners(
+        &after.category,
+        money(after.amount_minor, after.currency.as_deref()).as_ref(),
+    )?;
     let unchanged = !material
         && after.summary == before.summary
         && after.justification == before.justification
@@ -835,9 +961,6 @@ pub async fn revise_proposal(
     }
     if material {
         after.revision += 1;
-        let required = state
-            .policy
-            .required_cosigners(money(after.amount_minor, after.currency.as_deref()).as_ref())?;
         after.required_cosigners = required as i32;
     }
     after.updated_at = now;

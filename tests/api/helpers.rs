@@ -478,16 +478,32 @@ impl TestApp {
         id
     }
 
-    pub async fn cosign(&self, agent: &User, id: &str) -> Answer {
-        self.post(&format!("/v1/proposals/{id}/cosign"), Some(&agent.token), &json!({}))
-            .await
+    /// The revision `agent` reads now, as a client does before signing
+    /// (1 when the proposal cannot be read, so the refusal shows).
+    pub async fn current_revision(&self, agent: &User, id: &str) -> i64 {
+        self.get(&format!("/v1/proposals/{id}"), Some(&agent.token)).await.body["revision"]
+            .as_i64()
+            .unwrap_or(1)
     }
 
+    /// Reads the proposal, then endorses the revision read.
+    pub async fn cosign(&self, agent: &User, id: &str) -> Answer {
+        let revision = self.current_revision(agent, id).await;
+        self.post(
+            &format!("/v1/proposals/{id}/cosign"),
+            Some(&agent.token),
+            &json!({ "revision": revision }),
+        )
+        .await
+    }
+
+    /// Reads the proposal, then declines the revision read.
     pub async fn decline(&self, agent: &User, id: &str, reason: &str) -> Answer {
+        let revision = self.current_revision(agent, id).await;
         self.post(
             &format!("/v1/proposals/{id}/decline"),
             Some(&agent.token),
-            &json!({ "reason": reason }),
+            &json!({ "revision": revision, "reason": reason }),
         )
         .await
     }
@@ -511,6 +527,24 @@ impl TestApp {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// Moves pending deadlines into the past (of one proposal, or all), as
+    /// if the time-to-live had run out. The schema fixes a deadline per
+    /// revision, so only a superuser with the guarding trigger off can do it.
+    pub async fn let_deadline_pass(&self, id: Option<&str>) {
+        let only = id.map_or(String::new(), |id| {
+            format!("AND id = '{}'", Uuid::parse_str(id).unwrap())
+        });
+        let sql = format!(
+            "BEGIN; ALTER TABLE proposals DISABLE TRIGGER proposals_transition; \
+             UPDATE proposals SET expires_at = created_at + interval '1 millisecond' WHERE status = 'pending' {only}; \
+             ALTER TABLE proposals ENABLE TRIGGER proposals_transition; COMMIT;"
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .expect("the superuser's rewrite runs");
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

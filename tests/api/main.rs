@@ -6,4 +6,6 @@ mod health;
 mod helpers;
 mod people;
 mod proposals;
+mod races;
 mod reviews;
+mod signing;

@@ -68,7 +68,7 @@ async fn the_proposer_cannot_cosign_even_through_an_integration() {
                 Some(&integration),
             )
             .header("countersign-on-behalf-of", reference)
-            .json(&json!({})),
+            .json(&json!({ "revision": 1 })),
         )
         .await
         .expect_problem(403, None);
@@ -94,7 +94,7 @@ async fn an_integration_files_and_cosigns_for_agents_and_both_are_recorded() {
     };
     let filed = app
         .send(as_agent("p-1", reqwest::Method::POST, "/v1/proposals".into(), json!({
-            "category": "fee_waiver", "policy_ref": "FEES-1", "summary": "s", "resolution": "r", "justification": "j"
+            "category": "replacement", "policy_ref": "FEES-1", "summary": "s", "resolution": "r", "justification": "j"
         })))
         .await
         .expect(201);
@@ -106,7 +106,7 @@ async fn an_integration_files_and_cosigns_for_agents_and_both_are_recorded() {
             "p-2",
             reqwest::Method::POST,
             format!("/v1/proposals/{id}/cosign"),
-            json!({}),
+            json!({ "revision": 1 }),
         ))
         .await
         .expect(200);
@@ -133,7 +133,10 @@ async fn managers_and_inactive_agents_cannot_cosign_and_nobody_signs_twice() {
     let leaver = app.create_user("agent").await;
     let peer = app.create_user("agent").await;
     let id = app
-        .file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
+        .file_proposal(
+            &proposer,
+            json!({ "category": "replacement", "amount_minor": null, "currency": null }),
+        )
         .await
         .expect(201)
         .id();
@@ -252,7 +255,10 @@ async fn a_material_revision_voids_earlier_endorsements_and_others_do_not() {
     let proposer = app.create_user("agent").await;
     let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
     let id = app
-        .file_proposal(&proposer, json!({ "amount_minor": null, "currency": null }))
+        .file_proposal(
+            &proposer,
+            json!({ "category": "replacement", "amount_minor": null, "currency": null }),
+        )
         .await
         .expect(201)
         .id();
@@ -305,7 +311,8 @@ async fn a_material_revision_voids_earlier_endorsements_and_others_do_not() {
 
 #[tokio::test]
 async fn the_schema_refuses_what_the_domain_refuses() {
-    let app = TestApp::spawn().await;
+    // Two co-signers, so one signature inserted by hand leaves it pending.
+    let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
     let proposer = app.create_user("agent").await;
     let peer = app.create_user("agent").await;
     let id = Uuid::parse_str(&app.file_proposal(&proposer, json!({})).await.expect(201).id()).unwrap();
@@ -364,6 +371,147 @@ async fn the_schema_refuses_what_the_domain_refuses() {
     );
 }
 
+/// Signs by hand, inside the caller's transaction.
+async fn insert_signature(
+    conn: &mut sqlx::PgConnection,
+    proposal: Uuid,
+    proposer: Uuid,
+    signer: Uuid,
+    decision: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, reason, created_at)
+         VALUES ($1, $2, $3, $4, 1, $5, CASE WHEN $5 = 'decline' THEN 'no' END, now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(proposal)
+    .bind(proposer)
+    .bind(signer)
+    .bind(decision)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+async fn approve_by_hand(conn: &mut sqlx::PgConnection, proposal: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE proposals SET status = 'approved', decided_at = now() WHERE id = $1")
+        .bind(proposal)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn the_schema_decides_on_every_committed_signature_and_counts_only_active_agents() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let people = [
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+        app.create_user("agent").await,
+    ];
+    let [first, second, third] = [people[0].id, people[1].id, people[2].id];
+    let file = |overrides: Value| {
+        let app = &app;
+        let proposer = &proposer;
+        async move { Uuid::parse_str(&app.file_proposal(proposer, overrides).await.expect(201).id()).unwrap() }
+    };
+    let message = |result: sqlx::Result<()>| result.expect_err("the schema refuses").to_string();
+
+    // One endorsement is enough, so a transaction that adds it and leaves the
+    // proposal pending does not commit; nor do enough declines left pending.
+    let one = file(json!({})).await;
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, one, proposer.id, first, "endorse")
+        .await
+        .unwrap();
+    assert!(message(tx.commit().await).contains("must be approved with the last of them"));
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, one, proposer.id, first, "decline")
+        .await
+        .unwrap();
+    insert_signature(&mut tx, one, proposer.id, second, "decline")
+        .await
+        .unwrap();
+    assert!(message(tx.commit().await).contains("must be rejected with the last of them"));
+
+    // Enough declines, plus an endorsement: never approved.
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, one, proposer.id, first, "decline")
+        .await
+        .unwrap();
+    insert_signature(&mut tx, one, proposer.id, second, "decline")
+        .await
+        .unwrap();
+    insert_signature(&mut tx, one, proposer.id, third, "endorse")
+        .await
+        .unwrap();
+    assert!(message(approve_by_hand(&mut tx, one).await).contains("rejected, never approved"));
+    drop(tx);
+
+    // An endorser deactivated since does not count toward approval.
+    let two = file(json!({ "amount_minor": 60000 })).await;
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, two, proposer.id, first, "endorse")
+        .await
+        .unwrap();
+    tx.commit().await.expect("one of two endorsements stays pending");
+    sqlx::query("UPDATE employees SET active = false WHERE id = $1")
+        .bind(first)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, two, proposer.id, second, "endorse")
+        .await
+        .unwrap();
+    assert!(message(approve_by_hand(&mut tx, two).await).contains("2 distinct active co-signers"));
+    drop(tx);
+    let mut tx = app.pool.begin().await.unwrap();
+    insert_signature(&mut tx, two, proposer.id, second, "endorse")
+        .await
+        .unwrap();
+    tx.commit()
+        .await
+        .expect("one active endorsement of two is not enough to have to approve");
+
+    // A proposer who is no longer an active agent has nothing approved.
+    let three = file(json!({})).await;
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("UPDATE employees SET role = 'manager' WHERE id = $1")
+        .bind(proposer.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    insert_signature(&mut tx, three, proposer.id, third, "endorse")
+        .await
+        .unwrap();
+    assert!(message(approve_by_hand(&mut tx, three).await).contains("proposer is no longer an active agent"));
+    drop(tx);
+
+    // What a revision fixes cannot change within it.
+    for change in [
+        "required_cosigners = 3",
+        "declines_to_reject = 5",
+        "expires_at = expires_at + interval '1 day'",
+    ] {
+        let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE proposals SET {change} WHERE id = '{three}'"
+        )))
+        .execute(&app.pool)
+        .await
+        .map(|_| ());
+        assert!(message(result).contains("fixed per revision"), "{change}");
+    }
+    let with_new_revision = sqlx::query(
+        "UPDATE proposals SET required_cosigners = 2, revision = 2, resolution = 'Refund half' WHERE id = $1",
+    )
+    .bind(three)
+    .execute(&app.pool)
+    .await;
+    assert!(with_new_revision.is_ok(), "a new revision may need more co-signers");
+}
+
 #[tokio::test]
 async fn withdraw_expiry_and_outcomes() {
     let app = TestApp::spawn().await;
@@ -398,11 +546,7 @@ async fn withdraw_expiry_and_outcomes() {
 
     // A deadline in the past: reads say expired before the worker runs.
     let late = app.file_proposal(&proposer, json!({})).await.expect(201).id();
-    sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond' WHERE id = $1")
-        .bind(Uuid::parse_str(&late).unwrap())
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.let_deadline_pass(Some(&late)).await;
     let read = app
         .get(&format!("/v1/proposals/{late}"), Some(&peer.token))
         .await
@@ -464,8 +608,7 @@ async fn withdraw_expiry_and_outcomes() {
 async fn idempotency_keys_replay_and_refuse_a_different_body() {
     let app = TestApp::spawn().await;
     let proposer = app.create_user("agent").await;
-    let body =
-        json!({ "category": "refund", "policy_ref": "R-1", "summary": "s", "resolution": "r", "justification": "j" });
+    let body = json!({ "category": "replacement", "policy_ref": "R-1", "summary": "s", "resolution": "r", "justification": "j" });
     let send = |body: &Value| {
         app.send(
             app.request(reqwest::Method::POST, "/v1/proposals", Some(&proposer.token))

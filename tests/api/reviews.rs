@@ -188,10 +188,7 @@ async fn overdue_proposals_are_reviewed_and_queued_once_their_expiry_is_written(
         app.file_proposal(&proposer, json!({})).await.expect(201).id(),
         app.file_proposal(&proposer, json!({})).await.expect(201).id(),
     );
-    sqlx::query("UPDATE proposals SET expires_at = created_at + interval '1 millisecond'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.let_deadline_pass(None).await;
 
     // Found as expired and unreviewed, a review writes the expiry first.
     let listed = app
