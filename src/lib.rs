@@ -2,12 +2,14 @@
 //!
 //! The crate is a library first; `main.rs` only parses the command line.
 
-pub mod bootstrap;
+pub mod app;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
 pub mod secrets;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
+pub mod views;
 pub mod workers;

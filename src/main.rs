@@ -71,7 +71,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 
 async fn bootstrap_admin(settings: Settings, email: &str, name: &str) -> anyhow::Result<()> {
     let token = with_database(&settings, |pool| async move {
-        countersign::bootstrap::bootstrap_admin(&pool, email, name).await
+        countersign::app::people::bootstrap_admin(&pool, email, name).await
     })
     .await?;
     // The token alone on stdout, so `TOKEN=$(countersign bootstrap-admin …)` works.

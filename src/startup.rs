@@ -15,7 +15,8 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::db::{self, Database};
-use crate::http::{self, AppState};
+use crate::http;
+use crate::state::AppState;
 use crate::workers;
 
 pub struct Application {

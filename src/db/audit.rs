@@ -6,31 +6,14 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::audit::{EventContent, storable_time};
+use crate::domain::audit::{ChainLink, EventContent};
 
-/// Who did it: the person, and the integration they acted through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ActorIds {
-    pub employee_id: Option<Uuid>,
-    pub via_integration_id: Option<Uuid>,
-}
-
-/// Builds an event stamped now, ready to record.
-pub fn event(event_type: &str, subject_type: &str, subject_id: Uuid, actor: ActorIds, payload: Value) -> EventContent {
-    EventContent {
-        id: Uuid::now_v7(),
-        occurred_at: storable_time(chrono::Utc::now()),
-        event_type: event_type.to_owned(),
-        subject_type: subject_type.to_owned(),
-        subject_id,
-        actor_employee_id: actor.employee_id,
-        via_integration_id: actor.via_integration_id,
-        payload,
-    }
-}
-
-/// Inserts events and their queue entries in one statement.
+/// Inserts events and their queue entries in one statement (none when
+/// there are no events).
 pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let rows: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -118,18 +101,9 @@ pub async fn chain_batch(conn: &mut PgConnection, batch: i64) -> sqlx::Result<us
     Ok(queued.len())
 }
 
-/// One chained event as stored, for verification.
-pub struct ChainedEvent {
-    pub seq: i64,
-    pub event_id: Uuid,
-    pub chain_hash: Vec<u8>,
-    pub content: Option<EventContent>,
-    pub content_hash: Option<Vec<u8>>,
-}
-
 /// Streams the chain in `seq` order and hands each link to `check` until
 /// it answers false.
-pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainedEvent) -> bool) -> sqlx::Result<()> {
+pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainLink) -> bool) -> sqlx::Result<()> {
     use futures_util::TryStreamExt;
     let mut rows = sqlx::query!(
         r#"
@@ -165,7 +139,7 @@ pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainedEv
             }
             _ => None,
         };
-        let link = ChainedEvent {
+        let link = ChainLink {
             seq: row.seq,
             event_id: row.event_id,
             chain_hash: row.chain_hash,

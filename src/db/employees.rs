@@ -4,12 +4,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::employee::{Person, Role};
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EmployeeRow {
     pub id: Uuid,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub team: Option<String>,
     pub external_id: Option<String>,
     pub active: bool,
@@ -17,12 +19,24 @@ pub struct EmployeeRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl EmployeeRow {
+    /// The person as the rules see them.
+    pub fn person(&self) -> Person {
+        Person {
+            id: self.id,
+            role: self.role,
+            active: self.active,
+        }
+    }
+}
+
 /// Employees by a WHERE clause (and locking) given in `$suffix`.
 macro_rules! select_employees {
     ($suffix:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             EmployeeRow,
-            "SELECT id, name, email, role, team, external_id, active, created_at, updated_at FROM employees "
+            r#"SELECT id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
+               FROM employees "#
                 + $suffix
             $(, $arg)*
         )
@@ -32,7 +46,7 @@ macro_rules! select_employees {
 pub struct NewEmployee<'a> {
     pub name: &'a str,
     pub email: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub team: Option<&'a str>,
     pub external_id: Option<&'a str>,
 }
@@ -43,12 +57,12 @@ pub async fn insert(conn: &mut PgConnection, new: &NewEmployee<'_>) -> sqlx::Res
         r#"
         INSERT INTO employees (id, name, email, role, team, external_id)
         VALUES ($1, $2, $3, $4, $5, $6)
-        RETURNING id, name, email, role, team, external_id, active, created_at, updated_at
+        RETURNING id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
         "#,
         Uuid::now_v7(),
         new.name,
         new.email,
-        new.role,
+        new.role.as_str(),
         new.team,
         new.external_id,
     )
@@ -86,7 +100,7 @@ pub async fn find_by_reference(conn: &mut PgConnection, reference: &str) -> sqlx
 }
 
 pub struct ListFilter<'a> {
-    pub role: Option<&'a str>,
+    pub role: Option<Role>,
     pub team: Option<&'a str>,
     pub active: Option<bool>,
     pub after: Option<Uuid>,
@@ -97,7 +111,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter<'_>) -> sqlx::Res
     sqlx::query_as!(
         EmployeeRow,
         r#"
-        SELECT id, name, email, role, team, external_id, active, created_at, updated_at
+        SELECT id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
         FROM employees
         WHERE ($1::text IS NULL OR role = $1)
           AND ($2::text IS NULL OR team = $2)
@@ -106,7 +120,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter<'_>) -> sqlx::Res
         ORDER BY id
         LIMIT $5
         "#,
-        filter.role,
+        filter.role.map(Role::as_str),
         filter.team,
         filter.active,
         filter.after,
@@ -124,12 +138,12 @@ pub async fn update(conn: &mut PgConnection, row: &EmployeeRow) -> sqlx::Result<
         UPDATE employees
         SET name = $2, email = $3, role = $4, team = $5, external_id = $6, active = $7, updated_at = now()
         WHERE id = $1
-        RETURNING id, name, email, role, team, external_id, active, created_at, updated_at
+        RETURNING id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
         "#,
         row.id,
         row.name,
         row.email,
-        row.role,
+        row.role.as_str(),
         row.team,
         row.external_id,
         row.active,

@@ -27,7 +27,6 @@ pub struct StoredResponse {
     pub request_hash: Vec<u8>,
     pub status: Option<i16>,
     pub body: Option<Value>,
-    pub location: Option<String>,
 }
 
 /// Takes the key for this transaction, or answers what is stored under it.
@@ -58,7 +57,7 @@ pub async fn claim(
     let stored = sqlx::query_as!(
         StoredResponse,
         r#"
-        SELECT request_hash, response_status AS status, response_body AS body, response_location AS location
+        SELECT request_hash, response_status AS status, response_body AS body
         FROM idempotency_keys WHERE principal_id = $1 AND via_integration_id = $2 AND key = $3
         "#,
         scope.principal_id,
@@ -76,19 +75,17 @@ pub async fn complete(
     key: &str,
     status: i16,
     body: &Value,
-    location: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
-        UPDATE idempotency_keys SET response_status = $4, response_body = $5, response_location = $6
+        UPDATE idempotency_keys SET response_status = $4, response_body = $5
         WHERE principal_id = $1 AND via_integration_id = $2 AND key = $3
         "#,
         scope.principal_id,
         scope.via(),
         key,
         status,
-        body,
-        location
+        body
     )
     .execute(conn)
     .await?;
@@ -96,7 +93,7 @@ pub async fn complete(
 }
 
 /// Keys are kept a day; after that a retry is a new request.
-pub async fn forget_older_than_a_day(conn: &mut PgConnection) -> sqlx::Result<u64> {
+pub async fn forget_older_than_a_day(conn: impl sqlx::PgExecutor<'_>) -> sqlx::Result<u64> {
     let done = sqlx::query!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
         .execute(conn)
         .await?;

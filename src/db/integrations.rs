@@ -4,11 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::integration::IntegrationKind;
+
 #[derive(Debug, Clone)]
 pub struct IntegrationRow {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -16,7 +18,7 @@ pub struct IntegrationRow {
 pub async fn insert(
     conn: &mut PgConnection,
     name: &str,
-    kind: &str,
+    kind: IntegrationKind,
     inbound_secret: &str,
 ) -> sqlx::Result<IntegrationRow> {
     sqlx::query_as!(
@@ -24,11 +26,11 @@ pub async fn insert(
         r#"
         INSERT INTO integrations (id, name, kind, inbound_secret)
         VALUES ($1, $2, $3, $4)
-        RETURNING id, name, kind, active, created_at
+        RETURNING id, name, kind AS "kind: IntegrationKind", active, created_at
         "#,
         Uuid::now_v7(),
         name,
-        kind,
+        kind.as_str(),
         inbound_secret,
     )
     .fetch_one(conn)
@@ -38,8 +40,8 @@ pub async fn insert(
 pub async fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<IntegrationRow>> {
     sqlx::query_as!(
         IntegrationRow,
-        "SELECT id, name, kind, active, created_at FROM integrations
-         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        r#"SELECT id, name, kind AS "kind: IntegrationKind", active, created_at FROM integrations
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"#,
         after,
         limit
     )

@@ -19,7 +19,38 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::Settings;
+use crate::domain::employee::Role;
+use crate::domain::integration::IntegrationKind;
+use crate::domain::proposal::Status;
 use embedded::{ClusterOptions, EmbeddedCluster};
+
+/// Text columns that hold a domain enum are read by name: a name the enum
+/// does not know is a decoding error, never a default. Queries pick the
+/// type with an override, e.g. `p.status AS "status: Status"`.
+macro_rules! text_enum {
+    ($type:ty, $parse:path) => {
+        impl sqlx::Type<sqlx::Postgres> for $type {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $type {
+            fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+                $parse(text).ok_or_else(|| format!("`{text}` is no {}", stringify!($type)).into())
+            }
+        }
+    };
+}
+
+text_enum!(Status, Status::parse);
+text_enum!(Role, Role::parse);
+text_enum!(IntegrationKind, IntegrationKind::parse);
 
 /// The migrations, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

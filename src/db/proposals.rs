@@ -4,14 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::audit::ActorIds;
-use crate::domain::audit::EventContent;
-use crate::domain::proposal::{CustomerOutcome, Decision, Verdict};
+use crate::domain::employee::Role;
+use crate::domain::policy::Money;
+use crate::domain::proposal::{CustomerOutcome, Decision, ProposalFacts, SignatureFact, Status, Terms, Verdict};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignatureRow {
@@ -54,7 +54,7 @@ pub struct ReviewRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProposalRow {
     pub id: Uuid,
-    pub status: String,
+    pub status: Status,
     pub proposer_id: Uuid,
     pub filed_via_integration_id: Option<Uuid>,
     pub category: String,
@@ -81,6 +81,65 @@ pub struct ProposalRow {
     pub review: Option<Json<ReviewRow>>,
 }
 
+impl ProposalRow {
+    /// What the rules need to know, as the proposal was read.
+    pub fn facts(&self) -> ProposalFacts {
+        ProposalFacts {
+            status: self.status,
+            proposer_id: self.proposer_id,
+            revision: self.revision,
+            required_cosigners: self.required_cosigners,
+            declines_to_reject: self.declines_to_reject,
+            expires_at: self.expires_at,
+            signatures: self
+                .signatures
+                .iter()
+                .map(|s| SignatureFact {
+                    employee_id: s.employee_id,
+                    revision: s.revision,
+                    decision: s.decision,
+                    by_active_agent: s.by_active_agent,
+                })
+                .collect(),
+            outcome_recorded: self.outcome.is_some(),
+            reviewed: self.review.is_some(),
+        }
+    }
+
+    /// What the proposal says.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            category: self.category.clone(),
+            policy_ref: self.policy_ref.clone(),
+            summary: self.summary.clone(),
+            resolution: self.resolution.clone(),
+            justification: self.justification.clone(),
+            customer_ref: self.customer_ref.clone(),
+            ticket_ref: self.ticket_ref.clone(),
+            amount: match (self.amount_minor, &self.currency) {
+                (Some(minor), Some(currency)) => Some(Money {
+                    minor,
+                    currency: currency.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Takes these terms (the schema keeps amount and currency together).
+    pub fn set_terms(&mut self, terms: Terms) {
+        self.category = terms.category;
+        self.policy_ref = terms.policy_ref;
+        self.summary = terms.summary;
+        self.resolution = terms.resolution;
+        self.justification = terms.justification;
+        self.customer_ref = terms.customer_ref;
+        self.ticket_ref = terms.ticket_ref;
+        self.amount_minor = terms.amount.as_ref().map(|m| m.minor);
+        self.currency = terms.amount.map(|m| m.currency);
+    }
+}
+
 /// Proposals with their signatures, outcome and review, in one statement;
 /// the literals that follow hold the WHERE clause (and ordering or locking).
 macro_rules! select_proposals {
@@ -88,7 +147,7 @@ macro_rules! select_proposals {
         sqlx::query_as!(
             ProposalRow,
             r#"
-            SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
+            SELECT p.id, p.status AS "status: Status", p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at,
@@ -144,10 +203,10 @@ pub async fn lock_signers(
     conn: &mut PgConnection,
     proposal_id: Uuid,
     signer_id: Uuid,
-) -> sqlx::Result<Option<(String, bool)>> {
+) -> sqlx::Result<Option<(Role, bool)>> {
     let rows = sqlx::query!(
         r#"
-        SELECT e.id, e.role, e.active FROM employees e
+        SELECT e.id, e.role AS "role: Role", e.active FROM employees e
         WHERE e.id = $2
            OR e.id IN (SELECT s.employee_id FROM signatures s WHERE s.proposal_id = $1 AND s.decision = 'endorse')
         FOR SHARE
@@ -228,18 +287,18 @@ pub async fn insert_signature(
 pub async fn decide(
     conn: &mut PgConnection,
     row: &mut ProposalRow,
-    status: &str,
+    status: Status,
     decided_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE proposals SET status = $2, decided_at = $3, updated_at = $3 WHERE id = $1",
         row.id,
-        status,
+        status.as_str(),
         decided_at
     )
     .execute(conn)
     .await?;
-    row.status = status.to_owned();
+    row.status = status;
     row.decided_at = Some(decided_at);
     row.updated_at = decided_at;
     Ok(())
@@ -313,7 +372,7 @@ pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &
 /// Filters of `GET /v1/proposals`; `None` means "any".
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub category: Option<String>,
     pub policy_ref: Option<String>,
     pub proposer: Option<Uuid>,
@@ -365,7 +424,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                                                              WHERE s.proposal_id = p.id AND s.employee_id = $11)))
                 "#
                 $order,
-                filter.status,
+                filter.status.map(Status::as_str),
                 filter.category,
                 filter.policy_ref,
                 filter.proposer,
@@ -409,14 +468,15 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
 /// Marks overdue pending proposals expired (all of them, or only `only`), a
 /// batch at a time; replicas share the work without waiting on each other
 /// (SKIP LOCKED; a row this transaction already locked is not skipped).
-/// Answers the proposals expired: id, proposer and deadline.
+/// Answers the proposals expired.
 pub async fn expire_overdue(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     only: Option<Uuid>,
     batch: i64,
-) -> sqlx::Result<Vec<(Uuid, Uuid, DateTime<Utc>)>> {
-    let rows = sqlx::query!(
+) -> sqlx::Result<Vec<Expired>> {
+    sqlx::query_as!(
+        Expired,
         r#"
         WITH overdue AS (
             SELECT id FROM proposals
@@ -436,8 +496,15 @@ pub async fn expire_overdue(
         only
     )
     .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.proposer_id, r.expires_at)).collect())
+    .await
+}
+
+/// A proposal the deadline decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Expired {
+    pub id: Uuid,
+    pub proposer_id: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Withdraws the pending proposals of someone who is no longer an active
@@ -461,21 +528,6 @@ pub async fn withdraw_pending_of(
     )
     .fetch_all(conn)
     .await
-}
-
-/// The `proposal.expired` event: nobody acted, the deadline passed.
-pub fn expired_event(id: Uuid, proposer_id: Uuid, expires_at: DateTime<Utc>) -> EventContent {
-    super::audit::event(
-        "proposal.expired",
-        "proposal",
-        id,
-        ActorIds::default(),
-        json!({
-            "before": { "status": "pending" },
-            "after": { "status": "expired", "decided_at": expires_at },
-            "proposer_id": proposer_id,
-        }),
-    )
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::employee::Role;
+
 /// Everything authentication needs, in one query.
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
@@ -11,7 +13,7 @@ pub struct TokenOwner {
     pub revoked: bool,
     pub last_used_at: Option<DateTime<Utc>>,
     pub employee_id: Option<Uuid>,
-    pub employee_role: Option<String>,
+    pub employee_role: Option<Role>,
     pub employee_active: Option<bool>,
     pub integration_id: Option<Uuid>,
     pub integration_active: Option<bool>,
@@ -22,7 +24,7 @@ pub async fn find_owner(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option
         TokenOwner,
         r#"
         SELECT t.id AS token_id, (t.revoked_at IS NOT NULL) AS "revoked!", t.last_used_at,
-               e.id AS "employee_id?", e.role AS "employee_role?", e.active AS "employee_active?",
+               e.id AS "employee_id?", e.role AS "employee_role?: Role", e.active AS "employee_active?",
                i.id AS "integration_id?", i.active AS "integration_active?"
         FROM api_tokens t
         LEFT JOIN employees e ON e.id = t.employee_id

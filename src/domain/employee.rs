@@ -51,6 +51,41 @@ impl Person {
     }
 }
 
+/// Why a change to people is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeopleViolation {
+    #[error("this is the last active admin; make someone else admin first")]
+    LastActiveAdmin,
+    #[error("the employee is inactive; reactivate them first")]
+    Inactive,
+}
+
+/// Whether a change takes an active admin's role or activity away.
+pub fn stops_administering(before: &Person, after: &Person) -> bool {
+    let was_admin = before.active && before.role == Role::Admin;
+    let stays_admin = after.active && after.role == Role::Admin;
+    was_admin && !stays_admin
+}
+
+/// Somebody must always be able to administer: a change that takes the
+/// last active admin's role or activity away is refused.
+pub fn check_admins_remain(before: &Person, after: &Person, other_active_admins: i64) -> Result<(), PeopleViolation> {
+    if stops_administering(before, after) && other_active_admins == 0 {
+        Err(PeopleViolation::LastActiveAdmin)
+    } else {
+        Ok(())
+    }
+}
+
+/// Tokens go to active people only.
+pub fn check_may_hold_token(person: &Person) -> Result<(), PeopleViolation> {
+    if person.active {
+        Ok(())
+    } else {
+        Err(PeopleViolation::Inactive)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +133,46 @@ mod tests {
                 active: true
             }
             .is_active_agent()
+        );
+    }
+
+    #[test]
+    fn the_last_active_admin_stays_one() {
+        let admin = Person {
+            id: Uuid::now_v7(),
+            role: Role::Admin,
+            active: true,
+        };
+        let demoted = Person {
+            role: Role::Manager,
+            ..admin
+        };
+        let deactivated = Person { active: false, ..admin };
+        for after in [demoted, deactivated] {
+            assert_eq!(
+                check_admins_remain(&admin, &after, 0),
+                Err(PeopleViolation::LastActiveAdmin)
+            );
+            assert_eq!(check_admins_remain(&admin, &after, 1), Ok(()));
+        }
+        assert_eq!(check_admins_remain(&admin, &admin, 0), Ok(()), "renaming is fine");
+        assert_eq!(check_admins_remain(&deactivated, &deactivated, 0), Ok(()));
+    }
+
+    #[test]
+    fn only_active_people_get_tokens() {
+        let person = Person {
+            id: Uuid::now_v7(),
+            role: Role::Agent,
+            active: true,
+        };
+        assert_eq!(check_may_hold_token(&person), Ok(()));
+        assert_eq!(
+            check_may_hold_token(&Person {
+                active: false,
+                ..person
+            }),
+            Err(PeopleViolation::Inactive)
         );
     }
 }

@@ -7,5 +7,8 @@
 
 pub mod audit;
 pub mod employee;
+pub mod event;
+pub mod fields;
+pub mod integration;
 pub mod policy;
 pub mod proposal;

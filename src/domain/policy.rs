@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::fields::FieldErrors;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
     pub name: String,
@@ -25,6 +27,45 @@ pub struct AmountThreshold {
 pub struct Money {
     pub minor: i64,
     pub currency: String,
+}
+
+/// The largest amount accepted anywhere, in minor units.
+const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
+/// Checks an amount and its currency as sent: both or neither, whole minor
+/// units (0 or more), an ISO 4217 code in capitals. Answers the money when
+/// both are there and fine; problems go into `errors` under `amount_field`
+/// and `currency`.
+pub fn check_money(
+    errors: &mut FieldErrors,
+    amount_field: &str,
+    minor: Option<i64>,
+    currency: Option<&str>,
+) -> Option<Money> {
+    let currency = currency.map(str::trim).filter(|c| !c.is_empty());
+    let before = errors.clone();
+    if let Some(minor) = minor
+        && !(0..=MAX_MINOR).contains(&minor)
+    {
+        errors.add(amount_field, "must be a whole number of minor units, 0 or more");
+    }
+    if let Some(code) = currency
+        && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        errors.add("currency", "must be an ISO 4217 code in capitals, e.g. EUR");
+    }
+    match (minor, currency) {
+        (Some(_), None) => errors.add("currency", format!("is required with {amount_field}")),
+        (None, Some(_)) => errors.add(amount_field, "is required with currency"),
+        _ => {}
+    }
+    match (minor, currency) {
+        (Some(minor), Some(currency)) if *errors == before => Some(Money {
+            minor,
+            currency: currency.to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +184,22 @@ pub(crate) mod tests {
             minor,
             currency: "EUR".into(),
         }
+    }
+
+    #[test]
+    fn money_is_both_an_amount_and_a_currency_or_neither() {
+        let check = |minor: Option<i64>, currency: Option<&str>| {
+            let mut errors = FieldErrors::new();
+            let money = check_money(&mut errors, "amount_minor", minor, currency);
+            (money, errors.as_map().keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(check(Some(1200), Some(" EUR ")), (Some(eur(1200)), vec![]));
+        assert_eq!(check(None, None), (None, vec![]));
+        assert_eq!(check(None, Some("  ")), (None, vec![]), "blank is absent");
+        assert_eq!(check(Some(1), None), (None, vec!["currency".to_owned()]));
+        assert_eq!(check(None, Some("EUR")), (None, vec!["amount_minor".to_owned()]));
+        assert_eq!(check(Some(-1), Some("EUR")), (None, vec!["amount_minor".to_owned()]));
+        assert_eq!(check(Some(1), Some("eur")), (None, vec!["currency".to_owned()]));
     }
 
     #[test]

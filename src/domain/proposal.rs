@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::employee::Person;
-use super::policy::Money;
+use super::fields::FieldErrors;
+use super::policy::{Money, check_money};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -124,8 +125,8 @@ pub struct ProposalFacts {
     pub status: Status,
     pub proposer_id: Uuid,
     pub revision: i32,
-    pub required_cosigners: u32,
-    pub declines_to_reject: u32,
+    pub required_cosigners: i32,
+    pub declines_to_reject: i32,
     pub expires_at: DateTime<Utc>,
     pub signatures: Vec<SignatureFact>,
     pub outcome_recorded: bool,
@@ -198,14 +199,14 @@ impl ProposalFacts {
 
     /// Distinct active agents endorsing the current revision: only they
     /// count toward approval when the deciding signature arrives.
-    pub fn endorsements(&self) -> u32 {
-        self.counted(Decision::Endorse).len() as u32
+    pub fn endorsements(&self) -> i32 {
+        self.counted(Decision::Endorse).len() as i32
     }
 
     /// Distinct people who declined any revision: a revision does not erase
     /// a peer's objection, so revising cannot dodge a rejection.
-    pub fn distinct_decliners(&self) -> u32 {
-        self.counted(Decision::Decline).len() as u32
+    pub fn distinct_decliners(&self) -> i32 {
+        self.counted(Decision::Decline).len() as i32
     }
 
     /// The people whose signatures count toward a decision of this kind:
@@ -298,7 +299,7 @@ impl ProposalFacts {
             .signatures
             .iter()
             .any(|s| s.employee_id == signer.id && s.decision == Decision::Decline);
-        let decliners = self.distinct_decliners() + u32::from(!already_declined);
+        let decliners = self.distinct_decliners() + i32::from(!already_declined);
         if decliners >= self.declines_to_reject {
             Ok(SignatureEffect::Rejects)
         } else {
@@ -358,6 +359,71 @@ impl ProposalFacts {
     }
 }
 
+/// What a proposal says: the text and the amount a co-signer agrees to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    pub category: String,
+    pub policy_ref: String,
+    pub summary: String,
+    pub resolution: String,
+    pub justification: String,
+    pub customer_ref: Option<String>,
+    pub ticket_ref: Option<String>,
+    pub amount: Option<Money>,
+}
+
+/// A revision as asked for, its texts already checked: `None` keeps a
+/// field as it is, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct TermsChange {
+    pub category: Option<String>,
+    pub policy_ref: Option<String>,
+    pub summary: Option<String>,
+    pub resolution: Option<String>,
+    pub justification: Option<String>,
+    pub customer_ref: Option<Option<String>>,
+    pub ticket_ref: Option<Option<String>>,
+    pub amount_minor: Option<Option<i64>>,
+    pub currency: Option<Option<String>>,
+}
+
+impl Terms {
+    /// The terms after a change. The amount and its currency are merged one
+    /// by one, then checked as a pair: both or neither.
+    pub fn revised(&self, change: TermsChange) -> Result<Terms, FieldErrors> {
+        let minor = change
+            .amount_minor
+            .unwrap_or_else(|| self.amount.as_ref().map(|m| m.minor));
+        let currency = change
+            .currency
+            .unwrap_or_else(|| self.amount.as_ref().map(|m| m.currency.clone()));
+        let mut errors = FieldErrors::new();
+        let amount = check_money(&mut errors, "amount_minor", minor, currency.as_deref());
+        errors.finish()?;
+        Ok(Terms {
+            category: change.category.unwrap_or_else(|| self.category.clone()),
+            policy_ref: change.policy_ref.unwrap_or_else(|| self.policy_ref.clone()),
+            summary: change.summary.unwrap_or_else(|| self.summary.clone()),
+            resolution: change.resolution.unwrap_or_else(|| self.resolution.clone()),
+            justification: change.justification.unwrap_or_else(|| self.justification.clone()),
+            customer_ref: change.customer_ref.unwrap_or_else(|| self.customer_ref.clone()),
+            ticket_ref: change.ticket_ref.unwrap_or_else(|| self.ticket_ref.clone()),
+            amount,
+        })
+    }
+
+    /// What co-signers agree to; a change here starts a new revision.
+    pub fn material(&self) -> MaterialTerms {
+        MaterialTerms {
+            category: self.category.clone(),
+            policy_ref: self.policy_ref.clone(),
+            resolution: self.resolution.clone(),
+            amount: self.amount.clone(),
+            customer_ref: self.customer_ref.clone(),
+        }
+    }
+}
+
 /// The fields whose change makes a new revision: what the co-signers agreed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaterialTerms {
@@ -393,7 +459,7 @@ mod tests {
         }
     }
 
-    fn proposal(proposer: &Person, required: u32) -> ProposalFacts {
+    fn proposal(proposer: &Person, required: i32) -> ProposalFacts {
         ProposalFacts {
             status: Status::Pending,
             proposer_id: proposer.id,
@@ -837,6 +903,70 @@ mod tests {
                 Err(RuleViolation::ReviewerInvolved)
             );
         }
+    }
+
+    fn terms() -> Terms {
+        Terms {
+            category: "refund".into(),
+            policy_ref: "REF-7".into(),
+            summary: "Refund after 45 days".into(),
+            resolution: "refund in full".into(),
+            justification: "lost parcel".into(),
+            customer_ref: Some("C-1".into()),
+            ticket_ref: Some("T-1".into()),
+            amount: Some(Money {
+                minor: 1000,
+                currency: "EUR".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_revision_changes_what_it_names_and_keeps_the_rest() {
+        let before = terms();
+        let after = before
+            .revised(TermsChange {
+                summary: Some("Refund after 46 days".into()),
+                ticket_ref: Some(None),
+                amount_minor: Some(Some(900)),
+                ..TermsChange::default()
+            })
+            .unwrap();
+        assert_eq!(after.summary, "Refund after 46 days");
+        assert_eq!(after.ticket_ref, None, "null clears");
+        assert_eq!(after.customer_ref, before.customer_ref, "left out keeps");
+        assert_eq!(
+            after.amount,
+            Some(Money {
+                minor: 900,
+                currency: "EUR".into()
+            }),
+            "the currency stays with a new amount"
+        );
+        assert_ne!(after.material(), before.material());
+        let cosmetic = before
+            .revised(TermsChange {
+                summary: Some("s".into()),
+                ..TermsChange::default()
+            })
+            .unwrap();
+        assert_eq!(cosmetic.material(), before.material());
+    }
+
+    #[test]
+    fn a_revision_keeps_amount_and_currency_together() {
+        let half = TermsChange {
+            amount_minor: Some(None),
+            ..TermsChange::default()
+        };
+        let errors = terms().revised(half).unwrap_err();
+        assert!(errors.as_map().contains_key("amount_minor"), "{errors:?}");
+        let both = TermsChange {
+            amount_minor: Some(None),
+            currency: Some(None),
+            ..TermsChange::default()
+        };
+        assert_eq!(terms().revised(both).unwrap().amount, None);
     }
 
     #[test]

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Actor;
-use super::error::{ApiError, FieldErrors, Problem};
+use super::error::{ApiError, Problem};
 use super::extract::Query;
+use crate::app::Actor;
 use crate::db;
-use crate::db::audit::ChainedEvent;
-use crate::domain::audit::{GENESIS, chain_hash};
+use crate::domain::audit::{Anchor, ChainCheck};
 use crate::domain::employee::Role;
+use crate::domain::fields::FieldErrors;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verification {
@@ -54,12 +54,6 @@ pub struct VerifyQuery {
     pub anchor_hash: Option<String>,
 }
 
-/// A link known from an earlier verification.
-struct Anchor {
-    seq: i64,
-    chain_hash: Vec<u8>,
-}
-
 impl VerifyQuery {
     fn anchor(&self) -> Result<Option<Anchor>, ApiError> {
         match (self.anchor_seq, self.anchor_hash.as_deref()) {
@@ -76,8 +70,8 @@ impl VerifyQuery {
                 errors.finish()?;
                 Ok(chain_hash.map(|chain_hash| Anchor { seq, chain_hash }))
             }
-            (Some(_), None) => Err(FieldErrors::single("anchor_hash", "is required with anchor_seq")),
-            (None, Some(_)) => Err(FieldErrors::single("anchor_seq", "is required with anchor_hash")),
+            (Some(_), None) => Err(FieldErrors::single("anchor_hash", "is required with anchor_seq").into()),
+            (None, Some(_)) => Err(FieldErrors::single("anchor_seq", "is required with anchor_hash").into()),
         }
     }
 }
@@ -99,73 +93,22 @@ pub async fn verify_audit_chain(
     actor.require(Role::Admin)?;
     let anchor = query.anchor()?;
     let mut conn = state.pool.acquire().await?;
-    let mut checked = 0u64;
-    // The newest link that verified: what the next one must follow from.
-    let mut head: Option<(i64, Vec<u8>)> = None;
-    let mut broken: Option<(Option<Uuid>, String)> = None;
-    db::audit::walk_chain(&mut conn, |link| {
-        checked += 1;
-        let previous = head.as_ref().map_or(GENESIS.as_slice(), |(_, hash)| hash.as_slice());
-        match broken_link(&link, checked as i64, previous, anchor.as_ref()) {
-            Some(reason) => {
-                broken = Some((Some(link.event_id), reason));
-                false
-            }
-            None => {
-                head = Some((link.seq, link.chain_hash));
-                true
-            }
-        }
-    })
-    .await?;
-    if let Some(anchor) = &anchor
-        && broken.is_none()
-        && (checked as i64) < anchor.seq
-    {
-        let reason = format!(
-            "the chain ends at seq {checked}, before the anchor at seq {}: newer links were removed",
-            anchor.seq
-        );
-        broken = Some((None, reason));
-    }
+    let mut check = ChainCheck::new(anchor);
+    db::audit::walk_chain(&mut conn, |link| check.check(link)).await?;
+    let report = check.finish();
     let lag = chrono::Duration::seconds(state.settings.audit.unchained_lag_secs as i64);
     let unchained_overdue = db::audit::overdue_unchained(&mut conn, lag).await?;
-    let (first_broken_event_id, broken_reason) = broken.map_or((None, None), |(id, reason)| (id, Some(reason)));
     Ok(axum::Json(Verification {
-        valid: broken_reason.is_none(),
-        events_checked: checked,
-        first_broken_event_id,
-        broken_reason,
+        valid: report.broken_reason.is_none(),
+        events_checked: report.events_checked,
+        first_broken_event_id: report.first_broken_event_id,
+        broken_reason: report.broken_reason,
         unchained_overdue,
-        head: head.map(|(seq, hash)| ChainHead {
+        head: report.head.map(|(seq, hash)| ChainHead {
             seq,
             chain_hash: hex::encode(hash),
         }),
     }))
-}
-
-/// Why a link does not verify: out of place, its event missing or changed,
-/// not following from the previous link, or not the anchor it should be.
-fn broken_link(link: &ChainedEvent, expected_seq: i64, previous: &[u8], anchor: Option<&Anchor>) -> Option<String> {
-    if link.seq != expected_seq {
-        return Some(format!("chain position {} follows {}", link.seq, expected_seq - 1));
-    }
-    let (Some(content), Some(stored_hash)) = (&link.content, &link.content_hash) else {
-        return Some("the chained event is missing".to_owned());
-    };
-    let recomputed = content.hash();
-    if recomputed.as_slice() != stored_hash.as_slice() {
-        return Some("the event's content does not match its hash".to_owned());
-    }
-    if chain_hash(previous, &recomputed).as_slice() != link.chain_hash.as_slice() {
-        return Some("the chain link does not follow from the previous one".to_owned());
-    }
-    match anchor {
-        Some(anchor) if anchor.seq == link.seq && anchor.chain_hash != link.chain_hash => {
-            Some(format!("the link at seq {} differs from the anchor", anchor.seq))
-        }
-        _ => None,
-    }
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -6,19 +6,19 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Actor;
-use super::error::{ApiError, FieldErrors, Problem, optional_text, required_text};
+use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query, double_option};
-use super::page::Keyset;
+use super::pagination::Keyset;
+use crate::app::people::{NewPerson, PersonChange};
+use crate::app::{self, Actor};
 use crate::db;
-use crate::db::employees::{EmployeeRow, NewEmployee};
+use crate::db::employees::EmployeeRow;
 use crate::domain::employee::Role;
-use crate::secrets;
+use crate::domain::fields::{FieldErrors, optional_text, required_text};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Employee {
@@ -40,7 +40,7 @@ impl From<EmployeeRow> for Employee {
             id: row.id,
             name: row.name,
             email: row.email,
-            role: Role::parse(&row.role).unwrap_or(Role::Agent),
+            role: row.role,
             team: row.team,
             external_id: row.external_id,
             active: row.active,
@@ -159,33 +159,15 @@ pub async fn create_employee(
 ) -> Result<impl IntoResponse, ApiError> {
     let admin = actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
-    let name = required_text(&mut errors, "name", &body.name, 200);
-    let email = checked_email(&mut errors, &body.email);
-    let team = optional_text(&mut errors, "team", body.team.as_deref(), 100);
-    let external_id = optional_text(&mut errors, "external_id", body.external_id.as_deref(), 200);
+    let person = NewPerson {
+        name: required_text(&mut errors, "name", &body.name, 200),
+        email: checked_email(&mut errors, &body.email),
+        role: body.role,
+        team: optional_text(&mut errors, "team", body.team.as_deref(), 100),
+        external_id: optional_text(&mut errors, "external_id", body.external_id.as_deref(), 200),
+    };
     errors.finish()?;
-
-    let mut tx = state.pool.begin().await?;
-    let row = db::employees::insert(
-        &mut tx,
-        &NewEmployee {
-            name: &name,
-            email: &email,
-            role: body.role.as_str(),
-            team: team.as_deref(),
-            external_id: external_id.as_deref(),
-        },
-    )
-    .await?;
-    let event = db::audit::event(
-        "employee.created",
-        "employee",
-        row.id,
-        actor.audit_ids(),
-        json!({ "after": row }),
-    );
-    db::audit::record(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let row = app::people::create_employee(&state, &actor, person).await?;
     tracing::info!(employee_id = %row.id, by = %admin.id, "employee created");
     let location = format!("/v1/employees/{}", row.id);
     Ok((
@@ -212,7 +194,7 @@ pub async fn list_employees(
     let rows = db::employees::list(
         &mut conn,
         &db::employees::ListFilter {
-            role: query.role.map(Role::as_str),
+            role: query.role,
             team: query.team.as_deref(),
             active: query.active,
             after: keyset.after,
@@ -266,85 +248,23 @@ pub async fn update_employee(
 ) -> Result<axum::Json<Employee>, ApiError> {
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
-    let name = body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200));
-    let email = body.email.as_deref().map(|v| checked_email(&mut errors, v));
-    let team = body
-        .team
-        .as_ref()
-        .map(|v| optional_text(&mut errors, "team", v.as_deref(), 100));
-    let external_id = body
-        .external_id
-        .as_ref()
-        .map(|v| optional_text(&mut errors, "external_id", v.as_deref(), 200));
+    let change = PersonChange {
+        name: body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200)),
+        email: body.email.as_deref().map(|v| checked_email(&mut errors, v)),
+        role: body.role,
+        team: body
+            .team
+            .as_ref()
+            .map(|v| optional_text(&mut errors, "team", v.as_deref(), 100)),
+        external_id: body
+            .external_id
+            .as_ref()
+            .map(|v| optional_text(&mut errors, "external_id", v.as_deref(), 200)),
+        active: body.active,
+    };
     errors.finish()?;
-
-    let mut tx = state.pool.begin().await?;
-    let before = db::employees::find_for_update(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound("employee"))?;
-    let mut after = before.clone();
-    if let Some(name) = name {
-        after.name = name;
-    }
-    if let Some(email) = email {
-        after.email = email;
-    }
-    if let Some(role) = body.role {
-        after.role = role.as_str().to_owned();
-    }
-    if let Some(team) = team {
-        after.team = team;
-    }
-    if let Some(external_id) = external_id {
-        after.external_id = external_id;
-    }
-    if let Some(active) = body.active {
-        after.active = active;
-    }
-    let stays_admin = after.role == "admin" && after.active;
-    if before.role == "admin"
-        && before.active
-        && !stays_admin
-        && db::employees::other_active_admins(&mut tx, id).await? == 0
-    {
-        return Err(ApiError::conflict(
-            "this is the last active admin; make someone else admin first",
-        ));
-    }
-    let after = db::employees::update(&mut tx, &after).await?;
-    let mut events = vec![db::audit::event(
-        "employee.updated",
-        "employee",
-        id,
-        actor.audit_ids(),
-        json!({ "before": before, "after": after }),
-    )];
-    // Nobody stands behind the pending proposals of someone who is no
-    // longer frontline: they are withdrawn in the same transaction.
-    if !after.active || after.role != Role::Agent.as_str() {
-        let reason = if after.active {
-            format!("the proposer is now {} and no longer an agent", after.role)
-        } else {
-            "the proposer was deactivated".to_owned()
-        };
-        let now = crate::domain::audit::storable_time(Utc::now());
-        for proposal in db::proposals::withdraw_pending_of(&mut tx, id, now).await? {
-            events.push(db::audit::event(
-                "proposal.withdrawn",
-                "proposal",
-                proposal,
-                actor.audit_ids(),
-                json!({
-                    "before": { "status": "pending" },
-                    "after": { "status": "withdrawn", "decided_at": now },
-                    "reason": reason,
-                }),
-            ));
-        }
-    }
-    db::audit::record(&mut tx, &events).await?;
-    tx.commit().await?;
-    Ok(axum::Json(after.into()))
+    let row = app::people::update_employee(&state, &actor, id, change).await?;
+    Ok(axum::Json(row.into()))
 }
 
 /// Issue a token for a person; the clear token is in this answer only.
@@ -367,42 +287,15 @@ pub async fn issue_token(
     let mut errors = FieldErrors::new();
     let name = optional_text(&mut errors, "name", body.name.as_deref(), 200);
     errors.finish()?;
-    let mut tx = state.pool.begin().await?;
-    let issued = issue_employee_token(&mut tx, id, name.as_deref(), actor.audit_ids()).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(issued)))
-}
-
-/// Issues a token in the caller's transaction; also used by bootstrap-admin.
-pub async fn issue_employee_token(
-    conn: &mut sqlx::PgConnection,
-    employee_id: Uuid,
-    name: Option<&str>,
-    actor: db::audit::ActorIds,
-) -> Result<IssuedToken, ApiError> {
-    let employee = db::employees::find_for_update(conn, employee_id)
-        .await?
-        .ok_or(ApiError::NotFound("employee"))?;
-    if !employee.active {
-        return Err(ApiError::conflict("the employee is inactive; reactivate them first"));
-    }
-    let (token, hash) = secrets::new_api_token();
-    let row = db::tokens::insert(conn, db::tokens::Owner::Employee(employee_id), name, &hash).await?;
-    let event = db::audit::event(
-        "token.issued",
-        "token",
-        row.id,
-        actor,
-        json!({ "employee_id": employee_id, "name": row.name }),
-    );
-    db::audit::record(conn, &[event]).await?;
-    Ok(IssuedToken {
-        id: row.id,
-        employee_id,
-        name: row.name,
-        token,
-        created_at: row.created_at,
-    })
+    let issued = app::people::issue_token(&state, &actor, id, name).await?;
+    let answer = IssuedToken {
+        id: issued.row.id,
+        employee_id: id,
+        name: issued.row.name,
+        token: issued.token,
+        created_at: issued.row.created_at,
+    };
+    Ok((StatusCode::CREATED, axum::Json(answer)))
 }
 
 /// A person's tokens (never the tokens themselves).
@@ -438,38 +331,9 @@ pub async fn list_tokens(
     }))
 }
 
-/// Revoke a token (a person's or an integration's); effective at once.
-#[utoipa::path(
-    delete, path = "/v1/tokens/{id}", tag = "people", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
-)]
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    actor: Actor,
-    PathId(id): PathId,
-) -> Result<StatusCode, ApiError> {
-    actor.require(Role::Admin)?;
-    let mut tx = state.pool.begin().await?;
-    let row = db::tokens::revoke(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound("token"))?;
-    let event = db::audit::event(
-        "token.revoked",
-        "token",
-        row.id,
-        actor.audit_ids(),
-        json!({ "employee_id": row.employee_id, "integration_id": row.integration_id, "revoked_at": row.revoked_at }),
-    );
-    db::audit::record(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_employee, list_employees))
         .routes(routes!(get_employee, update_employee))
         .routes(routes!(issue_token, list_tokens))
-        .routes(routes!(revoke_token))
 }

@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::domain::employee::Role;
+use crate::app::AppError;
+use crate::domain::employee::{PeopleViolation, Role};
+use crate::domain::fields::FieldErrors;
 use crate::domain::policy::PolicyViolation;
 use crate::domain::proposal::RuleViolation;
 
@@ -34,55 +36,6 @@ pub struct Problem {
     /// For `revision-changed`: the proposal's revision now, to read again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_revision: Option<i32>,
-}
-
-/// Field → message, collected while validating a request.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldErrors(BTreeMap<String, String>);
-
-impl FieldErrors {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_insert_with(|| message.into());
-    }
-
-    pub fn single(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        let mut errors = Self::new();
-        errors.add(field, message);
-        ApiError::Validation(errors)
-    }
-
-    /// `Ok` when nothing was wrong, else the 422 naming every bad field.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self))
-        }
-    }
-}
-
-/// Trims a required text field and checks its length.
-pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        errors.add(field, "must not be empty");
-    } else if value.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    }
-    value.to_owned()
-}
-
-/// Trims an optional text field; blank means absent.
-pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if value.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    }
-    Some(value.to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +132,7 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let errors = match self {
-            ApiError::Validation(errors) => Some(errors.0.clone()),
+            ApiError::Validation(errors) => Some(errors.as_map().clone()),
             ApiError::Unprocessable {
                 detail,
                 field: Some(field),
@@ -192,7 +145,7 @@ impl ApiError {
         };
         let detail = match self {
             ApiError::Validation(errors) => {
-                let fields: Vec<String> = errors.0.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+                let fields: Vec<String> = errors.as_map().iter().map(|(f, m)| format!("{f}: {m}")).collect();
                 format!("invalid fields: {}", fields.join("; "))
             }
             ApiError::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
@@ -312,6 +265,39 @@ impl From<sqlx::Error> for ApiError {
             return ApiError::Unavailable("the database is busy; try again".to_owned());
         }
         ApiError::Internal(error.into())
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Invalid(errors) => ApiError::Validation(errors),
+            AppError::Rule(violation) => violation.into(),
+            AppError::Policy(violation) => violation.into(),
+            AppError::People(violation) => violation.into(),
+            AppError::Unauthenticated(detail) => ApiError::Unauthorized(detail),
+            AppError::Forbidden { detail, required_role } => ApiError::Forbidden { detail, required_role },
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::RevisionRequired => ApiError::PreconditionRequired(AppError::RevisionRequired.to_string()),
+            AppError::IdempotencyKeyReused => ApiError::Unprocessable {
+                detail: AppError::IdempotencyKeyReused.to_string(),
+                field: Some("Idempotency-Key".to_owned()),
+            },
+            AppError::Database(error) => error.into(),
+            AppError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<PeopleViolation> for ApiError {
+    fn from(violation: PeopleViolation) -> Self {
+        ApiError::conflict(violation.to_string())
     }
 }
 

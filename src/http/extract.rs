@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldErrors};
+use super::error::ApiError;
+use crate::domain::fields::FieldErrors;
 
 /// SHA-256 of the raw request body, to tell an idempotent retry (same bytes)
 /// from a different request under the same key.
@@ -64,7 +65,7 @@ fn is_json(content_type: &str) -> bool {
 /// the wrong fields (422, naming the field).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if let Some(field) = field_with_nul(body) {
-        return Err(FieldErrors::single(field, NUL_MESSAGE));
+        return Err(FieldErrors::single(field, NUL_MESSAGE).into());
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -74,7 +75,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let message = strip_position(&inner.to_string());
                 let field = field_name(&message, path, "body");
-                FieldErrors::single(field, message)
+                FieldErrors::single(field, message).into()
             }
             _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
         }
@@ -166,7 +167,7 @@ where
             .clone()
             .find(|(key, value)| key.contains('\0') || value.contains('\0'))
         {
-            return Err(FieldErrors::single(key.replace('\0', "\\u0000"), NUL_MESSAGE));
+            return Err(FieldErrors::single(key.replace('\0', "\\u0000"), NUL_MESSAGE).into());
         }
         let deserializer = serde_urlencoded::Deserializer::new(pairs);
         serde_path_to_error::deserialize(deserializer)
@@ -175,7 +176,7 @@ where
                 let path = error.path().to_string();
                 let message = error.into_inner().to_string();
                 let field = field_name(&message, path, "query");
-                FieldErrors::single(field, message)
+                ApiError::from(FieldErrors::single(field, message))
             })
     }
 }

@@ -6,46 +6,25 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Actor;
-use super::error::{ApiError, FieldErrors, Problem, required_text};
+use super::error::{ApiError, Problem};
 use super::extract::{Json, Query};
-use super::page::Keyset;
+use super::pagination::Keyset;
+use crate::app::{self, Actor};
 use crate::db;
 use crate::db::integrations::IntegrationRow;
 use crate::domain::employee::Role;
-use crate::secrets;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IntegrationKind {
-    /// Signs with Standard Webhooks.
-    Generic,
-    /// Signs with `x-zendesk-webhook-signature`.
-    Zendesk,
-    /// Cannot sign: sends a shared token.
-    Freshdesk,
-}
-
-impl IntegrationKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            IntegrationKind::Generic => "generic",
-            IntegrationKind::Zendesk => "zendesk",
-            IntegrationKind::Freshdesk => "freshdesk",
-        }
-    }
-}
+use crate::domain::fields::{FieldErrors, required_text};
+use crate::domain::integration::IntegrationKind;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Integration {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -114,34 +93,15 @@ pub async fn create_integration(
     let name = required_text(&mut errors, "name", &body.name, 200);
     errors.finish()?;
 
-    let secret = secrets::new_signing_secret();
-    let (token, token_hash) = secrets::new_api_token();
-    let mut tx = state.pool.begin().await?;
-    let row = db::integrations::insert(&mut tx, &name, body.kind.as_str(), &secret).await?;
-    let token_row = db::tokens::insert(
-        &mut tx,
-        db::tokens::Owner::Integration(row.id),
-        Some(&name),
-        &token_hash,
-    )
-    .await?;
-    let event = db::audit::event(
-        "integration.created",
-        "integration",
-        row.id,
-        actor.audit_ids(),
-        json!({ "name": row.name, "kind": row.kind, "token_id": token_row.id }),
-    );
-    db::audit::record(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    let location = format!("/v1/integrations/{}", row.id);
-    let created = CreatedIntegration {
-        integration: row.into(),
-        token_id: token_row.id,
-        token,
-        secret,
+    let created = app::integrations::create_integration(&state, &actor, name, body.kind).await?;
+    let location = format!("/v1/integrations/{}", created.row.id);
+    let answer = CreatedIntegration {
+        integration: created.row.into(),
+        token_id: created.token_id,
+        token: created.token,
+        secret: created.secret,
     };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(created)))
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(answer)))
 }
 
 /// List integrations (never their secrets).

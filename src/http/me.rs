@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Actor;
 use super::error::{ApiError, Problem};
+use crate::app::Actor;
 use crate::domain::employee::Role;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {

@@ -3,6 +3,7 @@
 //! OpenAPI document. Handlers live one file per resource, each ending in
 //! `pub fn router()`.
 
+pub mod answer;
 pub mod audit;
 pub mod auth;
 pub mod employees;
@@ -12,11 +13,11 @@ pub mod health;
 pub mod integrations;
 pub mod me;
 pub mod openapi;
-pub mod page;
+pub mod pagination;
 pub mod proposals;
 pub mod reviews;
+pub mod tokens;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -24,8 +25,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::PgPool;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -36,29 +35,17 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::Settings;
-use crate::domain::policy::ApprovalPolicy;
+use crate::state::AppState;
 use error::problem_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
-    pub policy: Arc<ApprovalPolicy>,
-    pub metrics: PrometheusHandle,
-    pub token_usage: Arc<auth::TokenUsage>,
-    /// Poked after commits that wrote audit events; wakes the sequencer.
-    pub audit_wake: Arc<tokio::sync::Notify>,
-}
 
 /// Every route with its OpenAPI description, before state and layers.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(employees::router())
+        .merge(tokens::router())
         .merge(integrations::router())
         .merge(me::router())
         .merge(proposals::router())

@@ -3,23 +3,23 @@
 //! beside the decision and never changes it.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::AppState;
-use super::auth::Actor;
-use super::error::{ApiError, FieldErrors, Problem, required_text};
+use super::answer::{self, idempotency_key};
+use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query};
-use super::page::Keyset;
-use super::proposals::{Idempotency, Proposal, ProposalList, facts, finish, locked, page, proposal_event};
+use super::pagination::Keyset;
+use super::proposals::{ProposalList, list_page};
+use crate::app::{self, Actor};
 use crate::db;
-use crate::db::proposals::ReviewRow;
 use crate::domain::employee::Role;
+use crate::domain::fields::{FieldErrors, required_text};
 use crate::domain::proposal::{Status, Verdict};
+use crate::state::AppState;
+use crate::views::Proposal;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,44 +61,13 @@ pub async fn review_proposal(
     PathId(id): PathId,
     Json(body, digest): Json<ReviewProposal>,
 ) -> Result<Response, ApiError> {
-    let reviewer = actor.require(Role::Manager)?;
+    actor.require(Role::Manager)?;
     let mut errors = FieldErrors::new();
     let note = required_text(&mut errors, "note", &body.note, 5000);
     errors.finish()?;
-    let idempotency = Idempotency::new(&headers, &actor, &format!("POST /v1/proposals/{id}/review"), digest)?;
-    let mut tx = state.pool.begin().await?;
-    if let Some(replay) = idempotency.claim(&mut tx).await? {
-        return Ok(replay);
-    }
-    let mut row = locked(&mut tx, id).await?;
-    let now = crate::domain::audit::storable_time(Utc::now());
-    facts(&row).check_may_review(&reviewer, now)?;
-    let mut events = Vec::with_capacity(2);
-    // Past its deadline but not yet written down by the expiry worker:
-    // write the expiry first, so the review is of a decided proposal.
-    if row.status == Status::Pending.as_str() {
-        for (id, proposer_id, expires_at) in db::proposals::expire_overdue(&mut tx, now, Some(id), 1).await? {
-            row.status = Status::Expired.as_str().to_owned();
-            row.decided_at = Some(expires_at);
-            row.updated_at = now;
-            events.push(db::proposals::expired_event(id, proposer_id, expires_at));
-        }
-    }
-    let review = ReviewRow {
-        reviewer_id: reviewer.id,
-        verdict: body.verdict,
-        note,
-        reviewed_at: now,
-    };
-    db::proposals::insert_review(&mut tx, id, &review).await?;
-    events.push(proposal_event(
-        "proposal.reviewed",
-        &row,
-        &actor,
-        json!({ "review": review, "status": row.status }),
-    ));
-    row.review = Some(sqlx::types::Json(review));
-    finish(&state, tx, &events, Some(&idempotency), StatusCode::OK, &row, now).await
+    let key = idempotency_key(&headers, &actor, &format!("POST /v1/proposals/{id}/review"), digest)?;
+    let written = app::proposals::review(&state, &actor, id, body.verdict, note, key.as_ref()).await?;
+    Ok(answer::written(written))
 }
 
 /// Decided proposals nobody has reviewed yet, oldest first, leaving out
@@ -124,17 +93,18 @@ pub async fn list_review_queue(
         return Err(FieldErrors::single(
             "status",
             "must be a decided status: approved, rejected, withdrawn or expired",
-        ));
+        )
+        .into());
     }
     let filter = db::proposals::ListFilter {
-        status: query.status.map(|s| s.as_str().to_owned()),
+        status: query.status,
         category: query.category,
         policy_ref: query.policy_ref,
         awaiting_review: true,
         reviewable_by: Some(manager.id),
         ..db::proposals::ListFilter::default()
     };
-    page(&state, filter, keyset).await
+    list_page(&state, filter, keyset).await
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

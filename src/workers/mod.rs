@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 pub mod expiry;
 pub mod sequencer;

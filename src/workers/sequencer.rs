@@ -10,7 +10,7 @@ use sqlx::{Connection, Executor};
 use tokio::sync::watch;
 
 use crate::db;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// The advisory lock key of the sequencer election ("counter" in ASCII).
 const LEADER_LOCK: i64 = 0x0063_6f75_6e74_6572;

@@ -270,7 +270,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub admin: User,
-    pub state: countersign::http::AppState,
+    pub state: countersign::state::AppState,
     database: String,
 }
 
@@ -346,7 +346,7 @@ impl TestApp {
         let address = format!("http://{}", application.local_addr());
         let state = application.state().clone();
         tokio::spawn(application.run_until(std::future::pending()));
-        let token = countersign::bootstrap::bootstrap_admin(&pool, "admin@example.com", "First Admin")
+        let token = countersign::app::people::bootstrap_admin(&pool, "admin@example.com", "First Admin")
             .await
             .expect("bootstrap admin");
         let admin_id = sqlx::query_scalar("SELECT id FROM employees WHERE email = 'admin@example.com'")

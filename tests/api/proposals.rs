@@ -564,7 +564,7 @@ async fn withdraw_expiry_and_outcomes() {
             .all(|p| p["id"] != late.as_str())
     );
     app.cosign(&peer, &late).await.expect_problem(409, None);
-    let expired = countersign::workers::expiry::expire_overdue(&app.state).await.unwrap();
+    let expired = countersign::app::proposals::expire_overdue(&app.state).await.unwrap();
     assert_eq!(expired, 1);
     assert_eq!(
         app.event_types(&late).await,

@@ -215,7 +215,7 @@ async fn overdue_proposals_are_reviewed_and_queued_once_their_expiry_is_written(
     // it when the worker writes its expiry.
     let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
     assert!(queue_ids(&queue).is_empty(), "{}", queue.body);
-    let expired = countersign::workers::expiry::expire_overdue(&app.state).await.unwrap();
+    let expired = countersign::app::proposals::expire_overdue(&app.state).await.unwrap();
     assert_eq!(expired, 1, "the reviewed one is not expired twice");
     let queue = app.get("/v1/review-queue", Some(&manager.token)).await.expect(200);
     assert_eq!(queue_ids(&queue), vec![queued]);

@@ -3,7 +3,8 @@
 
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldErrors};
+use super::error::ApiError;
+use crate::domain::fields::FieldErrors;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -19,10 +20,7 @@ impl Keyset {
     pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Keyset, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(FieldErrors::single(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(FieldErrors::single("limit", format!("must be between 1 and {MAX_LIMIT}")).into());
         }
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,

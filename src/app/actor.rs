@@ -1,0 +1,122 @@
+//! Who is acting: the person behind a token, or the agent an integration
+//! acts for (both are recorded). Every door authenticates through here, so
+//! an integration can never be its own second signer whichever way it
+//! calls. Tokens are looked up by hash; no secret is compared in Rust.
+
+use uuid::Uuid;
+
+use super::AppError;
+use crate::db;
+use crate::db::idempotency::KeyScope;
+use crate::domain::audit::ActorIds;
+use crate::domain::employee::{Person, Role};
+use crate::secrets;
+use crate::state::AppState;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The person acting: the token's owner, or the agent an integration acts for.
+    pub person: Option<Person>,
+    /// The integration the request came through, if any.
+    pub via_integration: Option<Uuid>,
+    pub token_id: Uuid,
+}
+
+impl Actor {
+    /// The acting person, who must hold `role`.
+    pub fn require(&self, role: Role) -> Result<Person, AppError> {
+        match self.person {
+            Some(person) if person.role == role => Ok(person),
+            None if self.via_integration.is_some() && role == Role::Agent => Err(AppError::Forbidden {
+                detail: "an integration must name the agent it acts for in Countersign-On-Behalf-Of".to_owned(),
+                required_role: Some(Role::Agent),
+            }),
+            _ => Err(AppError::requires_role(role)),
+        }
+    }
+
+    /// Whose idempotency keys these are: the person acting, together with
+    /// the integration acting for them. One integration acting for two
+    /// agents never replays one agent's answer to the other.
+    pub fn idempotency_scope(&self) -> KeyScope {
+        KeyScope {
+            principal_id: self.person.map_or(self.token_id, |p| p.id),
+            via_integration_id: self.via_integration,
+        }
+    }
+
+    pub fn audit_ids(&self) -> ActorIds {
+        ActorIds {
+            employee_id: self.person.map(|p| p.id),
+            via_integration_id: self.via_integration,
+        }
+    }
+}
+
+/// The caller behind `token`; for an integration token, acting for the
+/// agent named by `on_behalf_of` (employee id or helpdesk external_id).
+pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&str>) -> Result<Actor, AppError> {
+    let unknown = || AppError::Unauthenticated("the token is unknown or revoked".to_owned());
+    if !secrets::looks_like_token(token) {
+        return Err(unknown());
+    }
+    let owner = db::tokens::find_owner(&state.pool, &secrets::hash_token(token))
+        .await?
+        .filter(|owner| !owner.revoked)
+        .ok_or_else(unknown)?;
+
+    let stale = owner
+        .last_used_at
+        .is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::seconds(60));
+    if stale && state.token_usage.should_write(owner.token_id) {
+        let pool = state.pool.clone();
+        tokio::spawn(async move {
+            if let Err(error) = db::tokens::touch(&pool, owner.token_id).await {
+                tracing::warn!(%error, "could not record token use");
+            }
+        });
+    }
+
+    if let (Some(id), Some(role), Some(active)) = (owner.employee_id, owner.employee_role, owner.employee_active) {
+        if !active {
+            return Err(AppError::Unauthenticated("the token's owner is deactivated".to_owned()));
+        }
+        if on_behalf_of.is_some() {
+            return Err(AppError::forbidden(
+                "only integration tokens may act on behalf of someone (Countersign-On-Behalf-Of)",
+            ));
+        }
+        return Ok(Actor {
+            person: Some(Person { id, role, active }),
+            via_integration: None,
+            token_id: owner.token_id,
+        });
+    }
+
+    let integration_id = owner.integration_id.ok_or_else(unknown)?;
+    if owner.integration_active != Some(true) {
+        return Err(AppError::Unauthenticated("the integration is deactivated".to_owned()));
+    }
+    let person = match on_behalf_of {
+        None => None,
+        Some(reference) => {
+            let mut conn = state.pool.acquire().await?;
+            let agent = db::employees::find_by_reference(&mut conn, reference)
+                .await?
+                .ok_or_else(|| AppError::forbidden(format!("Countersign-On-Behalf-Of: no employee `{reference}`")))?;
+            let person = agent.person();
+            if !person.is_active_agent() {
+                return Err(AppError::forbidden(format!(
+                    "Countersign-On-Behalf-Of: `{reference}` is not an active agent"
+                )));
+            }
+            Some(person)
+        }
+    };
+    Ok(Actor {
+        person,
+        via_integration: Some(integration_id),
+        token_id: owner.token_id,
+    })
+}

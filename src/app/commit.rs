@@ -1,0 +1,183 @@
+//! The one way a write ends. A use case runs inside [`commit`]: it gets a
+//! transaction and the moment it happens, decides and writes, and hands
+//! back its result and its audit events. The routine then appends the
+//! events, stores the idempotent result (next: the outbox rows and inbound
+//! delivery ids), commits and wakes the sequencer. A refused use case is
+//! rolled back before anyone is answered, so its locks are gone by then.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
+
+use super::AppError;
+use crate::db;
+use crate::db::idempotency::KeyScope;
+use crate::domain::audit::{EventContent, storable_time};
+use crate::state::AppState;
+
+/// An `Idempotency-Key` in force for one write: the key, whose it is, and
+/// a fingerprint of the whole request (a retry must be the same request).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub scope: KeyScope,
+    pub fingerprint: [u8; 32],
+}
+
+/// What a use case did in its transaction.
+#[derive(Debug)]
+pub struct Change<T> {
+    /// What the caller is answered with.
+    pub value: T,
+    /// Appended to the audit log in the same transaction.
+    pub events: Vec<EventContent>,
+    /// Something new exists (a filing), rather than something changed.
+    pub created: bool,
+}
+
+impl<T> Change<T> {
+    pub fn new(value: T, events: Vec<EventContent>) -> Self {
+        Change {
+            value,
+            events,
+            created: false,
+        }
+    }
+
+    pub fn created(value: T, events: Vec<EventContent>) -> Self {
+        Change {
+            value,
+            events,
+            created: true,
+        }
+    }
+}
+
+/// How a write ended: done now, or done before under the same key (its
+/// first answer, as stored).
+#[derive(Debug)]
+pub enum Written<T> {
+    Done { value: T, created: bool },
+    Replayed { body: Value, created: bool },
+}
+
+/// Stored as the status the REST API answered, so that a replay answers
+/// exactly as the first time.
+const CREATED: i16 = 201;
+const CHANGED: i16 = 200;
+
+/// Runs `work` in one transaction, at one moment, and ends it (see the
+/// module documentation).
+pub async fn commit<T, F>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let (value, _) = run(&state.pool, Some(&state.audit_wake), None::<&Keyed<'_, T>>, work).await?;
+    Ok(value)
+}
+
+/// [`commit`] on a bare pool, for the command line (no sequencer to wake).
+pub async fn commit_on<T, F>(pool: &PgPool, work: F) -> Result<T, AppError>
+where
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let (value, _) = run(pool, None, None::<&Keyed<'_, T>>, work).await?;
+    Ok(value)
+}
+
+/// [`commit`], once per idempotency key: a request already done under the
+/// key is not done again, its stored result is answered instead.
+pub async fn commit_once<T, F>(state: &AppState, key: Option<&IdempotencyKey>, work: F) -> Result<Written<T>, AppError>
+where
+    T: Serialize,
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let Some(key) = key else {
+        let (value, created) = run(&state.pool, Some(&state.audit_wake), None::<&Keyed<'_, T>>, work).await?;
+        return Ok(Written::Done { value, created });
+    };
+    let keyed = Keyed {
+        key,
+        store: |value: &T| serde_json::to_value(value),
+    };
+    let mut tx = state.pool.begin().await?;
+    if let Some(stored) = db::idempotency::claim(&mut tx, key.scope, &key.key, &key.fingerprint).await? {
+        rollback(tx).await;
+        if stored.request_hash != key.fingerprint {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        let status = stored
+            .status
+            .ok_or_else(|| anyhow::anyhow!("idempotency key stored without a response"))?;
+        return Ok(Written::Replayed {
+            body: stored.body.unwrap_or(Value::Null),
+            created: status == CREATED,
+        });
+    }
+    let (value, created) = finish(tx, Some(&state.audit_wake), Some(&keyed), work).await?;
+    Ok(Written::Done { value, created })
+}
+
+/// A key being written under, and how its result is stored.
+struct Keyed<'a, T> {
+    key: &'a IdempotencyKey,
+    store: fn(&T) -> serde_json::Result<Value>,
+}
+
+async fn run<T, F>(
+    pool: &PgPool,
+    audit_wake: Option<&Notify>,
+    keyed: Option<&Keyed<'_, T>>,
+    work: F,
+) -> Result<(T, bool), AppError>
+where
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let tx = pool.begin().await?;
+    finish(tx, audit_wake, keyed, work).await
+}
+
+/// Does the work in `tx` and ends it: events, idempotent result, commit,
+/// wake; or, when the work is refused, a rollback.
+async fn finish<T, F>(
+    mut tx: Transaction<'_, Postgres>,
+    audit_wake: Option<&Notify>,
+    keyed: Option<&Keyed<'_, T>>,
+    work: F,
+) -> Result<(T, bool), AppError>
+where
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let now = storable_time(Utc::now());
+    let change = match work(&mut tx, now).await {
+        Ok(change) => change,
+        Err(error) => {
+            rollback(tx).await;
+            return Err(error);
+        }
+    };
+    db::audit::record(&mut tx, &change.events).await?;
+    if let Some(Keyed { key, store }) = keyed {
+        let body = store(&change.value).map_err(anyhow::Error::from)?;
+        let status = if change.created { CREATED } else { CHANGED };
+        db::idempotency::complete(&mut tx, key.scope, &key.key, status, &body).await?;
+    }
+    tx.commit().await?;
+    if let Some(wake) = audit_wake
+        && !change.events.is_empty()
+    {
+        wake.notify_one();
+    }
+    Ok((change.value, change.created))
+}
+
+/// Ends a transaction that wrote nothing worth keeping, now rather than
+/// when its connection is next used, so its row locks are released before
+/// the caller is answered.
+async fn rollback(tx: Transaction<'_, Postgres>) {
+    if let Err(error) = tx.rollback().await {
+        tracing::debug!(%error, "rolling back a refused write failed; the connection is discarded");
+    }
+}

@@ -1,0 +1,65 @@
+//! Why a use case did not happen. Each door renders these its own way (the
+//! REST API as problem JSON); nothing here knows HTTP.
+
+use crate::domain::employee::{PeopleViolation, Role};
+use crate::domain::fields::FieldErrors;
+use crate::domain::policy::PolicyViolation;
+use crate::domain::proposal::RuleViolation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Fields that are missing, malformed or out of range.
+    #[error("the request has invalid fields")]
+    Invalid(FieldErrors),
+    /// The two-person rule (or another proposal rule) forbids it.
+    #[error(transparent)]
+    Rule(#[from] RuleViolation),
+    /// The approval policy from configuration forbids it.
+    #[error(transparent)]
+    Policy(#[from] PolicyViolation),
+    #[error(transparent)]
+    People(#[from] PeopleViolation),
+    /// Nobody known is calling.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("{detail}")]
+    Forbidden {
+        detail: String,
+        required_role: Option<Role>,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A signature that does not say which revision the signer read.
+    #[error("say which revision you read: `revision` in the body, or If-Match with the proposal's ETag")]
+    RevisionRequired,
+    /// The same idempotency key came with a different request.
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        AppError::Invalid(errors)
+    }
+}
+
+impl AppError {
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            detail: detail.into(),
+            required_role: None,
+        }
+    }
+
+    pub fn requires_role(role: Role) -> Self {
+        AppError::Forbidden {
+            detail: format!("this needs the `{}` role", role.as_str()),
+            required_role: Some(role),
+        }
+    }
+}

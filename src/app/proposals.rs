@@ -1,0 +1,517 @@
+//! The proposal use cases: file, revise, co-sign, decline, withdraw, record
+//! the outcome, review, and expire. Every one locks the proposal first
+//! (nothing else), reads it afresh, lets `domain::proposal` decide, writes
+//! through `db::proposals` and hands its events to the commit routine.
+//!
+//! Where "a co-sign approves" happens, end to end: [`cosign_in`] asks
+//! `ProposalFacts::cosign` for the effect, inserts the signature, records
+//! the decision and names both events.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::commit::{Change, IdempotencyKey, Written, commit, commit_once};
+use super::{Actor, AppError};
+use crate::db;
+use crate::db::proposals::{Expired, OutcomeRow, ProposalRow, ReviewRow, SignatureRow};
+use crate::domain::audit::{ActorIds, EventContent};
+use crate::domain::employee::{Person, Role};
+use crate::domain::event::EventType;
+use crate::domain::policy::{ApprovalPolicy, Money};
+use crate::domain::proposal::{
+    CustomerOutcome, Decision, SignatureEffect, Status, Terms, TermsChange, Verdict, check_may_file,
+    starts_new_revision,
+};
+use crate::state::AppState;
+use crate::views::{self, Proposal};
+
+/// A signature as sent: the revision the signer read (`None` when they
+/// named none, which is refused) and a comment (co-sign) or reason (decline).
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub revision: Option<i32>,
+    pub text: Option<String>,
+}
+
+/// What the proposer reports once the resolution was carried out, or not.
+#[derive(Debug, Clone)]
+pub struct OutcomeReport {
+    pub executed: bool,
+    pub actual_amount: Option<Money>,
+    pub customer_outcome: CustomerOutcome,
+    pub note: Option<String>,
+}
+
+/// How many overdue proposals one expiry transaction takes.
+const EXPIRY_BATCH: i64 = 200;
+
+fn proposal_event(
+    event_type: EventType,
+    row: &ProposalRow,
+    actor: ActorIds,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> EventContent {
+    EventContent::new(event_type, row.id, actor, payload, now)
+}
+
+/// The part of a proposal an audit event records as "before"/"after".
+fn snapshot(row: &ProposalRow) -> Value {
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, AppError> {
+    db::proposals::find_for_update(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("proposal"))
+}
+
+// ------------------------------------------------------------------ file
+
+/// An agent (or an integration acting for one) files a proposal.
+pub async fn file(
+    state: &AppState,
+    actor: &Actor,
+    terms: Terms,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        file_in(conn, &state.policy, actor, terms, now).await
+    })
+    .await
+}
+
+pub async fn file_in(
+    conn: &mut PgConnection,
+    policy: &ApprovalPolicy,
+    actor: &Actor,
+    terms: Terms,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    check_may_file(&proposer)?;
+    let required = policy.required_cosigners(&terms.category, terms.amount.as_ref())?;
+    let mut row = ProposalRow {
+        id: Uuid::now_v7(),
+        status: Status::Pending,
+        proposer_id: proposer.id,
+        filed_via_integration_id: actor.via_integration,
+        category: String::new(),
+        policy_ref: String::new(),
+        summary: String::new(),
+        resolution: String::new(),
+        justification: String::new(),
+        customer_ref: None,
+        ticket_ref: None,
+        amount_minor: None,
+        currency: None,
+        required_cosigners: required as i32,
+        declines_to_reject: policy.declines_to_reject as i32,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + policy.pending_ttl,
+        decided_at: None,
+        signatures: sqlx::types::Json(vec![]),
+        outcome: None,
+        review: None,
+    };
+    row.set_terms(terms);
+    db::proposals::insert(conn, &row).await?;
+    let event = proposal_event(
+        EventType::ProposalCreated,
+        &row,
+        actor.audit_ids(),
+        json!({ "after": snapshot(&row) }),
+        now,
+    );
+    Ok(Change::created(views::proposal(&row, now), vec![event]))
+}
+
+// ---------------------------------------------------------------- revise
+
+/// The proposer revises a pending proposal. Changing a material field
+/// (resolution, amount, customer, category, policy_ref) starts a new
+/// revision: endorsements of earlier revisions no longer count.
+pub async fn revise(state: &AppState, actor: &Actor, id: Uuid, change: TermsChange) -> Result<Proposal, AppError> {
+    commit(state, async |conn, now| {
+        revise_in(conn, &state.policy, actor, id, change, now).await
+    })
+    .await
+}
+
+pub async fn revise_in(
+    conn: &mut PgConnection,
+    policy: &ApprovalPolicy,
+    actor: &Actor,
+    id: Uuid,
+    change: TermsChange,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    let before = locked(conn, id).await?;
+    before.facts().check_may_revise(&proposer, now)?;
+    let terms = before.terms().revised(change)?;
+    // Whatever changed, the terms must still pass the policy: a category
+    // that moves money keeps its amount, and the amount its limit.
+    let required = policy.required_cosigners(&terms.category, terms.amount.as_ref())?;
+    if terms == before.terms() {
+        return Ok(Change::new(views::proposal(&before, now), vec![]));
+    }
+    let material = starts_new_revision(&before.terms().material(), &terms.material());
+    let mut after = before.clone();
+    after.set_terms(terms);
+    if material {
+        after.revision += 1;
+        after.required_cosigners = required as i32;
+    }
+    after.updated_at = now;
+    db::proposals::revise(conn, &after).await?;
+    let event = proposal_event(
+        EventType::ProposalRevised,
+        &after,
+        actor.audit_ids(),
+        json!({ "before": snapshot(&before), "after": snapshot(&after), "new_revision": material }),
+        now,
+    );
+    Ok(Change::new(views::proposal(&after, now), vec![event]))
+}
+
+// -------------------------------------------------------- cosign, decline
+
+/// A peer endorses the revision they read; approves when the threshold is met.
+pub async fn cosign(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    signing: Signing,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        cosign_in(conn, actor, id, signing, now).await
+    })
+    .await
+}
+
+pub async fn cosign_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    signing: Signing,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    sign_in(conn, actor, id, Decision::Endorse, signing, now).await
+}
+
+/// A peer declines the revision they read; rejects at the configured count.
+pub async fn decline(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    signing: Signing,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        decline_in(conn, actor, id, signing, now).await
+    })
+    .await
+}
+
+pub async fn decline_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    signing: Signing,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    sign_in(conn, actor, id, Decision::Decline, signing, now).await
+}
+
+/// Co-sign or decline, decided on the proposal as it is once its lock is
+/// held, with the signer's and the endorsers' rows held until commit.
+async fn sign_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    decision: Decision,
+    signing: Signing,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let caller = actor.require(Role::Agent)?;
+    let read_revision = signing.revision.ok_or(AppError::RevisionRequired)?;
+    if !db::proposals::lock(conn, id).await? {
+        return Err(AppError::NotFound("proposal"));
+    }
+    let (role, active) = db::proposals::lock_signers(conn, id, caller.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the signer {} has no employee row", caller.id))?;
+    let signer = Person { role, active, ..caller };
+    let mut row = db::proposals::find(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("proposal"))?;
+    let facts = row.facts();
+    let effect = match decision {
+        Decision::Endorse => facts.cosign(&signer, read_revision, now)?,
+        Decision::Decline => facts.decline(&signer, read_revision, now)?,
+    };
+    let signature = SignatureRow {
+        id: Uuid::now_v7(),
+        employee_id: signer.id,
+        via_integration_id: actor.via_integration,
+        revision: row.revision,
+        decision,
+        comment: signing.text.clone().filter(|_| decision == Decision::Endorse),
+        reason: signing.text.filter(|_| decision == Decision::Decline),
+        created_at: now,
+        by_active_agent: true,
+    };
+    db::proposals::insert_signature(conn, &row, &signature).await?;
+    row.signatures.push(signature.clone());
+    let signed = match decision {
+        Decision::Endorse => EventType::ProposalCosigned,
+        Decision::Decline => EventType::ProposalDeclined,
+    };
+    let mut events = vec![proposal_event(
+        signed,
+        &row,
+        actor.audit_ids(),
+        json!({ "signature": signature, "revision": row.revision }),
+        now,
+    )];
+    let decided = match effect {
+        SignatureEffect::Recorded => None,
+        SignatureEffect::Approves => Some((Status::Approved, EventType::ProposalApproved)),
+        SignatureEffect::Rejects => Some((Status::Rejected, EventType::ProposalRejected)),
+    };
+    if let Some((status, event_type)) = decided {
+        db::proposals::decide(conn, &mut row, status, now).await?;
+        let signers = row.facts().counted(decision);
+        events.push(proposal_event(
+            event_type,
+            &row,
+            actor.audit_ids(),
+            json!({
+                "before": { "status": "pending" },
+                "after": { "status": status.as_str(), "decided_at": now },
+                "revision": row.revision,
+                "signers": signers,
+            }),
+            now,
+        ));
+    }
+    Ok(Change::new(views::proposal(&row, now), events))
+}
+
+// -------------------------------------------------------------- withdraw
+
+/// The proposer withdraws a pending proposal.
+pub async fn withdraw(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    reason: Option<String>,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        withdraw_in(conn, actor, id, reason, now).await
+    })
+    .await
+}
+
+pub async fn withdraw_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    let mut row = locked(conn, id).await?;
+    row.facts().check_may_withdraw(&proposer, now)?;
+    db::proposals::decide(conn, &mut row, Status::Withdrawn, now).await?;
+    let event = withdrawn_event(row.id, actor.audit_ids(), reason.as_deref(), now);
+    Ok(Change::new(views::proposal(&row, now), vec![event]))
+}
+
+/// The `proposal.withdrawn` event, by the proposer or (when the proposer
+/// stops being an active agent) by whoever changed them.
+pub(super) fn withdrawn_event(id: Uuid, actor: ActorIds, reason: Option<&str>, now: DateTime<Utc>) -> EventContent {
+    EventContent::new(
+        EventType::ProposalWithdrawn,
+        id,
+        actor,
+        json!({ "before": { "status": "pending" }, "after": { "status": "withdrawn", "decided_at": now }, "reason": reason }),
+        now,
+    )
+}
+
+// --------------------------------------------------------------- outcome
+
+/// The proposer (or an integration acting for them) records what happened.
+pub async fn record_outcome(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    report: OutcomeReport,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        record_outcome_in(conn, actor, id, report, now).await
+    })
+    .await
+}
+
+pub async fn record_outcome_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    report: OutcomeReport,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    let mut row = locked(conn, id).await?;
+    row.facts().check_may_record_outcome(&proposer)?;
+    let outcome = OutcomeRow {
+        recorded_by: proposer.id,
+        via_integration_id: actor.via_integration,
+        executed: report.executed,
+        actual_amount_minor: report.actual_amount.as_ref().map(|m| m.minor),
+        currency: report.actual_amount.map(|m| m.currency),
+        customer_outcome: report.customer_outcome,
+        note: report.note,
+        recorded_at: now,
+    };
+    db::proposals::insert_outcome(conn, id, &outcome).await?;
+    let event = proposal_event(
+        EventType::ProposalOutcomeRecorded,
+        &row,
+        actor.audit_ids(),
+        json!({ "outcome": outcome }),
+        now,
+    );
+    row.outcome = Some(sqlx::types::Json(outcome));
+    Ok(Change::new(views::proposal(&row, now), vec![event]))
+}
+
+// ---------------------------------------------------------------- review
+
+/// A manager reviews a decided proposal, once: blameless, beside the
+/// decision, never changing it.
+pub async fn review(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    verdict: Verdict,
+    note: String,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    commit_once(state, key, async |conn, now| {
+        review_in(conn, actor, id, verdict, note, now).await
+    })
+    .await
+}
+
+pub async fn review_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    verdict: Verdict,
+    note: String,
+    now: DateTime<Utc>,
+) -> Result<Change<Proposal>, AppError> {
+    let reviewer = actor.require(Role::Manager)?;
+    let mut row = locked(conn, id).await?;
+    row.facts().check_may_review(&reviewer, now)?;
+    let mut events = Vec::with_capacity(2);
+    // Past its deadline but not yet written down by the expiry worker:
+    // write the expiry first, the same way the worker does, so the review
+    // is of a decided proposal.
+    if row.status == Status::Pending {
+        for expired in expire_overdue_in(conn, now, Some(id), &mut events).await? {
+            row.status = Status::Expired;
+            row.decided_at = Some(expired.expires_at);
+            row.updated_at = now;
+        }
+    }
+    let review = ReviewRow {
+        reviewer_id: reviewer.id,
+        verdict,
+        note,
+        reviewed_at: now,
+    };
+    db::proposals::insert_review(conn, id, &review).await?;
+    events.push(proposal_event(
+        EventType::ProposalReviewed,
+        &row,
+        actor.audit_ids(),
+        json!({ "review": review, "status": row.status }),
+        now,
+    ));
+    row.review = Some(sqlx::types::Json(review));
+    Ok(Change::new(views::proposal(&row, now), events))
+}
+
+// ---------------------------------------------------------------- expire
+
+/// Expires everything overdue now, a batch per transaction; answers how
+/// many proposals it expired. The expiry worker's tick.
+pub async fn expire_overdue(state: &AppState) -> Result<usize, AppError> {
+    let mut total = 0;
+    loop {
+        let expired = commit(state, async |conn, now| {
+            let mut events = Vec::new();
+            let expired = expire_overdue_in(conn, now, None, &mut events).await?;
+            Ok(Change::new(expired.len(), events))
+        })
+        .await?;
+        total += expired;
+        if expired < EXPIRY_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
+/// Marks overdue pending proposals expired (a batch, or only `only`) and
+/// adds a `proposal.expired` event for each to `events`. Nobody acted: the
+/// deadline did. Replicas share the work (SKIP LOCKED).
+pub async fn expire_overdue_in(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    only: Option<Uuid>,
+    events: &mut Vec<EventContent>,
+) -> Result<Vec<Expired>, AppError> {
+    let batch = if only.is_some() { 1 } else { EXPIRY_BATCH };
+    let expired = db::proposals::expire_overdue(conn, now, only, batch).await?;
+    events.extend(expired.iter().map(|expired| {
+        EventContent::new(
+            EventType::ProposalExpired,
+            expired.id,
+            ActorIds::default(),
+            json!({
+                "before": { "status": "pending" },
+                "after": { "status": "expired", "decided_at": expired.expires_at },
+                "proposer_id": expired.proposer_id,
+            }),
+            now,
+        )
+    }));
+    Ok(expired)
+}
+
+/// Withdraws the pending proposals of someone who is no longer an active
+/// agent, in the caller's transaction; `actor` changed them, for `reason`.
+pub(super) async fn withdraw_pending_of(
+    conn: &mut PgConnection,
+    proposer_id: Uuid,
+    actor: ActorIds,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventContent>, AppError> {
+    let withdrawn = db::proposals::withdraw_pending_of(conn, proposer_id, now).await?;
+    Ok(withdrawn
+        .into_iter()
+        .map(|id| withdrawn_event(id, actor, Some(reason), now))
+        .collect())
+}

@@ -1,0 +1,49 @@
+//! The shared application state: what the doors (HTTP today; inbound
+//! webhooks and web pages next), the workers and the application layer all
+//! reach. Nothing here knows HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::policy::ApprovalPolicy;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub policy: Arc<ApprovalPolicy>,
+    pub metrics: PrometheusHandle,
+    pub token_usage: Arc<TokenUsage>,
+    /// Poked after commits that wrote audit events; wakes the sequencer.
+    pub audit_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Remembers when this replica last wrote `last_used_at` for each token, so
+/// a busy token costs one write a minute, not one per request.
+#[derive(Debug, Default)]
+pub struct TokenUsage {
+    written: Mutex<HashMap<Uuid, Instant>>,
+}
+
+const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(60);
+
+impl TokenUsage {
+    /// True when this token's use should be written now (and notes that it is).
+    pub fn should_write(&self, token_id: Uuid) -> bool {
+        let now = Instant::now();
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(&token_id) {
+            Some(last) if now.duration_since(*last) < USAGE_WRITE_INTERVAL => false,
+            _ => {
+                written.insert(token_id, now);
+                true
+            }
+        }
+    }
+}
