@@ -1,3 +1,6 @@
+//! What operators and tooling read: liveness and readiness, request ids,
+//! metrics, the OpenAPI document and its docs page, and the pool's settings.
+
 use crate::helpers::TestApp;
 
 #[tokio::test]

@@ -1,9 +1,11 @@
-//! People, roles, tokens and integrations.
+//! People, roles, tokens and integrations: who may call, as whom, and what
+//! the admin endpoints write.
 
+use countersign::domain::employee::Role;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, User, captured_logs};
+use crate::helpers::{Answer, TestApp, User, captured_logs};
 
 /// Every admin endpoint: 401 without a token, 403 for every other kind of
 /// caller, 2xx for an admin.
@@ -15,17 +17,12 @@ async fn admin_endpoints_answer_401_403_and_2xx_by_role() {
     let (_, integration_token, _) = app.create_integration("generic").await;
     let target = app.create_user("agent").await;
     let token_to_revoke = app
-        .post(
-            &format!("/v1/employees/{}/tokens", target.id),
-            Some(&app.admin.token),
-            &json!({}),
-        )
+        .admin
+        .post(&format!("/v1/employees/{}/tokens", target.id), &json!({}))
         .await
         .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .issued_token()
+        .id;
 
     let new_employee = || json!({ "name": "New", "email": format!("{}@example.com", Uuid::now_v7()), "role": "agent" });
     let new_integration = || json!({ "name": format!("int-{}", Uuid::now_v7()), "kind": "zendesk" });
@@ -76,7 +73,8 @@ async fn admin_endpoints_answer_401_403_and_2xx_by_role() {
             let answer = call(Some(token.clone())).await;
             assert_eq!(answer.status, 403, "{method} {path} as {who}: {}", answer.body);
             assert_eq!(
-                answer.body["required_role"], "admin",
+                answer.problem().required_role,
+                Some(Role::Admin),
                 "{method} {path}: {}",
                 answer.body
             );
@@ -105,62 +103,100 @@ async fn malformed_and_unknown_tokens_are_401() {
     }
 }
 
-#[tokio::test]
-async fn an_employee_is_created_read_listed_and_changed_with_audit_events() {
-    let app = TestApp::spawn().await;
-    let admin = Some(app.admin.token.as_str());
-    let created = app
+/// Ann Lee, an agent of team north, as an admin creates her.
+async fn create_ann(app: &TestApp) -> Answer {
+    app.admin
         .post(
             "/v1/employees",
-            admin,
             &json!({ "name": " Ann Lee ", "email": "Ann@Example.com", "role": "agent", "team": "north", "external_id": "zd-1" }),
         )
         .await
-        .expect(201);
-    let id = created.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(created.header("location"), Some(format!("/v1/employees/{id}").as_str()));
-    assert_eq!(created.body["name"], "Ann Lee", "names are trimmed");
-    assert_eq!(created.body["active"], true);
+        .expect(201)
+}
 
-    let fetched = app.get(&format!("/v1/employees/{id}"), admin).await.expect(200);
-    assert_eq!(fetched.body["external_id"], "zd-1");
+#[tokio::test]
+async fn an_employee_is_created_active_with_a_trimmed_name_and_read_back() {
+    let app = TestApp::spawn().await;
+    let created = create_ann(&app).await;
+    let ann = created.employee();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/employees/{}", ann.id).as_str())
+    );
+    assert_eq!(ann.name, "Ann Lee", "names are trimmed");
+    assert!(ann.active);
 
-    let changed = app
+    let fetched = app
+        .admin
+        .get(&format!("/v1/employees/{}", ann.id))
+        .await
+        .expect(200)
+        .employee();
+    assert_eq!(fetched.external_id.as_deref(), Some("zd-1"));
+}
+
+/// Makes Ann a manager and clears her team, as an admin; answers the change.
+async fn promote_ann(app: &TestApp, id: Uuid) -> Answer {
+    app.admin
         .patch(
             &format!("/v1/employees/{id}"),
-            admin,
             &json!({ "role": "manager", "team": null }),
         )
         .await
-        .expect(200);
-    assert_eq!(changed.body["role"], "manager");
-    assert_eq!(changed.body["team"], serde_json::Value::Null, "null clears");
-    assert_eq!(changed.body["external_id"], "zd-1", "absent fields stay");
+        .expect(200)
+}
 
-    let listed = app.get("/v1/employees?role=manager", admin).await.expect(200);
-    let ids: Vec<&str> = listed.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, vec![id.as_str()]);
+#[tokio::test]
+async fn a_change_sets_given_fields_clears_nulls_and_keeps_absent_ones() {
+    let app = TestApp::spawn().await;
+    let id = create_ann(&app).await.employee().id;
+    let changed = promote_ann(&app, id).await.employee();
+    assert_eq!(changed.role, Role::Manager);
+    assert_eq!(changed.team, None, "null clears");
+    assert_eq!(changed.external_id.as_deref(), Some("zd-1"), "absent fields stay");
+}
 
+#[tokio::test]
+async fn employees_are_listed_by_role() {
+    let app = TestApp::spawn().await;
+    let id = create_ann(&app).await.employee().id;
+    promote_ann(&app, id).await;
+    let listed = app
+        .admin
+        .get("/v1/employees?role=manager")
+        .await
+        .expect(200)
+        .employees();
+    let ids: Vec<Uuid> = listed.items.iter().map(|employee| employee.id).collect();
+    assert_eq!(ids, vec![id]);
+}
+
+#[tokio::test]
+async fn creating_and_changing_an_employee_is_audited_as_the_admin() {
+    let app = TestApp::spawn().await;
+    let id = create_ann(&app).await.employee().id;
+    promote_ann(&app, id).await;
     let events: Vec<String> =
         sqlx::query_scalar("SELECT event_type FROM audit_events WHERE subject_id = $1 ORDER BY id")
-            .bind(Uuid::parse_str(&id).unwrap())
+            .bind(id)
             .fetch_all(&app.pool)
             .await
             .unwrap();
     assert_eq!(events, vec!["employee.created", "employee.updated"]);
     let actor: Option<Uuid> =
         sqlx::query_scalar("SELECT actor_employee_id FROM audit_events WHERE subject_id = $1 LIMIT 1")
-            .bind(Uuid::parse_str(&id).unwrap())
+            .bind(id)
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(actor, Some(app.admin.id));
-    app.get(&format!("/v1/employees/{}", Uuid::now_v7()), admin)
+}
+
+#[tokio::test]
+async fn an_unknown_employee_is_a_404() {
+    let app = TestApp::spawn().await;
+    app.admin
+        .get(&format!("/v1/employees/{}", Uuid::now_v7()))
         .await
         .expect_problem(404, None);
 }
@@ -168,101 +204,103 @@ async fn an_employee_is_created_read_listed_and_changed_with_audit_events() {
 #[tokio::test]
 async fn the_list_pages_with_a_cursor() {
     let app = TestApp::spawn().await;
-    for _ in 0..3 {
-        app.create_user("agent").await;
-    }
-    let admin = Some(app.admin.token.as_str());
-    let first = app.get("/v1/employees?limit=2", admin).await.expect(200);
-    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
-    let cursor = first.body["next_cursor"].as_str().expect("more follow").to_owned();
+    app.create_users("agent", 3).await;
+    let first = app.admin.get("/v1/employees?limit=2").await.expect(200).employees();
+    assert_eq!(first.items.len(), 2);
+    let cursor = first.next_cursor.expect("more follow");
     let second = app
-        .get(&format!("/v1/employees?limit=2&cursor={cursor}"), admin)
+        .admin
+        .get(&format!("/v1/employees?limit=2&cursor={cursor}"))
         .await
-        .expect(200);
-    assert_eq!(
-        second.body["items"].as_array().unwrap().len(),
-        2,
-        "4 people: admin and 3 agents"
-    );
-    assert_eq!(second.body["next_cursor"], serde_json::Value::Null);
-    assert_ne!(first.body["items"][0]["id"], second.body["items"][0]["id"]);
+        .expect(200)
+        .employees();
+    assert_eq!(second.items.len(), 2, "4 people: admin and 3 agents");
+    assert_eq!(second.next_cursor, None);
+    assert_ne!(first.items[0].id, second.items[0].id);
 }
 
 #[tokio::test]
 async fn duplicate_email_and_external_id_are_409_naming_the_field() {
     let app = TestApp::spawn().await;
-    let admin = Some(app.admin.token.as_str());
-    app.post(
-        "/v1/employees",
-        admin,
-        &json!({ "name": "A", "email": "a@example.com", "role": "agent", "external_id": "x1" }),
-    )
-    .await
-    .expect(201);
-    app.post(
-        "/v1/employees",
-        admin,
-        &json!({ "name": "B", "email": "A@EXAMPLE.COM", "role": "agent" }),
-    )
-    .await
-    .expect_problem(409, Some("email"));
-    app.post(
-        "/v1/employees",
-        admin,
-        &json!({ "name": "C", "email": "c@example.com", "role": "agent", "external_id": "x1" }),
-    )
-    .await
-    .expect_problem(409, Some("external_id"));
+    let admin = &app.admin;
+    admin
+        .post(
+            "/v1/employees",
+            &json!({ "name": "A", "email": "a@example.com", "role": "agent", "external_id": "x1" }),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/v1/employees",
+            &json!({ "name": "B", "email": "A@EXAMPLE.COM", "role": "agent" }),
+        )
+        .await
+        .expect_problem(409, Some("email"));
+    admin
+        .post(
+            "/v1/employees",
+            &json!({ "name": "C", "email": "c@example.com", "role": "agent", "external_id": "x1" }),
+        )
+        .await
+        .expect_problem(409, Some("external_id"));
     let other = app.create_user("agent").await;
-    app.patch(
-        &format!("/v1/employees/{}", other.id),
-        admin,
-        &json!({ "email": "a@Example.com" }),
-    )
-    .await
-    .expect_problem(409, Some("email"));
+    admin
+        .patch(
+            &format!("/v1/employees/{}", other.id),
+            &json!({ "email": "a@Example.com" }),
+        )
+        .await
+        .expect_problem(409, Some("email"));
     assert_eq!(app.count("SELECT count(*) FROM employees").await, 3);
 }
 
 #[tokio::test]
-async fn deactivation_and_revocation_take_effect_on_the_next_request() {
+async fn deactivation_and_reactivation_take_effect_on_the_next_request() {
     let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
-    app.get("/v1/me", Some(&agent.token)).await.expect(200);
-    app.patch(
-        &format!("/v1/employees/{}", agent.id),
-        Some(&app.admin.token),
-        &json!({ "active": false }),
-    )
-    .await
-    .expect(200);
-    app.get("/v1/me", Some(&agent.token)).await.expect_problem(401, None);
-    app.patch(
-        &format!("/v1/employees/{}", agent.id),
-        Some(&app.admin.token),
-        &json!({ "active": true }),
-    )
-    .await
-    .expect(200);
-    app.get("/v1/me", Some(&agent.token)).await.expect(200);
+    agent.me().await.expect(200);
+    app.set_employee(&agent, json!({ "active": false })).await;
+    agent.me().await.expect_problem(401, None);
+    app.set_employee(&agent, json!({ "active": true })).await;
+    agent.me().await.expect(200);
+}
 
+/// The id of the one token issued to `who`, as the admin's list shows it.
+async fn only_token_id(app: &TestApp, who: &User) -> String {
     let tokens = app
-        .get(&format!("/v1/employees/{}/tokens", agent.id), Some(&app.admin.token))
+        .admin
+        .get(&format!("/v1/employees/{}/tokens", who.id))
         .await
         .expect(200);
-    let token_id = tokens.body["items"][0]["id"].as_str().unwrap().to_owned();
+    // Read as JSON: what matters is what the list leaves out.
     assert!(
         tokens.body["items"][0].get("token").is_none(),
         "the clear token is never listed"
     );
-    app.delete(&format!("/v1/tokens/{token_id}"), Some(&app.admin.token))
-        .await
-        .expect(204);
-    app.get("/v1/me", Some(&agent.token)).await.expect_problem(401, None);
-    app.delete(&format!("/v1/tokens/{token_id}"), Some(&app.admin.token))
-        .await
-        .expect(204);
-    app.delete(&format!("/v1/tokens/{}", Uuid::now_v7()), Some(&app.admin.token))
+    tokens.body["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn revoking_a_token_takes_effect_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    agent.me().await.expect(200);
+    let token_id = only_token_id(&app, &agent).await;
+    app.admin.delete(&format!("/v1/tokens/{token_id}")).await.expect(204);
+    agent.me().await.expect_problem(401, None);
+}
+
+#[tokio::test]
+async fn revoking_is_idempotent_and_an_unknown_token_is_a_404() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let token_id = only_token_id(&app, &agent).await;
+    for _ in 0..2 {
+        app.admin.delete(&format!("/v1/tokens/{token_id}")).await.expect(204);
+    }
+    app.admin
+        .delete(&format!("/v1/tokens/{}", Uuid::now_v7()))
         .await
         .expect_problem(404, None);
 }
@@ -295,76 +333,67 @@ async fn tokens_are_stored_only_as_hashes() {
 async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     let app = TestApp::spawn().await;
     let path = format!("/v1/employees/{}", app.admin.id);
-    app.patch(&path, Some(&app.admin.token), &json!({ "active": false }))
+    app.admin
+        .patch(&path, &json!({ "active": false }))
         .await
         .expect_problem(409, None);
-    app.patch(&path, Some(&app.admin.token), &json!({ "role": "agent" }))
+    app.admin
+        .patch(&path, &json!({ "role": "agent" }))
         .await
         .expect_problem(409, None);
     let second = app.create_user("admin").await;
-    app.patch(&path, Some(&second.token), &json!({ "role": "manager" }))
-        .await
-        .expect(200);
+    second.patch(&path, &json!({ "role": "manager" })).await.expect(200);
 }
 
 #[tokio::test]
 async fn issuing_a_token_to_an_inactive_person_is_refused() {
     let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
-    app.patch(
-        &format!("/v1/employees/{}", agent.id),
-        Some(&app.admin.token),
-        &json!({ "active": false }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("/v1/employees/{}/tokens", agent.id),
-        Some(&app.admin.token),
-        &json!({}),
-    )
-    .await
-    .expect_problem(409, None);
+    app.set_employee(&agent, json!({ "active": false })).await;
+    app.admin
+        .post(&format!("/v1/employees/{}/tokens", agent.id), &json!({}))
+        .await
+        .expect_problem(409, None);
 }
 
 #[tokio::test]
-async fn integrations_get_a_token_and_a_secret_once() {
+async fn an_integration_gets_a_token_and_a_secret_shown_once() {
     let app = TestApp::spawn().await;
     let created = app
-        .post(
-            "/v1/integrations",
-            Some(&app.admin.token),
-            &json!({ "name": "Zendesk EU", "kind": "zendesk" }),
-        )
+        .admin
+        .post("/v1/integrations", &json!({ "name": "Zendesk EU", "kind": "zendesk" }))
         .await
-        .expect(201);
-    assert!(created.body["token"].as_str().unwrap().starts_with("cs_"));
-    assert!(created.body["secret"].as_str().unwrap().starts_with("whsec_"));
-    let listed = app.get("/v1/integrations", Some(&app.admin.token)).await.expect(200);
+        .expect(201)
+        .created_integration();
+    assert!(created.token.starts_with("cs_"));
+    assert!(created.secret.starts_with("whsec_"));
+    let listed = app.admin.get("/v1/integrations").await.expect(200);
+    // Read as JSON: what matters is what the list leaves out.
     assert_eq!(listed.body["items"][0]["name"], "Zendesk EU");
     assert!(listed.body["items"][0].get("secret").is_none() && listed.body["items"][0].get("token").is_none());
-    app.post(
-        "/v1/integrations",
-        Some(&app.admin.token),
-        &json!({ "name": "Zendesk EU", "kind": "generic" }),
-    )
-    .await
-    .expect_problem(409, Some("name"));
-    app.post(
-        "/v1/integrations",
-        Some(&app.admin.token),
-        &json!({ "name": "X", "kind": "salesforce" }),
-    )
-    .await
-    .expect_problem(422, Some("kind"));
 }
 
-async fn me_as(app: &TestApp, token: &str, on_behalf_of: Option<&str>) -> crate::helpers::Answer {
-    let mut request = app.request(reqwest::Method::GET, "/v1/me", Some(token));
-    if let Some(reference) = on_behalf_of {
-        request = request.header("countersign-on-behalf-of", reference);
-    }
-    app.send(request).await
+#[tokio::test]
+async fn integration_names_are_unique() {
+    let app = TestApp::spawn().await;
+    app.admin
+        .post("/v1/integrations", &json!({ "name": "Zendesk EU", "kind": "zendesk" }))
+        .await
+        .expect(201);
+    app.admin
+        .post("/v1/integrations", &json!({ "name": "Zendesk EU", "kind": "generic" }))
+        .await
+        .expect_problem(409, Some("name"));
+}
+
+#[tokio::test]
+async fn an_unknown_integration_kind_is_named() {
+    let app = TestApp::spawn().await;
+    app.admin
+        .post("/v1/integrations", &json!({ "name": "X", "kind": "salesforce" }))
+        .await
+        .expect_problem(422, Some("kind"));
+    assert_eq!(app.count("SELECT count(*) FROM integrations").await, 0);
 }
 
 #[tokio::test]
@@ -373,46 +402,46 @@ async fn an_integration_acts_for_an_agent_named_by_id_or_external_id() {
     let agent = app
         .create_user_with("agent", json!({ "external_id": "zd-agent-7" }))
         .await;
-    let (integration_id, token, _) = app.create_integration("zendesk").await;
+    let integration = app.integration("zendesk").await;
 
-    let alone = me_as(&app, &token, None).await.expect(200);
-    assert_eq!(alone.body["employee_id"], serde_json::Value::Null);
-    assert_eq!(alone.body["via_integration_id"], integration_id.to_string());
+    let alone = integration.itself().me().await.expect(200).me();
+    assert_eq!(alone.employee_id, None);
+    assert_eq!(alone.via_integration_id, Some(integration.id));
 
     for reference in [agent.id.to_string(), "zd-agent-7".to_owned()] {
-        let acting = me_as(&app, &token, Some(&reference)).await.expect(200);
-        assert_eq!(acting.body["employee_id"], agent.id.to_string());
-        assert_eq!(acting.body["role"], "agent");
-        assert_eq!(acting.body["via_integration_id"], integration_id.to_string());
+        let acting = integration.acting_for(reference).me().await.expect(200).me();
+        assert_eq!(acting.employee_id, Some(agent.id));
+        assert_eq!(acting.role, Some(Role::Agent));
+        assert_eq!(acting.via_integration_id, Some(integration.id));
     }
 }
 
 #[tokio::test]
-async fn acting_on_behalf_is_refused_for_unknown_inactive_or_non_agents_and_for_people() {
+async fn an_integration_acts_only_for_known_active_agents() {
     let app = TestApp::spawn().await;
-    let (_, token, _) = app.create_integration("generic").await;
+    let integration = app.integration("generic").await;
     let manager = app.create_user("manager").await;
-    let leaver: User = app.create_user_with("agent", json!({ "external_id": "gone-1" })).await;
-    app.patch(
-        &format!("/v1/employees/{}", leaver.id),
-        Some(&app.admin.token),
-        &json!({ "active": false }),
-    )
-    .await
-    .expect(200);
+    let leaver = app.create_user_with("agent", json!({ "external_id": "gone-1" })).await;
+    app.set_employee(&leaver, json!({ "active": false })).await;
 
-    me_as(&app, &token, Some("nobody-42")).await.expect_problem(403, None);
-    me_as(&app, &token, Some(&Uuid::now_v7().to_string()))
-        .await
-        .expect_problem(403, None);
-    me_as(&app, &token, Some("gone-1")).await.expect_problem(403, None);
-    me_as(&app, &token, Some(&manager.id.to_string()))
-        .await
-        .expect_problem(403, None);
+    for reference in [
+        "nobody-42".to_owned(),
+        Uuid::now_v7().to_string(),
+        "gone-1".to_owned(),
+        manager.id.to_string(),
+    ] {
+        integration.acting_for(reference).me().await.expect_problem(403, None);
+    }
+}
 
+#[tokio::test]
+async fn a_person_never_acts_on_behalf_of_another() {
+    let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
     let other = app.create_user("agent").await;
-    me_as(&app, &agent.token, Some(&other.id.to_string()))
+    agent
+        .acting_for(other.id.to_string())
+        .me()
         .await
         .expect_problem(403, None);
 }
@@ -421,17 +450,17 @@ async fn acting_on_behalf_is_refused_for_unknown_inactive_or_non_agents_and_for_
 async fn no_token_or_secret_appears_in_the_logs() {
     let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
-    let (_, integration_token, secret) = app.create_integration("generic").await;
-    app.get("/v1/me", Some(&agent.token)).await.expect(200);
-    app.get("/v1/me", Some(&integration_token)).await.expect(200);
-    app.get("/v1/employees", Some(&agent.token)).await.expect(403);
+    let integration = app.integration("generic").await;
+    agent.me().await.expect(200);
+    integration.itself().me().await.expect(200);
+    agent.get("/v1/employees").await.expect(403);
     let logs = captured_logs();
     assert!(
         logs.contains("/v1/me"),
         "requests are logged at all: {} bytes",
         logs.len()
     );
-    for secret in [&agent.token, &integration_token, &secret, &app.admin.token] {
+    for secret in [&agent.token, &integration.token, &integration.secret, &app.admin.token] {
         assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
     }
 }

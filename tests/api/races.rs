@@ -168,21 +168,13 @@ async fn stored(app: &TestApp, id: &str) -> Stored {
     }
 }
 
-async fn agents(app: &TestApp, n: usize) -> Vec<User> {
-    let mut agents = Vec::with_capacity(n);
-    for _ in 0..n {
-        agents.push(app.create_user("agent").await);
-    }
-    agents
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_cosigns_at_once_on_a_two_signer_proposal_approve_every_time() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
-    let people = agents(&app, 3).await;
+    let people = app.create_users("agent", 3).await;
     let (proposer, first, second) = (&people[0], &people[1], &people[2]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![cosign(&app, first, &id, 1), cosign(&app, second, &id, 1)]).await;
         assert_eq!(statuses(&answers), [200, 200], "trial {trial}");
         let row = stored(&app, &id).await;
@@ -199,10 +191,10 @@ async fn two_cosigns_at_once_on_a_two_signer_proposal_approve_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_declines_at_once_reject_every_time() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 3).await;
+    let people = app.create_users("agent", 3).await;
     let (proposer, first, second) = (&people[0], &people[1], &people[2]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![decline(&app, first, &id, 1), decline(&app, second, &id, 1)]).await;
         assert_eq!(statuses(&answers), [200, 200], "trial {trial}");
         let row = stored(&app, &id).await;
@@ -217,11 +209,11 @@ async fn two_declines_at_once_reject_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_cosigns_leaves_each_proposal_with_exactly_the_required_endorsements() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
-    let people = agents(&app, 9).await;
+    let people = app.create_users("agent", 9).await;
     let (proposer, peers) = (&people[0], &people[1..]);
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(app.file_proposal(proposer, json!({})).await.expect(201).id());
+        ids.push(proposer.file(json!({})).await.expect(201).id());
     }
     // Every peer co-signs every proposal, all released together.
     let requests = ids
@@ -256,10 +248,10 @@ async fn a_storm_of_cosigns_leaves_each_proposal_with_exactly_the_required_endor
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_agent_signing_twice_at_once_signs_once() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![cosign(&app, peer, &id, 1), decline(&app, peer, &id, 1)]).await;
         assert_eq!(sorted_statuses(&answers), [200, 409], "trial {trial}");
         let row = stored(&app, &id).await;
@@ -275,10 +267,10 @@ async fn the_same_agent_signing_twice_at_once_signs_once() {
 async fn a_cosign_and_a_decline_at_once_decide_once_for_whoever_came_first() {
     // One endorsement approves and one decline rejects: one of them wins.
     let app = TestApp::spawn_with(|s| s.proposals.declines_to_reject = 1).await;
-    let people = agents(&app, 3).await;
+    let people = app.create_users("agent", 3).await;
     let (proposer, endorser, decliner) = (&people[0], &people[1], &people[2]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![cosign(&app, endorser, &id, 1), decline(&app, decliner, &id, 1)]).await;
         assert_eq!(sorted_statuses(&answers), [200, 409], "trial {trial}");
         let row = stored(&app, &id).await;
@@ -299,10 +291,10 @@ async fn a_cosign_and_a_decline_at_once_decide_once_for_whoever_came_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cosign_racing_a_revision_never_approves_terms_the_signer_did_not_read() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![cosign(&app, peer, &id, 1), revise(&app, proposer, &id)]).await;
         let row = stored(&app, &id).await;
         match statuses(&answers)[..] {
@@ -329,10 +321,10 @@ async fn a_cosign_racing_a_revision_never_approves_terms_the_signer_did_not_read
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_decline_racing_a_revision_is_of_the_revision_read() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![decline(&app, peer, &id, 1), revise(&app, proposer, &id)]).await;
         assert_eq!(
             answers[1].status, 200,
@@ -354,10 +346,10 @@ async fn a_decline_racing_a_revision_is_of_the_revision_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signature_racing_a_withdrawal_decides_once() {
     let app = TestApp::spawn_with(|s| s.proposals.declines_to_reject = 1).await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let signature = if trial % 2 == 0 {
             cosign(&app, peer, &id, 1)
         } else {
@@ -379,10 +371,10 @@ async fn a_signature_racing_a_withdrawal_decides_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revision_racing_a_withdrawal_leaves_it_withdrawn() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 1).await;
+    let people = app.create_users("agent", 1).await;
     let proposer = &people[0];
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![revise(&app, proposer, &id), withdraw(&app, proposer, &id)]).await;
         assert_eq!(
             answers[1].status, 200,
@@ -397,10 +389,10 @@ async fn a_revision_racing_a_withdrawal_leaves_it_withdrawn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_withdrawals_at_once_withdraw_once() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 1).await;
+    let people = app.create_users("agent", 1).await;
     let proposer = &people[0];
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![withdraw(&app, proposer, &id), withdraw(&app, proposer, &id)]).await;
         assert_eq!(sorted_statuses(&answers), [200, 409], "trial {trial}");
         let row = stored(&app, &id).await;
@@ -411,10 +403,10 @@ async fn two_withdrawals_at_once_withdraw_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signature_racing_the_expiry_worker_never_decides_after_the_deadline() {
     let app = TestApp::spawn_with(|s| s.proposals.expiry_interval_secs = 3600).await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         app.let_deadline_pass(Some(&id)).await;
         let signature = if trial % 2 == 0 {
             cosign(&app, peer, &id, 1)
@@ -439,10 +431,10 @@ async fn a_signature_racing_the_expiry_worker_never_decides_after_the_deadline()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_review_racing_the_expiry_worker_writes_one_expiry_and_one_review() {
     let app = TestApp::spawn_with(|s| s.proposals.expiry_interval_secs = 3600).await;
-    let people = agents(&app, 1).await;
+    let people = app.create_users("agent", 1).await;
     let manager = app.create_user("manager").await;
     for trial in 0..TRIALS {
-        let id = app.file_proposal(&people[0], json!({})).await.expect(201).id();
+        let id = people[0].file(json!({})).await.expect(201).id();
         app.let_deadline_pass(Some(&id)).await;
         let (answer, _) = with_expiry_worker(&app, review(&app, &manager, &id)).await;
         assert_eq!(answer.status, 200, "trial {trial}: {}", answer.body);
@@ -461,7 +453,7 @@ async fn a_review_racing_the_expiry_worker_writes_one_expiry_and_one_review() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_outcomes_or_two_reviews_at_once_write_one() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     let (first, second) = (app.create_user("manager").await, app.create_user("manager").await);
     for trial in 0..TRIALS {
@@ -493,7 +485,7 @@ async fn a_cosign_racing_the_proposers_deactivation_approves_or_withdraws_never_
     let peer = app.create_user("agent").await;
     for trial in 0..TRIALS {
         let proposer = app.create_user("agent").await;
-        let id = app.file_proposal(&proposer, json!({})).await.expect(201).id();
+        let id = proposer.file(json!({})).await.expect(201).id();
         let answers = at_once(vec![cosign(&app, &peer, &id, 1), deactivate(&app, &proposer)]).await;
         assert_eq!(answers[1].status, 200, "trial {trial}");
         let row = stored(&app, &id).await;
@@ -509,12 +501,12 @@ async fn a_cosign_racing_the_proposers_deactivation_approves_or_withdraws_never_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cosign_racing_an_endorsers_deactivation_never_counts_them_afterwards() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
-    let people = agents(&app, 2).await;
+    let people = app.create_users("agent", 2).await;
     let (proposer, last) = (&people[0], &people[1]);
     for trial in 0..TRIALS {
         let endorser = app.create_user("agent").await;
-        let id = app.file_proposal(proposer, json!({})).await.expect(201).id();
-        app.cosign(&endorser, &id).await.expect(200);
+        let id = proposer.file(json!({})).await.expect(201).id();
+        endorser.cosign(&id).await.expect(200);
         let answers = at_once(vec![cosign(&app, last, &id, 1), deactivate(&app, &endorser)]).await;
         assert_eq!(answers[1].status, 200, "trial {trial}");
         let row = stored(&app, &id).await;
@@ -535,7 +527,7 @@ async fn a_cosign_racing_an_endorsers_deactivation_never_counts_them_afterwards(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_idempotency_key_sent_twice_at_once_files_once() {
     let app = TestApp::spawn().await;
-    let people = agents(&app, 1).await;
+    let people = app.create_users("agent", 1).await;
     for trial in 0..TRIALS {
         let key = format!("filing-{trial}");
         let filing = || {
