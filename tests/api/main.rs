@@ -1,5 +1,6 @@
 //! API tests: the real router on a real PostgreSQL database per test.
 
+mod app_layer;
 mod audit;
 mod embedded;
 mod errors;
