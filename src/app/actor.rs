@@ -28,10 +28,7 @@ impl Actor {
     pub fn require(&self, role: Role) -> Result<Person, AppError> {
         match self.person {
             Some(person) if person.role == role => Ok(person),
-            None if self.via_integration.is_some() && role == Role::Agent => Err(AppError::Forbidden {
-                detail: "an integration must name the agent it acts for in Countersign-On-Behalf-Of".to_owned(),
-                required_role: Some(Role::Agent),
-            }),
+            None if self.via_integration.is_some() && role == Role::Agent => Err(AppError::OnBehalfOfRequired),
             _ => Err(AppError::requires_role(role)),
         }
     }

@@ -28,6 +28,9 @@ pub enum AppError {
         detail: String,
         required_role: Option<Role>,
     },
+    /// An integration acting without naming the agent it acts for.
+    #[error("an integration must name the agent it acts for in Countersign-On-Behalf-Of")]
+    OnBehalfOfRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     /// A signature that does not say which revision the signer read.

@@ -21,18 +21,30 @@ use crate::domain::employee::{Person, Role};
 use crate::domain::event::EventType;
 use crate::domain::policy::{ApprovalPolicy, Money};
 use crate::domain::proposal::{
-    CustomerOutcome, Decision, SignatureEffect, Status, Terms, TermsChange, Verdict, check_may_file,
+    CustomerOutcome, Decision, RuleViolation, SignatureEffect, Status, Terms, TermsChange, Verdict, check_may_file,
     starts_new_revision,
 };
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 
-/// A signature as sent: the revision the signer read (`None` when they
-/// named none, which is refused) and a comment (co-sign) or reason (decline).
-#[derive(Debug, Clone)]
+/// A signature as sent: the revision the signer read, named in the body
+/// and/or as `If-Match` (naming none is refused; each named must be the
+/// current one), and a comment (co-sign) or reason (decline).
+#[derive(Debug, Clone, Default)]
 pub struct Signing {
     pub revision: Option<i32>,
+    pub if_match: Option<i32>,
     pub text: Option<String>,
+}
+
+impl Signing {
+    /// The revision the signer read, as it decides: a named one that is
+    /// not `current` if there is one (it makes the signature stale), else
+    /// the one named.
+    fn read_revision(&self, current: i32) -> Option<i32> {
+        let named = [self.revision, self.if_match].into_iter().flatten();
+        named.clone().find(|revision| *revision != current).or(named.last())
+    }
 }
 
 /// What the proposer reports once the resolution was carried out, or not.
@@ -119,7 +131,13 @@ pub async fn file_in(
         review: None,
     };
     row.set_terms(terms);
-    db::proposals::insert(conn, &row).await?;
+    if !db::proposals::insert(conn, &row).await? {
+        // Deactivated (or given another role) since the request began.
+        return Err(RuleViolation::NotAnActiveAgent {
+            action: "file proposals",
+        }
+        .into());
+    }
     let event = proposal_event(
         EventType::ProposalCreated,
         &row,
@@ -240,7 +258,9 @@ async fn sign_in(
     now: DateTime<Utc>,
 ) -> Result<Change<Proposal>, AppError> {
     let caller = actor.require(Role::Agent)?;
-    let read_revision = signing.revision.ok_or(AppError::RevisionRequired)?;
+    if signing.revision.is_none() && signing.if_match.is_none() {
+        return Err(AppError::RevisionRequired);
+    }
     if !db::proposals::lock(conn, id).await? {
         return Err(AppError::NotFound("proposal"));
     }
@@ -252,6 +272,7 @@ async fn sign_in(
         .await?
         .ok_or(AppError::NotFound("proposal"))?;
     let facts = row.facts();
+    let read_revision = signing.read_revision(row.revision).ok_or(AppError::RevisionRequired)?;
     let effect = match decision {
         Decision::Endorse => facts.cosign(&signer, read_revision, now)?,
         Decision::Decline => facts.decline(&signer, read_revision, now)?,

@@ -223,14 +223,20 @@ pub async fn lock_signers(
 }
 
 /// Inserts a new proposal as the row describes it (status and revision
-/// take their defaults: pending, revision 1).
-pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<()> {
-    sqlx::query!(
+/// take their defaults: pending, revision 1), if its proposer is an active
+/// agent now; false when not. The proposer's row is held until commit, so a
+/// deactivation either waits for the filing (and then withdraws it) or came
+/// first (and the filing is refused).
+pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!(
         r#"
         INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
                                resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
                                required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
+        FROM employees e
+        WHERE e.id = $2 AND e.active AND e.role = 'agent'
+        FOR SHARE
         "#,
         row.id,
         row.proposer_id,
@@ -252,7 +258,7 @@ pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 pub async fn insert_signature(

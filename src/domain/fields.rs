@@ -38,24 +38,67 @@ impl FieldErrors {
     }
 }
 
-/// Trims a required text field and checks its length.
+/// Characters that show nothing: whitespace, control characters, and the
+/// zero-width and direction-changing format characters. A text made only of
+/// these is empty; they are trimmed from both ends. The OpenAPI document
+/// builds its text patterns from this same list.
+pub const BLANK_RANGES: &[(char, char)] = &[
+    ('\u{0}', '\u{20}'),
+    ('\u{7f}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200f}'),
+    ('\u{2028}', '\u{202f}'),
+    ('\u{205f}', '\u{206f}'),
+    ('\u{3000}', '\u{3000}'),
+    ('\u{feff}', '\u{feff}'),
+];
+
+pub fn is_blank_char(c: char) -> bool {
+    BLANK_RANGES.iter().any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// The text without blank characters at either end.
+pub fn trim_blank(value: &str) -> &str {
+    value.trim_matches(is_blank_char)
+}
+
+/// Checks a required text field (at most `max` characters as sent, at least
+/// one that shows) and answers it trimmed of blank characters.
 pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim();
+    if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    }
+    let value = trim_blank(value);
     if value.is_empty() {
         errors.add(field, "must not be empty");
-    } else if value.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
     }
     value.to_owned()
 }
 
-/// Trims an optional text field; blank means absent.
+/// Checks an optional text field (at most `max` characters as sent) and
+/// answers it trimmed of blank characters; blank means absent.
 pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let value = value?;
     if value.chars().count() > max {
         errors.add(field, format!("must be at most {max} characters"));
     }
-    Some(value.to_owned())
+    Some(trim_blank(value).to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Checks an email address: at most 254 characters as sent; trimmed of
+/// blank characters, one `@` with something before it and a dot after it,
+/// and nothing blank inside.
+pub fn email_address(errors: &mut FieldErrors, value: &str) -> String {
+    let email = trim_blank(value);
+    let valid = value.chars().count() <= 254
+        && !email.chars().any(is_blank_char)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if !valid {
+        errors.add("email", "must be an email address like name@example.com");
+    }
+    email.to_owned()
 }
 
 #[cfg(test)]
@@ -73,14 +116,56 @@ mod tests {
     }
 
     #[test]
-    fn texts_are_trimmed_and_measured_in_characters() {
+    fn texts_are_measured_as_sent_and_trimmed_of_blank_characters() {
         let mut errors = FieldErrors::new();
-        assert_eq!(required_text(&mut errors, "name", "  Ada  ", 3), "Ada");
+        assert_eq!(required_text(&mut errors, "name", " Ada ", 5), "Ada");
         assert_eq!(required_text(&mut errors, "team", "ééé", 3), "ééé");
         assert!(errors.is_empty());
         required_text(&mut errors, "empty", "   ", 3);
         required_text(&mut errors, "long", "abcd", 3);
+        required_text(&mut errors, "padded", "  ab  ", 3);
         assert_eq!(optional_text(&mut errors, "blank", Some("  "), 3), None);
-        assert_eq!(errors.as_map().len(), 2);
+        assert_eq!(errors.as_map().len(), 3);
+    }
+
+    #[test]
+    fn text_that_shows_nothing_is_empty() {
+        for invisible in [
+            "\u{200b}\u{200b}",
+            "\u{feff}",
+            "\u{202e}",
+            "\t\r\n",
+            "\u{1c}\u{7f}",
+            "\u{3000}",
+        ] {
+            let mut errors = FieldErrors::new();
+            required_text(&mut errors, "summary", invisible, 100);
+            assert_eq!(errors.as_map()["summary"], "must not be empty", "{invisible:?}");
+        }
+        let mut errors = FieldErrors::new();
+        assert_eq!(required_text(&mut errors, "summary", "\u{200b}ok\u{feff}", 100), "ok");
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn an_email_address_has_one_at_a_dot_after_it_and_nothing_blank_inside() {
+        for good in ["ada@example.com", " ada@example.com\u{200b}", "a@b."] {
+            let mut errors = FieldErrors::new();
+            email_address(&mut errors, good);
+            assert!(errors.is_empty(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.d",
+            "a\u{200b}b@c.d",
+        ] {
+            let mut errors = FieldErrors::new();
+            email_address(&mut errors, bad);
+            assert!(!errors.is_empty(), "{bad:?}");
+        }
     }
 }

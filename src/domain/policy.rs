@@ -42,12 +42,12 @@ pub fn check_money(
     minor: Option<i64>,
     currency: Option<&str>,
 ) -> Option<Money> {
-    let currency = currency.map(str::trim).filter(|c| !c.is_empty());
+    // Exactly three capitals: an ISO 4217 code is a machine's field, not prose.
     let before = errors.clone();
     if let Some(minor) = minor
         && !(0..=MAX_MINOR).contains(&minor)
     {
-        errors.add(amount_field, "must be a whole number of minor units, 0 or more");
+        errors.add(amount_field, "must be a whole number of minor units from 0 to 10^18");
     }
     if let Some(code) = currency
         && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
@@ -193,9 +193,13 @@ pub(crate) mod tests {
             let money = check_money(&mut errors, "amount_minor", minor, currency);
             (money, errors.as_map().keys().cloned().collect::<Vec<_>>())
         };
-        assert_eq!(check(Some(1200), Some(" EUR ")), (Some(eur(1200)), vec![]));
+        assert_eq!(check(Some(1200), Some("EUR")), (Some(eur(1200)), vec![]));
+        assert_eq!(check(Some(1200), Some(" EUR")), (None, vec!["currency".to_owned()]));
         assert_eq!(check(None, None), (None, vec![]));
-        assert_eq!(check(None, Some("  ")), (None, vec![]), "blank is absent");
+        assert_eq!(
+            check(None, Some(" ")),
+            (None, vec!["amount_minor".to_owned(), "currency".to_owned()])
+        );
         assert_eq!(check(Some(1), None), (None, vec!["currency".to_owned()]));
         assert_eq!(check(None, Some("EUR")), (None, vec!["amount_minor".to_owned()]));
         assert_eq!(check(Some(-1), Some("EUR")), (None, vec!["amount_minor".to_owned()]));

@@ -27,10 +27,11 @@ pub fn idempotency_key(
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
-    let key = value.to_str().map(str::trim).unwrap_or("");
-    if key.is_empty() || key.len() > 255 {
-        return Err(FieldErrors::single("Idempotency-Key", "must be 1-255 visible characters").into());
+    let visible = |bytes: &[u8]| bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+    if value.is_empty() || value.len() > 255 || !visible(value.as_bytes()) {
+        return Err(FieldErrors::single("Idempotency-Key", "must be 1-255 visible ASCII characters").into());
     }
+    let key = value.to_str().expect("visible ASCII is text");
     let scope = actor.idempotency_scope();
     let mut hasher = Sha256::new();
     hasher.update(route.as_bytes());
@@ -53,9 +54,13 @@ pub fn etag(revision: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"revision-{revision}\"")).expect("digits and quotes are a valid header")
 }
 
-/// The revision named by `If-Match`, if the request sent one.
+/// The revision named by `If-Match`, if the request sent one (an empty
+/// value names none).
 pub fn if_match_revision(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+    let Some(value) = headers
+        .get(header::IF_MATCH)
+        .filter(|value| !value.as_bytes().trim_ascii().is_empty())
+    else {
         return Ok(None);
     };
     value

@@ -49,8 +49,10 @@ pub struct ChainHead {
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
     /// `head.seq` of an earlier verification; with `anchor_hash`.
+    #[param(minimum = 1)]
     pub anchor_seq: Option<i64>,
-    /// `head.chain_hash` of that verification.
+    /// `head.chain_hash` of that verification (64 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     pub anchor_hash: Option<String>,
 }
 
@@ -63,7 +65,7 @@ impl VerifyQuery {
                 if seq < 1 {
                     errors.add("anchor_seq", "must be 1 or more");
                 }
-                let chain_hash = hex::decode(hash.trim()).ok().filter(|bytes| bytes.len() == 32);
+                let chain_hash = hex::decode(hash).ok().filter(|bytes| bytes.len() == 32);
                 if chain_hash.is_none() {
                     errors.add("anchor_hash", "must be 64 hex digits (a SHA-256)");
                 }

@@ -15,15 +15,15 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <token>`".to_owned()))?;
+        .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
     let value = value
         .to_str()
-        .map_err(|_| ApiError::Unauthorized("the Authorization header is malformed".to_owned()))?;
+        .map_err(|_| ApiError::unauthorized("the Authorization header is malformed"))?;
     let (scheme, token) = value
         .split_once(' ')
-        .ok_or_else(|| ApiError::Unauthorized("the Authorization header is malformed".to_owned()))?;
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is malformed"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthorized("use the Bearer scheme".to_owned()));
+        return Err(ApiError::unauthorized("use the Bearer scheme"));
     }
     Ok(token.trim())
 }
@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for Actor {
             .get(&ON_BEHALF_OF)
             .map(|value| value.to_str().map(str::trim))
             .transpose()
-            .map_err(|_| ApiError::BadRequest("Countersign-On-Behalf-Of is not valid text".to_owned()))?;
+            .map_err(|_| ApiError::bad_request("Countersign-On-Behalf-Of is not valid text"))?;
         Ok(app::actor::authenticate(state, token, on_behalf_of).await?)
     }
 }

@@ -17,7 +17,7 @@ use crate::app::{self, Actor};
 use crate::db;
 use crate::db::employees::EmployeeRow;
 use crate::domain::employee::Role;
-use crate::domain::fields::{FieldErrors, optional_text, required_text};
+use crate::domain::fields::{FieldErrors, email_address, optional_text, required_text};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,26 +59,32 @@ pub struct EmployeeList {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEmployee {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(max_length = 254)]
     pub email: String,
     pub role: Role,
+    #[schema(max_length = 100)]
     pub team: Option<String>,
+    #[schema(max_length = 200)]
     pub external_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEmployee {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     pub role: Option<Role>,
     /// `null` clears the team.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub team: Option<Option<String>>,
     /// `null` clears the helpdesk id.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub external_id: Option<Option<String>>,
     pub active: Option<bool>,
 }
@@ -90,6 +96,7 @@ pub struct EmployeeQuery {
     pub team: Option<String>,
     pub active: Option<bool>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -99,6 +106,7 @@ pub struct EmployeeQuery {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A label to recognise the token by, e.g. "zendesk sidebar".
+    #[schema(max_length = 200)]
     pub name: Option<String>,
 }
 
@@ -128,19 +136,6 @@ pub struct TokenList {
     pub next_cursor: Option<String>,
 }
 
-fn checked_email(errors: &mut FieldErrors, value: &str) -> String {
-    let email = value.trim().to_owned();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
-    if !valid {
-        errors.add("email", "must be an email address like name@example.com");
-    }
-    email
-}
-
 /// Create a person.
 #[utoipa::path(
     post, path = "/v1/employees", tag = "people", security(("bearer" = [])),
@@ -161,7 +156,7 @@ pub async fn create_employee(
     let mut errors = FieldErrors::new();
     let person = NewPerson {
         name: required_text(&mut errors, "name", &body.name, 200),
-        email: checked_email(&mut errors, &body.email),
+        email: email_address(&mut errors, &body.email),
         role: body.role,
         team: optional_text(&mut errors, "team", body.team.as_deref(), 100),
         external_id: optional_text(&mut errors, "external_id", body.external_id.as_deref(), 200),
@@ -224,7 +219,7 @@ pub async fn get_employee(
     let mut conn = state.pool.acquire().await?;
     let row = db::employees::find(&mut conn, id)
         .await?
-        .ok_or(ApiError::NotFound("employee"))?;
+        .ok_or(ApiError::not_found("employee"))?;
     Ok(axum::Json(row.into()))
 }
 
@@ -250,7 +245,7 @@ pub async fn update_employee(
     let mut errors = FieldErrors::new();
     let change = PersonChange {
         name: body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200)),
-        email: body.email.as_deref().map(|v| checked_email(&mut errors, v)),
+        email: body.email.as_deref().map(|v| email_address(&mut errors, v)),
         role: body.role,
         team: body
             .team
@@ -313,7 +308,7 @@ pub async fn list_tokens(
     let mut conn = state.pool.acquire().await?;
     db::employees::find(&mut conn, id)
         .await?
-        .ok_or(ApiError::NotFound("employee"))?;
+        .ok_or(ApiError::not_found("employee"))?;
     let items = db::tokens::list_for_employee(&mut conn, id)
         .await?
         .into_iter()

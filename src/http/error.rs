@@ -1,8 +1,12 @@
-//! One error type for the whole API, rendered as RFC 9457 problem JSON.
+//! One error type for the whole API, rendered as RFC 9457 problem JSON, and
+//! the one list of problem types: each rule the service enforces has its own
+//! stable `type`, so a client tells one refusal from another without reading
+//! English.
 //!
-//! Database errors are mapped by constraint name to 409/422 so a broken rule
-//! is never answered as a 500; internal errors are logged once with their
-//! cause chain and answered with a generic body.
+//! Database errors are mapped by constraint name (the schema's triggers name
+//! theirs too), so a broken rule is never answered as a 500 and no database
+//! text reaches a client; internal errors are logged once with their cause
+//! chain and answered with a generic body.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +25,7 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// A URN naming the kind of problem, e.g. `urn:countersign:problem:validation`.
+    /// A URN naming the kind of problem, e.g. `urn:countersign:problem:already-signed`.
     #[serde(rename = "type")]
     pub problem_type: String,
     pub title: String,
@@ -38,110 +42,181 @@ pub struct Problem {
     pub current_revision: Option<i32>,
 }
 
+/// Declares every problem type once: its slug (the end of its `type`), its
+/// status and what it means (listed in the README).
+macro_rules! problem_types {
+    ($($kind:ident = $slug:literal, $status:ident, $meaning:literal;)+) => {
+        /// Every kind of problem the API answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ProblemType {
+            $($kind,)+
+        }
+
+        impl ProblemType {
+            pub const ALL: &[ProblemType] = &[$(ProblemType::$kind,)+];
+
+            /// The end of its `type` URN, e.g. `already-signed`.
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(ProblemType::$kind => $slug,)+
+                }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ProblemType::$kind => StatusCode::$status,)+
+                }
+            }
+
+            /// What it means, for the README's list.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ProblemType::$kind => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+problem_types! {
+    BadRequest = "bad-request", BAD_REQUEST, "the request is malformed: not JSON, a path id that is not a UUID, a header that is not text";
+    Unauthorized = "unauthorized", UNAUTHORIZED, "no token, an unknown or revoked one, or its owner is deactivated";
+    RoleRequired = "role-required", FORBIDDEN, "the endpoint needs another role (`required_role` names it)";
+    OnBehalfOfRequired = "on-behalf-of-required", FORBIDDEN, "an integration must name the agent it acts for in Countersign-On-Behalf-Of";
+    OnBehalfOfRefused = "on-behalf-of-refused", FORBIDDEN, "the integration may not act for the agent it named (or a person's token tried to)";
+    NotAnActiveAgent = "not-an-active-agent", FORBIDDEN, "only active agents file, co-sign and decline";
+    NotAnActiveManager = "not-an-active-manager", FORBIDDEN, "only active managers review";
+    SelfSigning = "self-signing", FORBIDDEN, "the proposer cannot co-sign or decline their own proposal";
+    NotTheProposer = "not-the-proposer", FORBIDDEN, "only the proposer revises, withdraws and records the outcome";
+    ReviewerInvolved = "reviewer-involved", FORBIDDEN, "nobody reviews a proposal they filed or signed";
+    NotFound = "not-found", NOT_FOUND, "no such resource or endpoint";
+    MethodNotAllowed = "method-not-allowed", METHOD_NOT_ALLOWED, "the endpoint does not take that method (`Allow` names those it takes)";
+    Timeout = "timeout", REQUEST_TIMEOUT, "the request took longer than `server.request_timeout_secs`";
+    AlreadySigned = "already-signed", CONFLICT, "the signer already signed this revision";
+    RevisionChanged = "revision-changed", CONFLICT, "the proposal was revised after the signer read it (`current_revision` says which to read)";
+    NotPending = "not-pending", CONFLICT, "the proposal is decided (approved, rejected or withdrawn) and takes no more changes";
+    Expired = "expired", CONFLICT, "the proposal passed its deadline while pending";
+    NotApproved = "not-approved", CONFLICT, "outcomes are recorded for approved proposals only";
+    OutcomeAlreadyRecorded = "outcome-already-recorded", CONFLICT, "the outcome is recorded once";
+    NotDecided = "not-decided", CONFLICT, "a proposal is reviewed once decided";
+    AlreadyReviewed = "already-reviewed", CONFLICT, "a proposal is reviewed once";
+    LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
+    EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
+    EmailTaken = "email-taken", CONFLICT, "another person has this email";
+    ExternalIdTaken = "external-id-taken", CONFLICT, "another person has this helpdesk id";
+    NameTaken = "name-taken", CONFLICT, "another integration has this name";
+    ConcurrentChange = "concurrent-change", CONFLICT, "someone else changed the same thing at the same moment; read it again and retry";
+    PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "the body is larger than `server.body_limit_bytes`";
+    UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "a body must be sent as `application/json`";
+    Validation = "validation", UNPROCESSABLE_ENTITY, "fields are missing, malformed or out of range (`errors` names each)";
+    UnknownCategory = "unknown-category", UNPROCESSABLE_ENTITY, "the category is not one configured";
+    AmountRequired = "amount-required", UNPROCESSABLE_ENTITY, "the category moves money, so `amount_minor` and `currency` are required";
+    CurrencyNotAccepted = "currency-not-accepted", UNPROCESSABLE_ENTITY, "the currency has no peer limit configured";
+    ExceedsPeerLimit = "exceeds-peer-limit", UNPROCESSABLE_ENTITY, "the amount is above what peers may approve; this needs a manager";
+    IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "the Idempotency-Key was used for a different request";
+    RevisionRequired = "revision-required", PRECONDITION_REQUIRED, "a signature must name the revision read (`revision`, or `If-Match`)";
+    Internal = "internal", INTERNAL_SERVER_ERROR, "a fault of the service, logged with its cause";
+    Unavailable = "unavailable", SERVICE_UNAVAILABLE, "the database does not answer or is busy; retry";
+}
+
+impl ProblemType {
+    pub fn uri(self) -> String {
+        format!("urn:countersign:problem:{}", self.slug())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
+    /// Fields that are missing, malformed or out of range.
     #[error("the request has invalid fields")]
     Validation(FieldErrors),
+    /// Any other refusal: its kind, what happened, and the field it is about.
     #[error("{detail}")]
-    Unprocessable { detail: String, field: Option<String> },
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{detail}")]
-    Forbidden {
+    Refused {
+        kind: ProblemType,
         detail: String,
+        field: Option<String>,
         required_role: Option<Role>,
+        current_revision: Option<i32>,
     },
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("{detail}")]
-    Conflict { detail: String, field: Option<String> },
-    /// A signature names a revision that is no longer the current one.
-    #[error("{detail}")]
-    RevisionChanged { detail: String, current: i32 },
-    /// A signature that does not say which revision the signer read.
-    #[error("{0}")]
-    PreconditionRequired(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("the request body is larger than this server accepts")]
-    PayloadTooLarge,
-    #[error("{0}")]
-    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        ApiError::Forbidden {
-            detail: detail.into(),
-            required_role: None,
-        }
-    }
-
-    pub fn requires_role(role: Role) -> Self {
-        ApiError::Forbidden {
-            detail: format!("this needs the `{}` role", role.as_str()),
-            required_role: Some(role),
-        }
-    }
-
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        ApiError::Conflict {
+    pub fn refused(kind: ProblemType, detail: impl Into<String>) -> Self {
+        ApiError::Refused {
+            kind,
             detail: detail.into(),
             field: None,
+            required_role: None,
+            current_revision: None,
+        }
+    }
+
+    /// The refusal names the field it is about (in `errors`).
+    pub fn on_field(self, name: &str) -> Self {
+        match self {
+            ApiError::Refused {
+                kind,
+                detail,
+                required_role,
+                current_revision,
+                ..
+            } => ApiError::Refused {
+                kind,
+                detail,
+                field: Some(name.to_owned()),
+                required_role,
+                current_revision,
+            },
+            other => other,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::refused(ProblemType::BadRequest, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::refused(ProblemType::Unauthorized, detail)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::refused(ProblemType::NotFound, format!("{what} not found"))
+    }
+
+    pub fn kind(&self) -> ProblemType {
+        match self {
+            ApiError::Validation(_) => ProblemType::Validation,
+            ApiError::Refused { kind, .. } => *kind,
+            ApiError::Internal(_) => ProblemType::Internal,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } | ApiError::RevisionChanged { .. } => StatusCode::CONFLICT,
-            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn slug(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::Validation(_) => "validation",
-            ApiError::Unprocessable { .. } => "rule-violation",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden { .. } => "forbidden",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::Conflict { .. } => "conflict",
-            ApiError::RevisionChanged { .. } => "revision-changed",
-            ApiError::PreconditionRequired(_) => "revision-required",
-            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::PayloadTooLarge => "payload-too-large",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
-        }
+        self.kind().status()
     }
 
     pub fn to_problem(&self) -> Problem {
-        let status = self.status();
-        let errors = match self {
-            ApiError::Validation(errors) => Some(errors.as_map().clone()),
-            ApiError::Unprocessable {
+        let kind = self.kind();
+        let status = kind.status();
+        let (errors, required_role, current_revision) = match self {
+            ApiError::Validation(errors) => (Some(errors.as_map().clone()), None, None),
+            ApiError::Refused {
                 detail,
-                field: Some(field),
-            }
-            | ApiError::Conflict {
-                detail,
-                field: Some(field),
-            } => Some(BTreeMap::from([(field.clone(), detail.clone())])),
-            _ => None,
+                field,
+                required_role,
+                current_revision,
+                ..
+            } => (
+                field
+                    .as_ref()
+                    .map(|field| BTreeMap::from([(field.clone(), detail.clone())])),
+                *required_role,
+                *current_revision,
+            ),
+            ApiError::Internal(_) => (None, None, None),
         };
         let detail = match self {
             ApiError::Validation(errors) => {
@@ -152,35 +227,20 @@ impl ApiError {
             other => other.to_string(),
         };
         Problem {
-            problem_type: format!("urn:countersign:problem:{}", self.slug()),
+            problem_type: kind.uri(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
             errors,
-            required_role: match self {
-                ApiError::Forbidden { required_role, .. } => *required_role,
-                _ => None,
-            },
-            current_revision: match self {
-                ApiError::RevisionChanged { current, .. } => Some(*current),
-                _ => None,
-            },
+            required_role,
+            current_revision,
         }
     }
 }
 
 /// A problem response for a bare status (used for router and layer errors).
-pub fn problem_response(status: StatusCode, detail: String) -> Response {
-    let problem = Problem {
-        problem_type: "about:blank".to_owned(),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        detail,
-        errors: None,
-        required_role: None,
-        current_revision: None,
-    };
-    render(status, &problem)
+pub fn problem_response(kind: ProblemType, detail: String) -> Response {
+    ApiError::refused(kind, detail).into_response()
 }
 
 fn render(status: StatusCode, problem: &Problem) -> Response {
@@ -197,46 +257,71 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
         let mut response = render(self.status(), &self.to_problem());
-        if let ApiError::Unauthorized(_) = self {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self.kind() {
+            ProblemType::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ProblemType::Unavailable | ProblemType::ConcurrentChange => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }
 }
 
-/// Constraint name → (status, field, message). Every constraint that input
-/// can violate is listed, so it answers 409/422 naming the field.
-fn constraint_problem(constraint: &str) -> Option<(StatusCode, &'static str, &'static str)> {
+/// Constraint name → (problem type, field, message). Every constraint that
+/// input or a race can violate is listed, the schema's triggers included
+/// (they raise with a constraint name of their own): the answer is the one
+/// the domain gives for the same rule, and no database text reaches a client.
+fn constraint_problem(constraint: &str) -> Option<(ProblemType, Option<&'static str>, &'static str)> {
+    use ProblemType::*;
     Some(match constraint {
-        "employees_email_unique" => (
-            StatusCode::CONFLICT,
-            "email",
-            "an employee with this email already exists",
-        ),
+        "employees_email_unique" => (EmailTaken, Some("email"), "an employee with this email already exists"),
         "employees_external_id_key" => (
-            StatusCode::CONFLICT,
-            "external_id",
+            ExternalIdTaken,
+            Some("external_id"),
             "an employee with this external_id already exists",
         ),
-        "integrations_name_key" => (
-            StatusCode::CONFLICT,
-            "name",
-            "an integration with this name already exists",
+        "integrations_name_key" => (NameTaken, Some("name"), "an integration with this name already exists"),
+        "signatures_one_per_person_and_revision" => {
+            (AlreadySigned, None, "this person has already signed this revision")
+        }
+        "signatures_not_by_proposer" => (SelfSigning, None, "the proposer cannot sign their own proposal"),
+        "signature_on_pending_proposal" | "decided_proposals_never_change" => {
+            (NotPending, None, "the proposal is decided and takes no more changes")
+        }
+        "signature_on_current_revision" => (
+            RevisionChanged,
+            None,
+            "the proposal was revised meanwhile; read it again before signing",
         ),
-        "signatures_one_per_person_and_revision" => (
-            StatusCode::CONFLICT,
-            "employee_id",
-            "this person has already signed this revision",
+        "signature_by_active_agent" => (NotAnActiveAgent, None, "only active agents may sign proposals"),
+        "filed_by_active_agent" => (NotAnActiveAgent, None, "only active agents file proposals"),
+        "approval_needs_endorsements"
+        | "approval_refused_when_declined"
+        | "approval_needs_active_proposer"
+        | "rejection_needs_declines"
+        | "decided_with_last_endorsement"
+        | "decided_with_last_decline" => (
+            ConcurrentChange,
+            None,
+            "the proposal or the people on it changed while you acted; read it again and retry",
         ),
-        "signatures_not_by_proposer" => (
-            StatusCode::CONFLICT,
-            "employee_id",
-            "the proposer cannot sign their own proposal",
+        "proposal_outcomes_pkey" => (OutcomeAlreadyRecorded, None, "the outcome is already recorded"),
+        "outcome_needs_approval" => (NotApproved, None, "outcomes are recorded for approved proposals only"),
+        "proposal_reviews_pkey" => (AlreadyReviewed, None, "the proposal is already reviewed"),
+        "review_needs_decided" => (NotDecided, None, "the proposal is reviewed once decided"),
+        "review_by_active_manager" => (NotAnActiveManager, None, "only active managers may review proposals"),
+        "reviewer_not_involved" => (
+            ReviewerInvolved,
+            None,
+            "a reviewer cannot review a proposal they filed or signed",
         ),
-        "proposal_outcomes_pkey" => (StatusCode::CONFLICT, "proposal_id", "the outcome is already recorded"),
-        "proposal_reviews_pkey" => (StatusCode::CONFLICT, "proposal_id", "the proposal is already reviewed"),
         _ => return None,
     })
 }
@@ -244,26 +329,25 @@ fn constraint_problem(constraint: &str) -> Option<(StatusCode, &'static str, &'s
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
-            if let Some((status, field, message)) = db.constraint().and_then(constraint_problem) {
-                let (detail, field) = (message.to_owned(), Some(field.to_owned()));
-                return if status == StatusCode::CONFLICT {
-                    ApiError::Conflict { detail, field }
-                } else {
-                    ApiError::Unprocessable { detail, field }
+            if let Some((kind, field, message)) = db.constraint().and_then(constraint_problem) {
+                let refused = ApiError::refused(kind, message);
+                return match field {
+                    Some(field) => refused.on_field(field),
+                    None => refused,
                 };
             }
-            // Raised by our triggers: the schema refusing what the domain
-            // should already have refused (a second line of defence).
-            if db.code().as_deref() == Some("P0001") {
-                return ApiError::conflict(db.message().to_owned());
-            }
-            if db.code().as_deref() == Some("40001") || db.code().as_deref() == Some("40P01") {
-                return ApiError::conflict("the request raced with another change; try again");
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")) {
+                return ApiError::refused(
+                    ProblemType::ConcurrentChange,
+                    "the request raced with another change; try again",
+                );
             }
         }
         if matches!(error, sqlx::Error::PoolTimedOut) {
-            return ApiError::Unavailable("the database is busy; try again".to_owned());
+            return ApiError::refused(ProblemType::Unavailable, "the database is busy; try again");
         }
+        // Anything else, a trigger raising without a known name included,
+        // is a fault of ours: logged with its text, answered without it.
         ApiError::Internal(error.into())
     }
 }
@@ -281,14 +365,36 @@ impl From<AppError> for ApiError {
             AppError::Rule(violation) => violation.into(),
             AppError::Policy(violation) => violation.into(),
             AppError::People(violation) => violation.into(),
-            AppError::Unauthenticated(detail) => ApiError::Unauthorized(detail),
-            AppError::Forbidden { detail, required_role } => ApiError::Forbidden { detail, required_role },
-            AppError::NotFound(what) => ApiError::NotFound(what),
-            AppError::RevisionRequired => ApiError::PreconditionRequired(AppError::RevisionRequired.to_string()),
-            AppError::IdempotencyKeyReused => ApiError::Unprocessable {
-                detail: AppError::IdempotencyKeyReused.to_string(),
-                field: Some("Idempotency-Key".to_owned()),
+            AppError::Unauthenticated(detail) => ApiError::unauthorized(detail),
+            AppError::Forbidden { detail, required_role } => {
+                let kind = match required_role {
+                    Some(_) => ProblemType::RoleRequired,
+                    None => ProblemType::OnBehalfOfRefused,
+                };
+                ApiError::Refused {
+                    kind,
+                    detail,
+                    field: None,
+                    required_role,
+                    current_revision: None,
+                }
+            }
+            AppError::OnBehalfOfRequired => ApiError::Refused {
+                kind: ProblemType::OnBehalfOfRequired,
+                detail: AppError::OnBehalfOfRequired.to_string(),
+                field: None,
+                required_role: Some(Role::Agent),
+                current_revision: None,
             },
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::RevisionRequired => {
+                ApiError::refused(ProblemType::RevisionRequired, AppError::RevisionRequired.to_string())
+            }
+            AppError::IdempotencyKeyReused => ApiError::refused(
+                ProblemType::IdempotencyKeyReused,
+                AppError::IdempotencyKeyReused.to_string(),
+            )
+            .on_field("Idempotency-Key"),
             AppError::Database(error) => error.into(),
             AppError::Internal(error) => ApiError::Internal(error),
         }
@@ -297,48 +403,117 @@ impl From<AppError> for ApiError {
 
 impl From<PeopleViolation> for ApiError {
     fn from(violation: PeopleViolation) -> Self {
-        ApiError::conflict(violation.to_string())
+        let kind = match violation {
+            PeopleViolation::LastActiveAdmin => ProblemType::LastActiveAdmin,
+            PeopleViolation::Inactive => ProblemType::EmployeeInactive,
+        };
+        ApiError::refused(kind, violation.to_string())
     }
 }
 
 impl From<RuleViolation> for ApiError {
     fn from(violation: RuleViolation) -> Self {
+        use ProblemType::*;
         let detail = violation.to_string();
-        match violation {
-            RuleViolation::NotAnActiveAgent { .. } => ApiError::Forbidden {
-                detail,
-                required_role: Some(Role::Agent),
-            },
-            RuleViolation::NotAnActiveManager => ApiError::Forbidden {
-                detail,
-                required_role: Some(Role::Manager),
-            },
-            RuleViolation::OwnProposal | RuleViolation::NotProposer { .. } | RuleViolation::ReviewerInvolved => {
-                ApiError::forbidden(detail)
-            }
-            RuleViolation::RevisionChanged { current, .. } => ApiError::RevisionChanged { detail, current },
-            RuleViolation::AlreadySigned { .. }
-            | RuleViolation::NotPending(_)
-            | RuleViolation::Expired(_)
-            | RuleViolation::NotApproved(_)
-            | RuleViolation::OutcomeRecorded
-            | RuleViolation::NotDecided
-            | RuleViolation::AlreadyReviewed => ApiError::conflict(detail),
+        let (kind, required_role, current_revision) = match violation {
+            RuleViolation::NotAnActiveAgent { .. } => (NotAnActiveAgent, Some(Role::Agent), None),
+            RuleViolation::NotAnActiveManager => (NotAnActiveManager, Some(Role::Manager), None),
+            RuleViolation::OwnProposal => (SelfSigning, None, None),
+            RuleViolation::NotProposer { .. } => (NotTheProposer, None, None),
+            RuleViolation::ReviewerInvolved => (ReviewerInvolved, None, None),
+            RuleViolation::AlreadySigned { .. } => (AlreadySigned, None, None),
+            RuleViolation::RevisionChanged { current, .. } => (RevisionChanged, None, Some(current)),
+            RuleViolation::NotPending(_) => (NotPending, None, None),
+            RuleViolation::Expired(_) => (Expired, None, None),
+            RuleViolation::NotApproved(_) => (NotApproved, None, None),
+            RuleViolation::OutcomeRecorded => (OutcomeAlreadyRecorded, None, None),
+            RuleViolation::NotDecided => (NotDecided, None, None),
+            RuleViolation::AlreadyReviewed => (AlreadyReviewed, None, None),
+        };
+        ApiError::Refused {
+            kind,
+            detail,
+            field: None,
+            required_role,
+            current_revision,
         }
     }
 }
 
 impl From<PolicyViolation> for ApiError {
     fn from(violation: PolicyViolation) -> Self {
-        let field = match violation {
-            PolicyViolation::UnknownCategory { .. } => "category",
-            PolicyViolation::AmountRequired { .. } => "amount_minor",
-            PolicyViolation::CurrencyNotAccepted { .. } => "currency",
-            PolicyViolation::ExceedsPeerLimit { .. } => "amount_minor",
+        let (kind, field) = match violation {
+            PolicyViolation::UnknownCategory { .. } => (ProblemType::UnknownCategory, "category"),
+            PolicyViolation::AmountRequired { .. } => (ProblemType::AmountRequired, "amount_minor"),
+            PolicyViolation::CurrencyNotAccepted { .. } => (ProblemType::CurrencyNotAccepted, "currency"),
+            PolicyViolation::ExceedsPeerLimit { .. } => (ProblemType::ExceedsPeerLimit, "amount_minor"),
         };
-        ApiError::Unprocessable {
-            detail: violation.to_string(),
-            field: Some(field.to_owned()),
+        ApiError::refused(kind, violation.to_string()).on_field(field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_type_has_its_own_slug() {
+        let mut slugs: Vec<&str> = ProblemType::ALL.iter().map(|kind| kind.slug()).collect();
+        slugs.sort_unstable();
+        let before = slugs.len();
+        slugs.dedup();
+        assert_eq!(slugs.len(), before, "two problem types share a slug");
+        for kind in ProblemType::ALL {
+            assert!(kind.status().is_client_error() || kind.status().is_server_error());
         }
+    }
+
+    /// Every refusal a trigger raises (by its constraint name) answers a
+    /// problem type, except those that guard against the service itself
+    /// (deleting, rewriting history): reaching one is a fault, a 500.
+    #[test]
+    fn every_trigger_refusal_is_mapped_by_its_name() {
+        let faults_of_ours = [
+            "never_deleted",
+            "append_only",
+            "proposal_filing_fixed",
+            "revisions_only_forward",
+            "material_change_starts_revision",
+            "rule_fixed_per_revision",
+            "proposal_born_pending",
+        ];
+        let sql = include_str!("../../migrations/20261126000007_named_refusals.sql");
+        let names: Vec<&str> = sql
+            .split("CONSTRAINT = '")
+            .skip(1)
+            .map(|rest| rest.split('\'').next().unwrap())
+            .collect();
+        assert!(names.len() > 15, "{names:?}");
+        for name in names {
+            assert!(
+                constraint_problem(name).is_some() != faults_of_ours.contains(&name),
+                "{name}: mapped to a problem type, or listed as a fault of ours (not both)"
+            );
+        }
+    }
+
+    #[test]
+    fn every_rule_violation_answers_its_own_type() {
+        let violations = [
+            RuleViolation::OwnProposal,
+            RuleViolation::AlreadySigned { revision: 1 },
+            RuleViolation::RevisionChanged { read: 1, current: 2 },
+            RuleViolation::NotPending(crate::domain::proposal::Status::Approved),
+            RuleViolation::NotDecided,
+            RuleViolation::AlreadyReviewed,
+            RuleViolation::OutcomeRecorded,
+        ];
+        let mut slugs: Vec<&str> = violations
+            .into_iter()
+            .map(|v| ApiError::from(v).kind().slug())
+            .collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), 7);
     }
 }

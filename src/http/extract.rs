@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ProblemType};
 use crate::domain::fields::FieldErrors;
 
 /// SHA-256 of the raw request body, to tell an idempotent retry (same bytes)
@@ -36,9 +36,12 @@ where
             .map(str::to_owned);
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::refused(
+                    ProblemType::PayloadTooLarge,
+                    "the request body is larger than this server accepts",
+                )
             } else {
-                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+                ApiError::bad_request(format!("could not read the request body: {rejection}"))
             }
         })?;
         let digest = BodyDigest(Sha256::digest(&bytes).into());
@@ -46,8 +49,9 @@ where
             b"{}"
         } else {
             if !content_type.as_deref().is_some_and(is_json) {
-                return Err(ApiError::UnsupportedMediaType(
-                    "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                return Err(ApiError::refused(
+                    ProblemType::UnsupportedMediaType,
+                    "send the body as JSON with `Content-Type: application/json`",
                 ));
             }
             &bytes
@@ -68,22 +72,56 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(FieldErrors::single(field, NUL_MESSAGE).into());
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                let field = field_name(&message, path, "body");
-                FieldErrors::single(field, message).into()
-            }
-            _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
-        }
-    })?;
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match parsed {
+        Ok(value) => value,
+        // JSON has one kind of number: 5.0 is the integer 5 as much as 5
+        // is. Rare enough to pay for a second parse only when needed.
+        Err(error) => match with_whole_numbers_as_integers(body).and_then(|value| T::deserialize(value).ok()) {
+            Some(value) => return Ok(value),
+            None => return Err(data_problem(error)),
+        },
+    };
     deserializer
         .end()
-        .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+        .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
     Ok(value)
+}
+
+fn data_problem(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            let field = field_name(&message, path, "body");
+            FieldErrors::single(field, message).into()
+        }
+        _ => ApiError::bad_request(format!("the body is not valid JSON: {inner}")),
+    }
+}
+
+/// The document with every number that is a whole number written as an
+/// integer (`5.0` → `5`); `None` when it has none of those or no parse.
+fn with_whole_numbers_as_integers(body: &[u8]) -> Option<serde_json::Value> {
+    fn walk(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(number) if number.is_f64() => {
+                let float = number.as_f64().unwrap_or(f64::NAN);
+                // Every whole f64 in i64's range is an i64 exactly.
+                let whole = float.fract() == 0.0 && float.abs() < 9.2e18;
+                if whole {
+                    *value = serde_json::Value::from(float as i64);
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, item| walk(item) | changed),
+            serde_json::Value::Object(fields) => fields.values_mut().fold(false, |changed, item| walk(item) | changed),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    walk(&mut value).then_some(value)
 }
 
 /// PostgreSQL text cannot hold NUL, so no field may: refused up front as a
@@ -190,10 +228,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Uuid::parse_str(&raw)
             .map(PathId)
-            .map_err(|_| ApiError::BadRequest(format!("`{raw}` in the path is not an id (a UUID)")))
+            .map_err(|_| ApiError::bad_request(format!("`{raw}` in the path is not an id (a UUID)")))
     }
 }
 
@@ -256,11 +294,11 @@ mod tests {
     fn malformed_json_is_a_bad_request() {
         assert!(matches!(
             parse_json::<Body>(br#"{"reason":"#),
-            Err(ApiError::BadRequest(_))
+            Err(error) if error.kind() == ProblemType::BadRequest
         ));
         assert!(matches!(
             parse_json::<Body>(br#"{"reason":"x"} trailing"#),
-            Err(ApiError::BadRequest(_))
+            Err(error) if error.kind() == ProblemType::BadRequest
         ));
     }
 

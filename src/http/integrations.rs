@@ -62,6 +62,7 @@ pub struct IntegrationList {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegration {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: IntegrationKind,
 }
@@ -69,6 +70,7 @@ pub struct CreateIntegration {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -35,8 +35,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::domain::policy::ApprovalPolicy;
 use crate::state::AppState;
-use error::problem_response;
+use error::{ProblemType, problem_response};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -53,13 +54,15 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
 }
 
-/// The OpenAPI document the running service serves.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+/// The OpenAPI document the running service serves (with what `policy`
+/// accepts, when given).
+pub fn openapi_document(policy: Option<&ApprovalPolicy>) -> serde_json::Value {
+    openapi::complete(api().split_for_parts().1, policy)
 }
 
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
+    let document = openapi::complete(openapi, Some(&state.policy));
     let body_limit = state.settings.server.body_limit_bytes;
     let timeout = state.settings.request_timeout();
     let layers = ServiceBuilder::new()
@@ -86,8 +89,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(DefaultBodyLimit::max(body_limit));
     api_router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
+        .fallback(|| async { problem_response(ProblemType::NotFound, "no such endpoint".to_owned()) })
         .layer(layers)
         .with_state(state)
 }
@@ -103,14 +106,22 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
-        let detail = match status {
-            StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
-            StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this server accepts",
-            StatusCode::REQUEST_TIMEOUT => "the request took too long and was stopped",
-            StatusCode::NOT_FOUND => "no such endpoint",
-            _ => "the request could not be served",
+        let (kind, detail) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                (ProblemType::MethodNotAllowed, "this endpoint does not take that method")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                ProblemType::PayloadTooLarge,
+                "the request body is larger than this server accepts",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (ProblemType::Timeout, "the request took too long and was stopped"),
+            StatusCode::NOT_FOUND => (ProblemType::NotFound, "no such endpoint"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (ProblemType::UnsupportedMediaType, "send the body as JSON"),
+            StatusCode::SERVICE_UNAVAILABLE => (ProblemType::Unavailable, "the service cannot answer now; retry"),
+            status if status.is_client_error() => (ProblemType::BadRequest, "the request could not be served"),
+            _ => (ProblemType::Internal, "the request could not be served"),
         };
-        let mut problem = problem_response(status, detail.to_owned());
+        let mut problem = problem_response(kind, detail.to_owned());
         if let Some(allow) = response.headers().get(header::ALLOW) {
             problem.headers_mut().insert(header::ALLOW, allow.clone());
         }

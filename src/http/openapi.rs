@@ -1,10 +1,18 @@
-//! The OpenAPI document's frame: title, security scheme, shared schemas.
-//! Paths are collected from the handlers' own `#[utoipa::path]` annotations.
+//! The OpenAPI document: its frame (title, security scheme, shared schemas),
+//! the paths from the handlers' own `#[utoipa::path]` annotations, and then
+//! what the annotations cannot say, added to every operation the same way:
+//! every status the service can answer (problems as
+//! `application/problem+json`), the categories and currencies this
+//! installation accepts, and parameters that only come together.
 
+use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::error::Problem;
+use super::error::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
+use super::pagination::CURSOR_PATTERN;
+use crate::domain::fields::BLANK_RANGES;
+use crate::domain::policy::ApprovalPolicy;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,5 +50,366 @@ impl Modify for BearerToken {
                     .build(),
             ),
         );
+    }
+}
+
+/// The document as served: the annotated one, completed (see the module
+/// documentation). `policy` fills in what this installation accepts.
+pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolicy>) -> Value {
+    let mut document = serde_json::to_value(openapi).expect("the OpenAPI document serialises");
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for operation in item.values_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    complete_responses(path, operation);
+                }
+            }
+        }
+    }
+    pair_anchor_parameters(&mut document);
+    if let Some(policy) = policy {
+        describe_policy(&mut document, policy);
+    }
+    describe_texts(&mut document);
+    match policy {
+        Some(policy) => describe_filing_money(&mut document, policy),
+        None => pair_money(&mut document, "CreateProposal", "amount_minor"),
+    }
+    pair_money(&mut document, "RecordOutcome", "actual_amount_minor");
+    document
+}
+
+/// The blank characters of `domain::fields` as a regex class body; `nul`
+/// says whether U+0000 is among them.
+fn blank_class(nul: bool) -> String {
+    BLANK_RANGES
+        .iter()
+        .map(|&(from, to)| {
+            let from = if from == '\0' && !nul { '\u{1}' } else { from };
+            if from == to {
+                format!("\\u{:04x}", from as u32)
+            } else {
+                format!("\\u{:04x}-\\u{:04x}", from as u32, to as u32)
+            }
+        })
+        .collect()
+}
+
+/// A required text: no NUL, and at least one character that shows.
+fn visible_text_pattern() -> String {
+    format!("^[^\\u0000]*[^{}][^\\u0000]*$", blank_class(true))
+}
+
+/// An optional text: anything but NUL (blank means absent).
+const ANY_TEXT_PATTERN: &str = "^[^\\u0000]*$";
+
+/// Three capital letters.
+const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
+
+fn email_pattern() -> String {
+    let (blank, inside) = (blank_class(false), blank_class(true));
+    format!("^[{blank}]*[^{inside}@]+@[^{inside}@]*\\.[^{inside}@]*[{blank}]*$")
+}
+
+/// Every text the service takes says, as a pattern, what it accepts: the
+/// request bodies' string properties (a minimum length of 1 marks a
+/// required text; emails and currencies have their own) and the header and
+/// query parameters. A body whose schema requires nothing may be left out
+/// (an empty body reads as `{}`).
+fn describe_texts(document: &mut Value) {
+    let schemas = document["components"]["schemas"].clone();
+    let mut bodies = Vec::new();
+    let operations = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+            parameters.iter_mut().for_each(describe_parameter);
+        }
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        let Some(name) = body["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .map(|reference| reference.trim_start_matches("#/components/schemas/").to_owned())
+        else {
+            continue;
+        };
+        let requires_something = schemas[&name]["required"].as_array().is_some_and(|r| !r.is_empty());
+        body["required"] = json!(requires_something);
+        bodies.push(name);
+    }
+    for name in bodies {
+        let Some(properties) = document["components"]["schemas"][&name]["properties"].as_object_mut() else {
+            continue;
+        };
+        for (field, property) in properties.iter_mut() {
+            if !accepts_strings(property) || property.get("enum").is_some() || property.get("pattern").is_some() {
+                continue;
+            }
+            let pattern = match field.as_str() {
+                "email" => email_pattern(),
+                "currency" => CURRENCY_PATTERN.to_owned(),
+                _ if property.get("minLength").is_some() => visible_text_pattern(),
+                _ => ANY_TEXT_PATTERN.to_owned(),
+            };
+            property["pattern"] = json!(pattern);
+        }
+    }
+}
+
+fn accepts_strings(schema: &Value) -> bool {
+    match &schema["type"] {
+        Value::String(kind) => kind == "string",
+        Value::Array(kinds) => kinds.iter().any(|kind| kind == "string"),
+        _ => false,
+    }
+}
+
+/// Header and query parameters say what they accept.
+fn describe_parameter(parameter: &mut Value) {
+    let name = parameter["name"].as_str().unwrap_or("").to_owned();
+    let in_query = parameter["in"] == "query";
+    let in_header = parameter["in"] == "header";
+    let schema = &mut parameter["schema"];
+    // A header is there or not; it is never `null`.
+    if in_header && let Some(kinds) = schema["type"].as_array() {
+        schema["type"] = kinds
+            .iter()
+            .find(|kind| *kind != "null")
+            .cloned()
+            .unwrap_or(Value::Null);
+    }
+    let pattern = match name.as_str() {
+        "Idempotency-Key" => "^[!-~]{1,255}$",
+        "If-Match" => "^\"revision-[1-9][0-9]{0,8}\"$",
+        "Countersign-On-Behalf-Of" => "^[ -~]*$",
+        "cursor" if in_query => CURSOR_PATTERN,
+        _ if in_query
+            && accepts_strings(schema)
+            && schema.get("format").is_none()
+            && schema.get("enum").is_none()
+            && schema.get("pattern").is_none() =>
+        {
+            ANY_TEXT_PATTERN
+        }
+        _ => return,
+    };
+    schema["pattern"] = json!(pattern);
+}
+
+/// An amount and its currency come together or not at all: either both,
+/// or neither (absent or `null`).
+fn pair_money(document: &mut Value, schema: &str, amount: &str) {
+    let target = &mut document["components"]["schemas"][schema];
+    if target.is_null() {
+        return;
+    }
+    target["anyOf"] = json!([
+        {
+            "required": [amount, "currency"],
+            "properties": {
+                amount: { "type": "integer" },
+                "currency": { "type": "string" },
+            },
+        },
+        { "properties": { amount: { "type": "null" }, "currency": { "type": "null" } } },
+    ]);
+}
+
+/// A filing's amount, as this installation takes it: in a category that
+/// moves money, an amount in one of the accepted currencies up to that
+/// currency's peer limit; in any other category, that or none at all.
+fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy) {
+    let target = &mut document["components"]["schemas"]["CreateProposal"];
+    if target.is_null() {
+        return;
+    }
+    let mut branches: Vec<Value> = policy
+        .peer_limits
+        .iter()
+        .map(|(currency, limit)| {
+            json!({
+                "required": ["amount_minor", "currency"],
+                "properties": {
+                    "amount_minor": { "type": "integer", "maximum": limit },
+                    "currency": { "const": currency },
+                },
+            })
+        })
+        .collect();
+    if policy.peer_limits.is_empty() {
+        branches.push(json!({
+            "required": ["amount_minor", "currency"],
+            "properties": { "amount_minor": { "type": "integer" }, "currency": { "type": "string" } },
+        }));
+    }
+    let without_money: Vec<&str> = policy
+        .categories
+        .iter()
+        .filter(|c| !c.moves_money)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !without_money.is_empty() {
+        branches.push(json!({
+            "properties": {
+                "category": { "enum": without_money },
+                "amount_minor": { "type": "null" },
+                "currency": { "type": "null" },
+            },
+        }));
+    }
+    target["anyOf"] = json!(branches);
+}
+
+fn problem_content() -> Value {
+    json!({ PROBLEM_CONTENT_TYPE: { "schema": { "$ref": "#/components/schemas/Problem" } } })
+}
+
+/// Every status an operation can answer, from what it takes: every route
+/// has the timeout, body limit and internal-error answers; `/v1` adds
+/// malformed requests, authentication, refusals and the database being
+/// unavailable; a path id, a body or a query string each add theirs.
+/// Problems are problem+json.
+fn complete_responses(path: &str, operation: &mut Map<String, Value>) {
+    let has_body = operation.contains_key("requestBody");
+    let has_query = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == "query"));
+    let mut statuses = vec![
+        ProblemType::Timeout,
+        ProblemType::PayloadTooLarge,
+        ProblemType::Internal,
+    ];
+    if path.starts_with("/v1/") {
+        statuses.extend([
+            ProblemType::BadRequest,
+            ProblemType::Unauthorized,
+            ProblemType::RoleRequired,
+            ProblemType::Unavailable,
+        ]);
+    }
+    if path.contains('{') {
+        statuses.push(ProblemType::NotFound);
+    }
+    if has_body {
+        statuses.extend([ProblemType::UnsupportedMediaType, ProblemType::Validation]);
+    }
+    if has_query {
+        statuses.push(ProblemType::Validation);
+    }
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    for kind in statuses {
+        responses
+            .entry(kind.status().as_str().to_owned())
+            .or_insert_with(|| json!({ "description": describe_status(kind) }));
+    }
+    for (code, response) in responses.iter_mut() {
+        let is_problem = code.starts_with('4') || code.starts_with('5');
+        // Readiness answers its own document, also when not ready.
+        let own_body = path == "/readyz" && code == "503";
+        if is_problem && !own_body {
+            response["content"] = problem_content();
+        }
+    }
+}
+
+/// The general meaning of a status, for responses the handler did not describe.
+fn describe_status(kind: ProblemType) -> &'static str {
+    match kind {
+        ProblemType::BadRequest => {
+            "malformed: a path id that is not a UUID, JSON that does not parse, a header that is not text"
+        }
+        ProblemType::RoleRequired => "the caller may not do this (the problem `type` says why)",
+        ProblemType::NotFound => "no such resource",
+        ProblemType::Validation => "fields or parameters are missing, malformed or out of range (`errors` names each)",
+        other => other.meaning(),
+    }
+}
+
+/// `anchor_seq` and `anchor_hash` come together or not at all: one query
+/// object of two properties, both required, exploded into two parameters.
+fn pair_anchor_parameters(document: &mut Value) {
+    let Some(parameters) = document["paths"]["/v1/audit/verify"]["get"]["parameters"].as_array_mut() else {
+        return;
+    };
+    let mut properties = Map::new();
+    parameters.retain(|parameter| {
+        let name = parameter["name"].as_str().unwrap_or("");
+        if parameter["in"] == "query" && name.starts_with("anchor_") {
+            let mut schema = parameter["schema"].clone();
+            // Inside the pair neither may be null.
+            if let Some(kinds) = schema["type"].as_array() {
+                let kind = kinds.iter().find(|kind| *kind != "null").cloned();
+                schema["type"] = kind.unwrap_or(Value::Null);
+            }
+            if let Some(description) = parameter.get("description") {
+                schema["description"] = description.clone();
+            }
+            properties.insert(name.to_owned(), schema);
+            false
+        } else {
+            true
+        }
+    });
+    if properties.is_empty() {
+        return;
+    }
+    let names: Vec<String> = properties.keys().cloned().collect();
+    parameters.push(json!({
+        "name": "anchor",
+        "in": "query",
+        "required": false,
+        "style": "form",
+        "explode": true,
+        "description": "An earlier `head`: `anchor_seq` and `anchor_hash`, both or neither.",
+        "schema": {
+            "type": "object",
+            "properties": properties,
+            "required": names,
+            "additionalProperties": false,
+        },
+    }));
+}
+
+/// The categories and currencies this installation accepts, as enums, so a
+/// client (or a fuzzer) knows them without a refusal.
+fn describe_policy(document: &mut Value, policy: &ApprovalPolicy) {
+    let categories: Vec<&str> = policy.categories.iter().map(|c| c.name.as_str()).collect();
+    let money: Vec<&str> = policy
+        .categories
+        .iter()
+        .filter(|c| c.moves_money)
+        .map(|c| c.name.as_str())
+        .collect();
+    let currencies: Vec<&str> = policy.peer_limits.keys().map(String::as_str).collect();
+    for schema in ["CreateProposal", "ReviseProposal"] {
+        let properties = &mut document["components"]["schemas"][schema]["properties"];
+        if properties.is_null() {
+            continue;
+        }
+        properties["category"]["enum"] = json!(categories);
+        properties["category"]["description"] = json!(format!(
+            "One of the configured categories. These move money and need `amount_minor` + `currency`: {}.",
+            money.join(", ")
+        ));
+        if !currencies.is_empty() {
+            let mut accepted = json!(currencies);
+            accepted.as_array_mut().expect("an array").push(Value::Null);
+            properties["currency"]["enum"] = accepted;
+            properties["currency"]["description"] = json!(format!(
+                "ISO 4217; accepted here: {}. Peers approve up to the configured limit per currency.",
+                currencies.join(", ")
+            ));
+        }
     }
 }

@@ -7,6 +7,8 @@ use super::error::ApiError;
 use crate::domain::fields::FieldErrors;
 
 pub const DEFAULT_LIMIT: u32 = 50;
+/// What a cursor looks like: empty, or an id as this API writes it.
+pub const CURSOR_PATTERN: &str = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$";
 pub const MAX_LIMIT: u32 = 200;
 
 /// Where a page starts and how long it is.
@@ -22,11 +24,15 @@ impl Keyset {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(FieldErrors::single("limit", format!("must be between 1 and {MAX_LIMIT}")).into());
         }
+        // An empty cursor is none (the first page); any other is an id in
+        // the hyphenated form this API gives out.
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
             Some(cursor) => Some(
-                Uuid::parse_str(cursor)
-                    .map_err(|_| FieldErrors::single("cursor", "is not a cursor this API gave out"))?,
+                Some(cursor)
+                    .filter(|c| c.len() == 36)
+                    .and_then(|c| Uuid::parse_str(c).ok())
+                    .ok_or_else(|| FieldErrors::single("cursor", "is not a cursor this API gave out"))?,
             ),
         };
         Ok(Keyset { after, limit })

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,16 +37,25 @@ pub struct ProposalList {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProposal {
+    #[schema(min_length = 1, max_length = 64)]
     pub category: String,
     /// The written policy rule this departs from.
+    #[schema(min_length = 1, max_length = 200)]
     pub policy_ref: String,
+    #[schema(min_length = 1, max_length = 500)]
     pub summary: String,
+    #[schema(min_length = 1, max_length = 5000)]
     pub resolution: String,
+    #[schema(min_length = 1, max_length = 5000)]
     pub justification: String,
+    #[schema(max_length = 200)]
     pub customer_ref: Option<String>,
+    #[schema(max_length = 200)]
     pub ticket_ref: Option<String>,
+    /// Integer minor units (cents); with `currency`.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub amount_minor: Option<i64>,
-    /// ISO 4217, e.g. EUR; required with `amount_minor`.
+    /// ISO 4217, e.g. EUR; with `amount_minor`.
     pub currency: Option<String>,
 }
 
@@ -54,19 +63,24 @@ pub struct CreateProposal {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviseProposal {
+    #[schema(min_length = 1, max_length = 64)]
     pub category: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub policy_ref: Option<String>,
+    #[schema(min_length = 1, max_length = 500)]
     pub summary: Option<String>,
+    #[schema(min_length = 1, max_length = 5000)]
     pub resolution: Option<String>,
+    #[schema(min_length = 1, max_length = 5000)]
     pub justification: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub customer_ref: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub ticket_ref: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub amount_minor: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -78,24 +92,27 @@ pub struct ReviseProposal {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CosignProposal {
-    /// The revision read; required unless `If-Match` names it.
-    #[schema(minimum = 1)]
+    /// The revision read (`If-Match` with the ETag may name it instead).
+    #[schema(value_type = i32, minimum = 1)]
     pub revision: Option<i32>,
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineProposal {
-    /// The revision read; required unless `If-Match` names it.
-    #[schema(minimum = 1)]
+    /// The revision read (`If-Match` with the ETag may name it instead).
+    #[schema(value_type = i32, minimum = 1)]
     pub revision: Option<i32>,
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawProposal {
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -104,9 +121,12 @@ pub struct WithdrawProposal {
 pub struct RecordOutcome {
     /// Whether the resolution was carried out.
     pub executed: bool,
+    /// With `currency`, or neither.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub actual_amount_minor: Option<i64>,
     pub currency: Option<String>,
     pub customer_outcome: CustomerOutcome,
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -122,9 +142,10 @@ pub struct ProposalQuery {
     pub cosigner: Option<Uuid>,
     /// Filed at or after.
     pub from: Option<DateTime<Utc>>,
-    /// Filed before.
+    /// Filed before (a `to` not after `from` matches nothing).
     pub to: Option<DateTime<Utc>>,
     pub reviewed: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -132,6 +153,7 @@ pub struct ProposalQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -209,7 +231,7 @@ pub async fn get_proposal(
     let mut conn = state.pool.acquire().await?;
     let row = db::proposals::find(&mut conn, id)
         .await?
-        .ok_or(ApiError::NotFound("proposal"))?;
+        .ok_or(ApiError::not_found("proposal"))?;
     Ok(answer::proposal(&views::proposal(&row, Utc::now())))
 }
 
@@ -225,11 +247,16 @@ pub async fn list_proposals(
     Query(query): Query<ProposalQuery>,
 ) -> Result<axum::Json<ProposalList>, ApiError> {
     let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
-    if let (Some(from), Some(to)) = (query.from, query.to)
-        && from >= to
-    {
-        return Err(FieldErrors::single("to", "must be after `from`").into());
+    // RFC 3339 has four-digit years; a parser may take more, the database not.
+    let mut errors = FieldErrors::new();
+    for (field, time) in [("from", query.from), ("to", query.to)] {
+        if time.is_some_and(|time| !(0..=9999).contains(&time.year())) {
+            errors.add(field, "must be an RFC 3339 time with a four-digit year");
+        }
     }
+    errors.finish()?;
+    // A window whose `to` is not after its `from` holds nothing: an empty
+    // page, as for any other filter that matches nothing.
     let filter = db::proposals::ListFilter {
         status: query.status,
         category: query.category,
@@ -283,19 +310,10 @@ pub(super) async fn list_page(
     Ok(axum::Json(ProposalList { items, next_cursor }))
 }
 
-/// The revision a signer read: `revision` in the body, or `If-Match` with
-/// the ETag of the proposal as read (both must agree); `None` when neither.
-fn read_revision(headers: &HeaderMap, in_body: Option<i32>) -> Result<Option<i32>, ApiError> {
-    if let Some(revision) = in_body
-        && revision < 1
-    {
-        return Err(FieldErrors::single("revision", "must be 1 or more").into());
-    }
-    match (in_body, if_match_revision(headers)?) {
-        (Some(body), Some(header)) if body != header => {
-            Err(FieldErrors::single("revision", format!("says {body}, but If-Match names revision {header}")).into())
-        }
-        (body, header) => Ok(body.or(header)),
+/// Revisions count from 1.
+fn check_revision(errors: &mut FieldErrors, revision: Option<i32>) {
+    if revision.is_some_and(|revision| revision < 1) {
+        errors.add("revision", "must be 1 or more");
     }
 }
 
@@ -326,10 +344,12 @@ pub async fn cosign_proposal(
 ) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     let comment = optional_text(&mut errors, "comment", body.comment.as_deref(), 2000);
+    check_revision(&mut errors, body.revision);
     errors.finish()?;
     actor.require(Role::Agent)?;
     let signing = Signing {
-        revision: read_revision(&headers, body.revision)?,
+        revision: body.revision,
+        if_match: if_match_revision(&headers)?,
         text: comment,
     };
     let key = idempotency_key(&headers, &actor, &format!("POST /v1/proposals/{id}/cosign"), digest)?;
@@ -363,10 +383,12 @@ pub async fn decline_proposal(
 ) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     let reason = required_text(&mut errors, "reason", &body.reason, 2000);
+    check_revision(&mut errors, body.revision);
     errors.finish()?;
     actor.require(Role::Agent)?;
     let signing = Signing {
-        revision: read_revision(&headers, body.revision)?,
+        revision: body.revision,
+        if_match: if_match_revision(&headers)?,
         text: Some(reason),
     };
     let key = idempotency_key(&headers, &actor, &format!("POST /v1/proposals/{id}/decline"), digest)?;
@@ -496,7 +518,7 @@ pub async fn list_proposal_events(
     let mut conn = state.pool.acquire().await?;
     db::proposals::find(&mut conn, id)
         .await?
-        .ok_or(ApiError::NotFound("proposal"))?;
+        .ok_or(ApiError::not_found("proposal"))?;
     let rows = db::proposals::events(&mut conn, id, keyset.after, keyset.fetch_limit()).await?;
     let (rows, next_cursor) = keyset.finish(rows, |row| row.id);
     let items = rows

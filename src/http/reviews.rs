@@ -26,6 +26,7 @@ use crate::views::Proposal;
 pub struct ReviewProposal {
     pub verdict: Verdict,
     /// What went well, what to learn, or why it should become policy.
+    #[schema(min_length = 1, max_length = 5000)]
     pub note: String,
 }
 
@@ -33,11 +34,34 @@ pub struct ReviewProposal {
 #[serde(deny_unknown_fields)]
 pub struct ReviewQueueQuery {
     /// One decided status: approved, rejected, withdrawn or expired.
-    pub status: Option<Status>,
+    #[param(inline)]
+    pub status: Option<DecidedStatus>,
     pub category: Option<String>,
     pub policy_ref: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+/// The statuses of decided proposals: what the review queue holds.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecidedStatus {
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+}
+
+impl From<DecidedStatus> for Status {
+    fn from(status: DecidedStatus) -> Self {
+        match status {
+            DecidedStatus::Approved => Status::Approved,
+            DecidedStatus::Rejected => Status::Rejected,
+            DecidedStatus::Withdrawn => Status::Withdrawn,
+            DecidedStatus::Expired => Status::Expired,
+        }
+    }
 }
 
 /// Review a decided proposal, once: `endorse`, `promote_to_policy` or
@@ -89,15 +113,8 @@ pub async fn list_review_queue(
 ) -> Result<axum::Json<ProposalList>, ApiError> {
     let manager = actor.require(Role::Manager)?;
     let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
-    if query.status == Some(Status::Pending) {
-        return Err(FieldErrors::single(
-            "status",
-            "must be a decided status: approved, rejected, withdrawn or expired",
-        )
-        .into());
-    }
     let filter = db::proposals::ListFilter {
-        status: query.status,
+        status: query.status.map(Status::from),
         category: query.category,
         policy_ref: query.policy_ref,
         awaiting_review: true,

@@ -94,7 +94,7 @@ async fn expiry_a_cosign_and_reviews_write_their_rows_and_events_without_http() 
     let approved = filed.id;
     let signing = Signing {
         revision: Some(1),
-        text: None,
+        ..Signing::default()
     };
     let cosigned = done(
         proposals::cosign(&app.state, &as_peer, approved, signing, None).await,
@@ -181,7 +181,7 @@ async fn the_proposer_cosigning_their_own_proposal_is_refused_and_writes_nothing
         id,
         Signing {
             revision: Some(1),
-            text: None,
+            ..Signing::default()
         },
         None,
     )
@@ -193,4 +193,26 @@ async fn the_proposer_cosigning_their_own_proposal_is_refused_and_writes_nothing
     assert_eq!(app.count("SELECT count(*) FROM signatures").await, 0);
     assert_eq!(stored_status(&app, id).await, "pending");
     assert_eq!(app.event_types(&id.to_string()).await, vec!["proposal.created"]);
+}
+
+#[tokio::test]
+async fn a_filing_by_someone_deactivated_since_they_were_authenticated_is_refused() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    // Authenticated while active; deactivated before the filing is written.
+    let stale = actor(&proposer, Role::Agent);
+    app.set_employee(&proposer, serde_json::json!({ "active": false }))
+        .await;
+
+    let refused = proposals::file(&app.state, &stale, refund(), None).await;
+    assert!(
+        matches!(refused, Err(AppError::Rule(RuleViolation::NotAnActiveAgent { .. }))),
+        "{refused:?}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE subject_type = 'proposal'")
+            .await,
+        0
+    );
 }

@@ -2,6 +2,7 @@
 
 mod app_layer;
 mod audit;
+mod contract;
 mod embedded;
 mod errors;
 mod health;

@@ -499,6 +499,32 @@ async fn a_cosign_racing_the_proposers_deactivation_approves_or_withdraws_never_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filing_racing_the_proposers_deactivation_leaves_nothing_pending() {
+    let app = TestApp::spawn().await;
+    for trial in 0..TRIALS {
+        let proposer = app.create_user("agent").await;
+        let filing = proposer
+            .request(Method::POST, "/v1/proposals")
+            .json(&crate::helpers::proposal_body(json!({})));
+        let answers = at_once(vec![filing, deactivate(&app, &proposer)]).await;
+        assert_eq!(answers[1].status, 200, "trial {trial}");
+        assert!(
+            [201, 401, 403].contains(&answers[0].status.as_u16()),
+            "trial {trial}: {} {}",
+            answers[0].status,
+            answers[0].body
+        );
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM proposals WHERE proposer_id = $1 AND status = 'pending'")
+                .bind(proposer.id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(pending, 0, "trial {trial}: a deactivated proposer has nothing pending");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cosign_racing_an_endorsers_deactivation_never_counts_them_afterwards() {
     let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
     let people = app.create_users("agent", 2).await;

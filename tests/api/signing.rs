@@ -128,7 +128,6 @@ async fn a_malformed_revision_is_a_422_naming_where_it_came_from() {
         (json!({ "revision": "1" }), None, "revision"),
         (json!({}), Some("*"), "If-Match"),
         (json!({}), Some("W/\"revision-1\""), "If-Match"),
-        (json!({ "revision": 2 }), Some("\"revision-1\""), "revision"),
     ];
     for (body, if_match, field) in bad {
         let mut request = peer.request(Method::POST, &sign_path(&id, "cosign"));
@@ -139,6 +138,32 @@ async fn a_malformed_revision_is_a_422_naming_where_it_came_from() {
     }
     assert_eq!(app.count("SELECT count(*) FROM signatures").await, 0);
     assert_eq!(peer.read(&id).await.expect(200).proposal().status, Status::Pending);
+}
+
+#[tokio::test]
+async fn a_body_revision_and_an_if_match_must_both_be_the_current_revision() {
+    let app = TestApp::spawn().await;
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    let id = proposer.file(json!({})).await.expect(201).id();
+    // Each names a revision read; one of them is not the current one.
+    for (body, if_match) in [(2, "\"revision-1\""), (1, "\"revision-2\"")] {
+        let request = peer
+            .request(Method::POST, &sign_path(&id, "cosign"))
+            .header("if-match", if_match)
+            .json(&json!({ "revision": body }));
+        let refused = Answer::of(request).await.expect_problem(409, None).problem();
+        assert_eq!(refused.problem_type, "urn:countersign:problem:revision-changed");
+        assert_eq!(refused.current_revision, Some(1));
+    }
+    assert_eq!(app.count("SELECT count(*) FROM signatures").await, 0);
+    let agreeing = peer
+        .request(Method::POST, &sign_path(&id, "cosign"))
+        .header("if-match", "\"revision-1\"")
+        .json(&json!({ "revision": 1 }));
+    assert_eq!(
+        Answer::of(agreeing).await.expect(200).proposal().status,
+        Status::Approved
+    );
 }
 
 /// A refund as a helpdesk files it for whichever agent it acts for.
