@@ -58,6 +58,11 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +155,21 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            return Err(invalid("server.header_read_timeout_secs", "must be at least 1"));
+        }
+        if self.server.idle_timeout_secs == 0 {
+            return Err(invalid("server.idle_timeout_secs", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.rate_limit_per_second > 0 && self.server.rate_limit_burst == 0 {
+            return Err(invalid(
+                "server.rate_limit_burst",
+                "must be at least 1 when server.rate_limit_per_second is set",
+            ));
         }
         let url = self.database.url.trim();
         let is_postgres_url = url.starts_with("postgres://") || url.starts_with("postgresql://");

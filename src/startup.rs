@@ -48,6 +48,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr} (setting `server.addr`)"))?;
+        let rate_limit = crate::state::token_rate_limit(&settings);
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -55,6 +56,7 @@ impl Application {
             metrics: metrics_handle(),
             token_usage: Arc::default(),
             audit_wake: Arc::default(),
+            rate_limit,
         };
         Ok(Application {
             listener,
@@ -86,15 +88,13 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker_handles = workers::spawn_all(&state, stop_rx.clone());
 
-        let stopping = {
-            let mut stop_rx = stop_rx.clone();
-            async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            }
+        let server = &state.settings.server;
+        let limits = http::serve::Limits {
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+            max_connections: server.max_connections,
         };
-        let server = axum::serve(listener, http::router(state.clone()))
-            .with_graceful_shutdown(stopping)
-            .into_future();
+        let server = http::serve::serve(listener, http::router(state.clone()), limits, stop_rx.clone());
         let mut server = tokio::spawn(server);
         let result = tokio::select! {
             result = &mut server => result,
@@ -106,7 +106,7 @@ impl Application {
                     Err(_) => {
                         tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time");
                         server.abort();
-                        Ok(Ok(()))
+                        Ok(())
                     }
                 }
             }
@@ -119,7 +119,7 @@ impl Application {
         if let Some(database) = database {
             database.close().await;
         }
-        result.context("server task")?.context("serving HTTP")?;
+        result.context("server task")?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -22,6 +22,19 @@ pub struct AppState {
     pub token_usage: Arc<TokenUsage>,
     /// Poked after commits that wrote audit events; wakes the sequencer.
     pub audit_wake: Arc<tokio::sync::Notify>,
+    /// Requests per token, when `server.rate_limit_per_second` is set.
+    pub rate_limit: Option<Arc<TokenRateLimit>>,
+}
+
+/// How often each token may call, per replica.
+pub type TokenRateLimit = governor::DefaultKeyedRateLimiter<Uuid>;
+
+/// The limiter the settings ask for, if any.
+pub fn token_rate_limit(settings: &Settings) -> Option<Arc<TokenRateLimit>> {
+    let per_second = std::num::NonZeroU32::new(settings.server.rate_limit_per_second)?;
+    let burst = std::num::NonZeroU32::new(settings.server.rate_limit_burst).unwrap_or(per_second);
+    let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+    Some(Arc::new(governor::RateLimiter::keyed(quota)))
 }
 
 /// Remembers when this replica last wrote `last_used_at` for each token, so

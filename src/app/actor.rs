@@ -63,6 +63,13 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
         .filter(|owner| !owner.revoked)
         .ok_or_else(unknown)?;
 
+    if let Some(limit) = &state.rate_limit
+        && let Err(not_until) = limit.check_key(&owner.token_id)
+    {
+        let retry_after =
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        return Err(AppError::RateLimited { retry_after });
+    }
     let stale = owner
         .last_used_at
         .is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::seconds(60));

@@ -33,6 +33,9 @@ pub enum AppError {
     OnBehalfOfRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The token made more requests than the rate limit allows.
+    #[error("this token made too many requests; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: std::time::Duration },
     /// A signature that does not say which revision the signer read.
     #[error("say which revision you read: `revision` in the body, or If-Match with the proposal's ETag")]
     RevisionRequired,

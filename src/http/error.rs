@@ -108,6 +108,7 @@ problem_types! {
     ConcurrentChange = "concurrent-change", CONFLICT, "someone else changed the same thing at the same moment; read it again and retry";
     PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "the body is larger than `server.body_limit_bytes`";
     UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "a body must be sent as `application/json`";
+    RateLimited = "rate-limited", TOO_MANY_REQUESTS, "the token made more requests than `server.rate_limit_per_second` allows (`Retry-After` says when to retry)";
     Validation = "validation", UNPROCESSABLE_ENTITY, "fields are missing, malformed or out of range (`errors` names each)";
     UnknownCategory = "unknown-category", UNPROCESSABLE_ENTITY, "the category is not one configured";
     AmountRequired = "amount-required", UNPROCESSABLE_ENTITY, "the category moves money, so `amount_minor` and `currency` are required";
@@ -139,6 +140,9 @@ pub enum ApiError {
         required_role: Option<Role>,
         current_revision: Option<i32>,
     },
+    /// Too many requests from one token: retry after this many seconds.
+    #[error("this token made too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -190,6 +194,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => ProblemType::Validation,
             ApiError::Refused { kind, .. } => *kind,
+            ApiError::RateLimited { .. } => ProblemType::RateLimited,
             ApiError::Internal(_) => ProblemType::Internal,
         }
     }
@@ -216,7 +221,7 @@ impl ApiError {
                 *required_role,
                 *current_revision,
             ),
-            ApiError::Internal(_) => (None, None, None),
+            ApiError::RateLimited { .. } | ApiError::Internal(_) => (None, None, None),
         };
         let detail = match self {
             ApiError::Validation(errors) => {
@@ -267,6 +272,13 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProblemType::RateLimited => {
+                if let ApiError::RateLimited { retry_after_secs } = self {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                }
             }
             _ => {}
         }
@@ -387,6 +399,9 @@ impl From<AppError> for ApiError {
                 current_revision: None,
             },
             AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
             AppError::RevisionRequired => {
                 ApiError::refused(ProblemType::RevisionRequired, AppError::RevisionRequired.to_string())
             }

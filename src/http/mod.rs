@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod proposals;
 pub mod reviews;
+pub mod serve;
 pub mod tokens;
 
 use std::time::Instant;

@@ -291,6 +291,7 @@ fn complete_responses(path: &str, operation: &mut Map<String, Value>) {
             ProblemType::BadRequest,
             ProblemType::Unauthorized,
             ProblemType::RoleRequired,
+            ProblemType::RateLimited,
             ProblemType::Unavailable,
         ]);
     }

@@ -41,11 +41,15 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// Histograms buffer samples until rendered; upkeep bounds that memory when
-/// nobody scrapes /metrics.
+/// Histograms buffer samples until rendered, and the rate limiter keeps a
+/// bucket per token seen; upkeep bounds both when nobody scrapes /metrics
+/// and tokens come and go.
 async fn metrics_upkeep(state: AppState, stop: watch::Receiver<bool>) {
     every(Duration::from_secs(5), stop, || {
         state.metrics.run_upkeep();
+        if let Some(limit) = &state.rate_limit {
+            limit.retain_recent();
+        }
         async {}
     })
     .await;

@@ -2,6 +2,7 @@
 
 mod app_layer;
 mod audit;
+mod connections;
 mod contract;
 mod embedded;
 mod errors;
