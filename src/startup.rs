@@ -57,6 +57,7 @@ impl Application {
             token_usage: Arc::default(),
             audit_wake: Arc::default(),
             rate_limit,
+            database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),
         };
         Ok(Application {
             listener,

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::db::embedded::ClusterStatus;
 use crate::domain::policy::ApprovalPolicy;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub audit_wake: Arc<tokio::sync::Notify>,
     /// Requests per token, when `server.rate_limit_per_second` is set.
     pub rate_limit: Option<Arc<TokenRateLimit>>,
+    /// How the embedded database stands, when the service runs one.
+    pub database_status: Option<Arc<ClusterStatus>>,
 }
 
 /// How often each token may call, per replica.

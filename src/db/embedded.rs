@@ -6,7 +6,11 @@
 //! cluster as the unprivileged `postgres` user, because `initdb` refuses root.
 //! The child gets a parent-death signal, so a `kill -9` of the service never
 //! leaves a postmaster holding the data directory; a stale `postmaster.pid`
-//! is recognised and does not block the next start.
+//! is recognised and does not block the next start. It runs in a session of
+//! its own, so a terminal's Ctrl-C reaches only the service, which drains its
+//! requests and then stops the cluster itself. If the postmaster dies under
+//! a running service, a supervisor starts it again (with backoff) and says
+//! why in the log; `status()` tells readiness and liveness how it stands.
 //!
 //! This module owns processes and files; it runs no SQL beyond "are you up".
 
@@ -17,6 +21,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -28,6 +34,9 @@ const MAX_SOCKET_PATH: usize = 107;
 const SOCKET_FILE: &str = ".s.PGSQL.5432";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Restart attempts in a row after which the service reports itself
+/// unhealthy, so that whatever runs it restarts it (it keeps trying too).
+const RESTARTS_BEFORE_UNHEALTHY: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
@@ -91,15 +100,53 @@ struct ClusterUser {
     gid: u32,
 }
 
+/// How the cluster stands, for readiness and liveness.
+#[derive(Debug, Default)]
+pub struct ClusterStatus {
+    down: AtomicBool,
+    gave_up: AtomicBool,
+    restarts: AtomicU64,
+}
+
+impl ClusterStatus {
+    /// The postmaster died and is being started again.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Restarting keeps failing: the service should be restarted whole.
+    pub fn is_failing(&self) -> bool {
+        self.gave_up.load(Ordering::Relaxed)
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything needed to start the postmaster (again).
+#[derive(Debug)]
+struct Launch {
+    bin_dir: PathBuf,
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    user: Option<ClusterUser>,
+    options: ClusterOptions,
+}
+
 /// A running (or adopted) embedded cluster.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
     data_dir: PathBuf,
     socket_dir: PathBuf,
-    pid: i32,
+    pid: Arc<AtomicI32>,
     /// True when we started the postmaster and so must stop it.
     owned: bool,
-    exited: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Raised for the current postmaster when it exits.
+    exited: Arc<Mutex<Option<tokio::sync::watch::Receiver<bool>>>>,
+    stopping: Arc<AtomicBool>,
+    status: Arc<ClusterStatus>,
+    supervisor: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl EmbeddedCluster {
@@ -135,62 +182,32 @@ impl EmbeddedCluster {
             return Ok(cluster);
         }
 
-        let log_path = data_dir.join("postgres.log");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io_error(&log_path))?;
-        let mut command = Command::new(bin_dir.join("postgres"));
-        command
-            .arg("-D")
-            .arg(&data_dir)
-            .arg("-k")
-            .arg(&socket_dir)
-            .args(["-c", "listen_addresses="])
-            .args(["-c", "unix_socket_permissions=0700"])
-            .args(["-c", &format!("max_connections={}", options.max_connections)])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(io_error(&log_path))?)
-            .stderr(log);
-        if options.ephemeral {
-            command.args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ]);
-        }
-        if let Some(user) = &user {
-            command.uid(user.uid).gid(user.gid);
-        }
-        let parent = std::process::id() as i32;
-        // SAFETY: only async-signal-safe calls between fork and exec. SIGINT
-        // asks the postmaster for a fast shutdown when we die, however we die.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    // The parent died before the signal was armed.
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-        let (pid, exited) = spawn_supervised(command)?;
-        let cluster = EmbeddedCluster {
+        let launch = Arc::new(Launch {
+            bin_dir,
             data_dir: data_dir.clone(),
-            socket_dir,
-            pid,
-            owned: true,
-            exited: Some(exited),
-        };
-        cluster.wait_until_ready(&log_path).await?;
+            socket_dir: socket_dir.clone(),
+            user,
+            options: options.clone(),
+        });
+        let (pid, exited) = launch.start_postmaster().await?;
         tracing::info!(data_dir = %data_dir.display(), pid, "embedded PostgreSQL started");
+        let mut cluster = EmbeddedCluster {
+            data_dir,
+            socket_dir,
+            pid: Arc::new(AtomicI32::new(pid)),
+            owned: true,
+            exited: Arc::new(Mutex::new(Some(exited))),
+            stopping: Arc::default(),
+            status: Arc::default(),
+            supervisor: None,
+        };
+        cluster.supervisor = Some(tokio::spawn(supervise(
+            launch,
+            cluster.pid.clone(),
+            cluster.exited.clone(),
+            cluster.stopping.clone(),
+            cluster.status.clone(),
+        )));
         Ok(cluster)
     }
 
@@ -211,9 +228,12 @@ impl EmbeddedCluster {
         let candidate = EmbeddedCluster {
             data_dir: data_dir.to_owned(),
             socket_dir: socket_dir.to_owned(),
-            pid,
+            pid: Arc::new(AtomicI32::new(pid)),
             owned: false,
-            exited: None,
+            exited: Arc::default(),
+            stopping: Arc::default(),
+            status: Arc::default(),
+            supervisor: None,
         };
         if candidate.answers().await {
             tracing::info!(pid, "adopting the PostgreSQL already running on this data directory");
@@ -241,39 +261,17 @@ impl EmbeddedCluster {
     }
 
     async fn answers(&self) -> bool {
-        match PgConnection::connect_with(&self.connect_options("postgres")).await {
-            Ok(connection) => {
-                let _ = connection.close().await;
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    async fn wait_until_ready(&self, log_path: &Path) -> Result<(), EmbeddedError> {
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            if self.answers().await {
-                return Ok(());
-            }
-            if self.exited.as_ref().is_some_and(|rx| *rx.borrow()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(EmbeddedError::NotReady {
-            seconds: started.elapsed().as_secs(),
-            log: log_path.to_owned(),
-            tail: log_tail(log_path),
-        })
+        answers(&self.socket_dir).await
     }
 
     /// How to connect to a database of this cluster.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.socket_dir)
-            .username("postgres")
-            .database(database)
+        connect_options(&self.socket_dir, database)
+    }
+
+    /// How the cluster stands (always up for an adopted one: not ours to watch).
+    pub fn status(&self) -> Arc<ClusterStatus> {
+        self.status.clone()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -281,29 +279,188 @@ impl EmbeddedCluster {
     }
 
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.pid.load(Ordering::Relaxed)
     }
 
     /// Fast shutdown (SIGINT): open transactions roll back, data is flushed.
     /// An adopted cluster belongs to whoever started it and is left running.
     pub async fn stop(mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.abort();
+            let _ = supervisor.await;
+        }
         if !self.owned {
             return;
         }
-        let Some(mut exited) = self.exited.take() else { return };
+        let exited = self.exited.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut exited) = exited else { return };
+        let pid = self.pid();
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
-            libc::kill(self.pid, libc::SIGINT);
+            libc::kill(pid, libc::SIGINT);
         }
         if !wait_for_exit(&mut exited, STOP_TIMEOUT).await {
-            tracing::warn!(pid = self.pid, "PostgreSQL did not stop in time; sending SIGQUIT");
+            tracing::warn!(pid, "PostgreSQL did not stop in time; sending SIGQUIT");
             // SAFETY: as above.
             unsafe {
-                libc::kill(self.pid, libc::SIGQUIT);
+                libc::kill(pid, libc::SIGQUIT);
             }
             wait_for_exit(&mut exited, STOP_TIMEOUT).await;
         }
         tracing::info!("embedded PostgreSQL stopped");
+    }
+}
+
+fn connect_options(socket_dir: &Path, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(socket_dir)
+        .username("postgres")
+        .database(database)
+}
+
+async fn answers(socket_dir: &Path) -> bool {
+    match PgConnection::connect_with(&connect_options(socket_dir, "postgres")).await {
+        Ok(connection) => {
+            let _ = connection.close().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+impl Launch {
+    /// Starts the postmaster as our child and waits until it answers.
+    async fn start_postmaster(&self) -> Result<(i32, tokio::sync::watch::Receiver<bool>), EmbeddedError> {
+        let log_path = self.data_dir.join("postgres.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_error(&log_path))?;
+        let mut command = Command::new(self.bin_dir.join("postgres"));
+        command
+            .arg("-D")
+            .arg(&self.data_dir)
+            .arg("-k")
+            .arg(&self.socket_dir)
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "unix_socket_permissions=0700"])
+            .args(["-c", &format!("max_connections={}", self.options.max_connections)])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io_error(&log_path))?)
+            .stderr(log);
+        if self.options.ephemeral {
+            command.args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]);
+        }
+        if let Some(user) = &self.user {
+            command.uid(user.uid).gid(user.gid);
+        }
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec. A
+        // session of its own keeps a terminal's Ctrl-C (sent to the whole
+        // foreground process group) from reaching the postmaster: the
+        // service stops it after draining its requests. SIGINT asks the
+        // postmaster for a fast shutdown when we die, however we die.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setsid() < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    // The parent died before the signal was armed.
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let (pid, exited) = spawn_supervised(command)?;
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            if answers(&self.socket_dir).await {
+                return Ok((pid, exited));
+            }
+            if *exited.borrow() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(EmbeddedError::NotReady {
+            seconds: started.elapsed().as_secs(),
+            log: log_path,
+            tail: log_tail(&self.data_dir.join("postgres.log")),
+        })
+    }
+}
+
+/// Starts the postmaster again whenever it dies while the service runs.
+async fn supervise(
+    launch: Arc<Launch>,
+    pid: Arc<AtomicI32>,
+    exited: Arc<Mutex<Option<tokio::sync::watch::Receiver<bool>>>>,
+    stopping: Arc<AtomicBool>,
+    status: Arc<ClusterStatus>,
+) {
+    loop {
+        let current = exited.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(mut current) = current else { return };
+        let _ = current.wait_for(|done| *done).await;
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        status.down.store(true, Ordering::Relaxed);
+        tracing::error!(
+            pid = pid.load(Ordering::Relaxed),
+            "the embedded PostgreSQL exited unexpectedly; starting it again (its log: {})",
+            launch.data_dir.join("postgres.log").display()
+        );
+        let mut attempt: u32 = 0;
+        loop {
+            // Backends of the dead postmaster take a moment to notice and
+            // leave; until they have, a new postmaster refuses to start.
+            let backoff = Duration::from_millis(200u64 << attempt.min(5)).min(Duration::from_secs(5));
+            tokio::time::sleep(backoff).await;
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let stale = launch.data_dir.join("postmaster.pid");
+            if read_postmaster_pid(&stale).is_some_and(|old| !is_postgres_process(old)) {
+                let _ = fs::remove_file(&stale);
+            }
+            match launch.start_postmaster().await {
+                Ok((new_pid, new_exited)) => {
+                    pid.store(new_pid, Ordering::Relaxed);
+                    *exited.lock().unwrap_or_else(|e| e.into_inner()) = Some(new_exited);
+                    status.restarts.fetch_add(1, Ordering::Relaxed);
+                    status.down.store(false, Ordering::Relaxed);
+                    status.gave_up.store(false, Ordering::Relaxed);
+                    metrics::counter!("embedded_postgres_restarts_total").increment(1);
+                    tracing::warn!(
+                        pid = new_pid,
+                        attempt = attempt + 1,
+                        "the embedded PostgreSQL is running again"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %error, "starting the embedded PostgreSQL again failed; retrying");
+                    if attempt >= RESTARTS_BEFORE_UNHEALTHY {
+                        status.gave_up.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` while the process serves requests.
+    /// `ok` while the process serves requests; `failing` when its embedded
+    /// database cannot be started again (restart the service).
     pub status: &'static str,
 }
 
@@ -21,14 +22,27 @@ pub struct Health {
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// `ok`, or why the database could not be reached.
-    pub database: String,
+    /// `ok`, `restarting` (the embedded database is being started again),
+    /// `unreachable` or `no answer`; the details are in the service's log.
+    pub database: &'static str,
 }
 
-/// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
-pub async fn get_health() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
+/// The process is alive (and, with the embedded database, able to keep it
+/// running: after repeated failed restarts this answers 503).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health))
+)]
+pub async fn get_health(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
+    if state.database_status.as_ref().is_some_and(|status| status.is_failing()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(Health { status: "failing" }),
+        );
+    }
+    (StatusCode::OK, axum::Json(Health { status: "ok" }))
 }
 
 /// The service can reach its database.
@@ -39,22 +53,32 @@ pub async fn get_health() -> axum::Json<Health> {
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
 pub async fn get_readiness(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+    // Known down: say so at once rather than wait for a connection.
+    if state.database_status.as_ref().is_some_and(|status| status.is_down()) {
+        return unavailable("restarting");
+    }
     let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
         Ok(Ok(_)) => (
             StatusCode::OK,
             axum::Json(Readiness {
                 status: "ready",
-                database: "ok".to_owned(),
+                database: "ok",
             }),
         ),
-        Ok(Err(error)) => unavailable(error.to_string()),
-        Err(_) => unavailable("no answer within 2 s".to_owned()),
+        Ok(Err(error)) => {
+            // The database's words stay in the log: readiness is public.
+            tracing::warn!(%error, "readiness check failed");
+            unavailable("unreachable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: no answer within 2 s");
+            unavailable("no answer")
+        }
     }
 }
 
-fn unavailable(reason: String) -> (StatusCode, axum::Json<Readiness>) {
-    tracing::warn!(reason, "readiness check failed");
+fn unavailable(reason: &'static str) -> (StatusCode, axum::Json<Readiness>) {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         axum::Json(Readiness {

@@ -1,6 +1,7 @@
 //! The real binary with its embedded PostgreSQL: first start, a second
 //! process adopting the running cluster, `kill -9` and restart with the data
-//! kept, readiness 503 when the database dies, and a clean SIGTERM stop.
+//! kept, the postmaster killed under a running service and started again by
+//! it, and a clean SIGTERM stop.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,31 @@ async fn me(addr: &str, token: &str) -> u16 {
         .as_u16()
 }
 
+/// Creates an agent as the admin; answers its id.
+async fn post_employee(addr: &str, token: &str, email: &str) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/employees"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "name": "Kept", "email": email, "role": "agent" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn get_status(addr: &str, token: &str, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 struct Cleanup(PathBuf, Vec<u32>);
 
 impl Drop for Cleanup {
@@ -131,10 +157,29 @@ async fn the_embedded_database_survives_kill_9_and_restarts() {
     wait_for_readiness(&addr, 200, &base).await;
     assert_eq!(me(&addr, &token).await, 200, "data is kept across a kill -9");
 
-    let pid = std::fs::read_to_string(base.join("data/postmaster.pid")).unwrap();
-    let pid = pid.lines().next().unwrap().trim().to_owned();
-    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
-    wait_for_readiness(&addr, 503, &base).await;
+    // An acknowledged write, then the postmaster dies under the service:
+    // the service starts it again on its own, and the write is still there.
+    let created = post_employee(&addr, &token, "kept@example.com").await;
+    let postmaster = || {
+        let pid = std::fs::read_to_string(base.join("data/postmaster.pid")).unwrap_or_default();
+        pid.lines().next().unwrap_or("").trim().to_owned()
+    };
+    let killed = postmaster();
+    assert!(Command::new("kill").args(["-9", &killed]).status().unwrap().success());
+    let restarting = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_readiness(&addr, 200, &base).await;
+    let restarted_after = restarting.elapsed();
+    assert!(restarted_after < Duration::from_secs(30), "{restarted_after:?}");
+    assert_ne!(postmaster(), killed, "a new postmaster");
+    assert_eq!(
+        get_status(&addr, &token, &format!("/v1/employees/{created}")).await,
+        200
+    );
+    post_employee(&addr, &token, "after@example.com").await;
+    assert_eq!(get_status(&addr, &token, "/healthz").await, 200);
+    let log = std::fs::read_to_string(base.join("service-2.log")).unwrap();
+    assert!(log.contains("exited unexpectedly"), "the log says why: {log}");
 
     assert!(
         Command::new("kill")
