@@ -14,6 +14,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::domain::audit::ChainKeying;
 use crate::domain::policy::{AmountThreshold, ApprovalPolicy, Category};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -69,6 +70,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    pub migrate_at_start: bool,
     pub data_dir: PathBuf,
     pub pg_bin_dir: String,
     pub max_connections: u32,
@@ -110,6 +112,11 @@ pub struct ThresholdSetting {
 pub struct AuditSettings {
     pub sequencer_interval_ms: u64,
     pub unchained_lag_secs: u64,
+    pub chain_key: String,
+    pub chain_key_since_seq: i64,
+    pub verify_interval_secs: u64,
+    pub full_check_interval_secs: u64,
+    pub head_export_interval_secs: u64,
 }
 
 impl Settings {
@@ -147,6 +154,14 @@ impl Settings {
         Ok(settings)
     }
 
+    /// How audit links are hashed: keyed when `audit.chain_key` is set.
+    pub fn chain_keying(&self) -> ChainKeying {
+        match self.audit.chain_key.trim() {
+            "" => ChainKeying::plain(),
+            key => ChainKeying::keyed(key.as_bytes(), self.audit.chain_key_since_seq),
+        }
+    }
+
     /// Fails fast, naming the setting, on any value the service cannot use.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server_addr()?;
@@ -155,6 +170,25 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        let key = self.audit.chain_key.trim();
+        if !key.is_empty() && key.chars().count() < 32 {
+            return Err(invalid(
+                "audit.chain_key",
+                "must be at least 32 characters (a random secret, e.g. `openssl rand -base64 32`)",
+            ));
+        }
+        if self.audit.chain_key_since_seq < 1 {
+            return Err(invalid("audit.chain_key_since_seq", "must be 1 or more"));
+        }
+        for (key, value) in [
+            ("audit.verify_interval_secs", self.audit.verify_interval_secs),
+            ("audit.full_check_interval_secs", self.audit.full_check_interval_secs),
+            ("audit.head_export_interval_secs", self.audit.head_export_interval_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         if self.server.header_read_timeout_secs == 0 {
             return Err(invalid("server.header_read_timeout_secs", "must be at least 1"));

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `bootstrap-admin`.
+//! The command line: `serve` (the default), `migrate`, `bootstrap-admin`,
+//! `grant-runtime-role`.
 
 use std::process::ExitCode;
 
@@ -32,6 +33,12 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Migrate, then grant an existing role exactly what the running service
+    /// needs (run as the database owner; see "Two database roles").
+    GrantRuntimeRole {
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[tokio::main]
@@ -49,6 +56,13 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::BootstrapAdmin { email, name } => bootstrap_admin(settings, &email, &name).await,
+        Command::GrantRuntimeRole { role } => {
+            with_database(
+                &settings,
+                |pool| async move { db::grant_runtime_role(&pool, &role).await },
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,7 +37,11 @@ impl Application {
                 return Err(error.context("connecting to the database"));
             }
         };
-        db::migrate(&pool).await.context("running migrations")?;
+        if settings.database.migrate_at_start {
+            db::migrate(&pool).await.context("running migrations")?;
+        } else {
+            db::check_migrated(&pool).await?;
+        }
         Self::with_pool(settings, pool, Some(database)).await
     }
 
@@ -58,6 +62,7 @@ impl Application {
             audit_wake: Arc::default(),
             rate_limit,
             database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),
+            audit_progress: Arc::default(),
         };
         Ok(Application {
             listener,

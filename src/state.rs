@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::db::embedded::ClusterStatus;
+use crate::domain::audit::VerifiedChain;
 use crate::domain::policy::ApprovalPolicy;
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct AppState {
     pub rate_limit: Option<Arc<TokenRateLimit>>,
     /// How the embedded database stands, when the service runs one.
     pub database_status: Option<Arc<ClusterStatus>>,
+    /// How much of the audit chain this replica has verified.
+    pub audit_progress: Arc<Mutex<VerifiedChain>>,
 }
 
 /// How often each token may call, per replica.

@@ -11,6 +11,7 @@
 //! transaction (an inbound webhook recording its delivery id).
 
 pub mod actor;
+pub mod audit;
 pub mod commit;
 pub mod error;
 pub mod integrations;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::audit::{ChainLink, EventContent};
+use crate::domain::audit::{ChainKeying, ChainLink, EventContent};
 
 /// Inserts events and their queue entries in one statement (none when
 /// there are no events).
@@ -54,7 +54,7 @@ pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::R
 /// Links up to `batch` queued events into the chain, in one transaction.
 /// Only the elected sequencer calls this; should two ever run, the chain's
 /// primary key on `seq` makes the second one's transaction fail, not fork.
-pub async fn chain_batch(conn: &mut PgConnection, batch: i64) -> sqlx::Result<usize> {
+pub async fn chain_batch(conn: &mut PgConnection, batch: i64, keying: &ChainKeying) -> sqlx::Result<usize> {
     let queued = sqlx::query!(
         r#"
         SELECT e.id, e.content_hash
@@ -81,7 +81,7 @@ pub async fn chain_batch(conn: &mut PgConnection, batch: i64) -> sqlx::Result<us
     let mut hashes = Vec::with_capacity(queued.len());
     for event in &queued {
         seq += 1;
-        previous = crate::domain::audit::chain_hash(&previous, &event.content_hash).to_vec();
+        previous = keying.link_hash(seq, &previous, &event.content_hash).to_vec();
         seqs.push(seq);
         ids.push(event.id);
         hashes.push(previous.clone());
@@ -101,9 +101,15 @@ pub async fn chain_batch(conn: &mut PgConnection, batch: i64) -> sqlx::Result<us
     Ok(queued.len())
 }
 
-/// Streams the chain in `seq` order and hands each link to `check` until
-/// it answers false.
-pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainLink) -> bool) -> sqlx::Result<()> {
+/// Streams the chain in `seq` order from `from_seq`, at most `limit` links,
+/// and hands each to `check` until it answers false. Answers how many links
+/// it handed over.
+pub async fn walk_chain(
+    conn: &mut PgConnection,
+    from_seq: i64,
+    limit: i64,
+    mut check: impl FnMut(ChainLink) -> bool,
+) -> sqlx::Result<u64> {
     use futures_util::TryStreamExt;
     let mut rows = sqlx::query!(
         r#"
@@ -112,10 +118,15 @@ pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainLink
                e.subject_type AS "subject_type?", e.subject_id AS "subject_id?",
                e.actor_employee_id, e.via_integration_id, e.payload AS "payload?", e.content_hash AS "content_hash?"
         FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id
+        WHERE c.seq >= $1
         ORDER BY c.seq
-        "#
+        LIMIT $2
+        "#,
+        from_seq,
+        limit
     )
     .fetch(conn);
+    let mut walked = 0;
     while let Some(row) = rows.try_next().await? {
         let content = match (
             row.id,
@@ -146,11 +157,50 @@ pub async fn walk_chain(conn: &mut PgConnection, mut check: impl FnMut(ChainLink
             content,
             content_hash: row.content_hash,
         };
+        walked += 1;
         if !check(link) {
             break;
         }
     }
-    Ok(())
+    Ok(walked)
+}
+
+/// The link at `seq` as stored now: its event and chain hash.
+pub async fn link_at(conn: &mut PgConnection, seq: i64) -> sqlx::Result<Option<(Uuid, Vec<u8>)>> {
+    let row = sqlx::query!("SELECT event_id, chain_hash FROM audit_chain WHERE seq = $1", seq)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|row| (row.event_id, row.chain_hash)))
+}
+
+/// Events that are neither chained nor waiting to be (at most 100): each
+/// event must be one or the other. Counted first, listed only when the
+/// counts disagree, so a whole log costs three index counts.
+pub async fn unaccounted_events(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
+    let counts = sqlx::query!(
+        r#"
+        SELECT (SELECT count(*) FROM audit_events) AS "events!",
+               (SELECT count(*) FROM audit_chain) AS "chained!",
+               (SELECT count(*) FROM audit_unchained u
+                WHERE EXISTS (SELECT 1 FROM audit_events e WHERE e.id = u.event_id)
+                  AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = u.event_id)) AS "queued!"
+        "#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if counts.events == counts.chained + counts.queued {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar!(
+        r#"
+        SELECT e.id FROM audit_events e
+        WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.id)
+          AND NOT EXISTS (SELECT 1 FROM audit_unchained u WHERE u.event_id = e.id)
+        ORDER BY e.id LIMIT 100
+        "#
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Events waiting longer than `lag` to be chained (at most 100).

@@ -121,3 +121,76 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await?;
     Ok(())
 }
+
+/// For a service that does not migrate at start: the database must already
+/// have every migration this build knows.
+pub async fn check_migrated(pool: &PgPool) -> anyhow::Result<()> {
+    let newest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the applied migrations: {e}"))?;
+    anyhow::ensure!(
+        applied.unwrap_or(0) >= newest,
+        "the database is at migration {} but this build needs {newest}: run `countersign migrate` \
+         as the database owner (database.migrate_at_start is false)",
+        applied.unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// What the service's runtime role may do, table by table: read, add and
+/// change what the rules allow, and never own a table, so it cannot switch
+/// off the triggers that keep the log append-only (only an owner can). The
+/// audit tables take inserts only; the queue gives up a row once chained.
+pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
+    ("_sqlx_migrations", "SELECT"),
+    ("employees", "SELECT, INSERT, UPDATE"),
+    ("integrations", "SELECT, INSERT, UPDATE"),
+    ("api_tokens", "SELECT, INSERT, UPDATE"),
+    ("proposals", "SELECT, INSERT, UPDATE"),
+    ("signatures", "SELECT, INSERT"),
+    ("proposal_outcomes", "SELECT, INSERT"),
+    ("proposal_reviews", "SELECT, INSERT"),
+    ("review_backlog", "SELECT, INSERT, DELETE"),
+    ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("audit_events", "SELECT, INSERT"),
+    ("audit_unchained", "SELECT, INSERT, DELETE"),
+    ("audit_chain", "SELECT, INSERT"),
+];
+
+/// Grants `role` exactly the runtime privileges (revoking any others on
+/// these tables). Run as the owner, after every `migrate`.
+pub async fn grant_runtime_role(pool: &PgPool, role: &str) -> anyhow::Result<()> {
+    let valid = !role.is_empty()
+        && role.len() <= 63
+        && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    anyhow::ensure!(
+        valid,
+        "--role must be a lowercase PostgreSQL role name, e.g. countersign_app"
+    );
+    let mut tx = pool.begin().await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(role)
+        .fetch_one(&mut *tx)
+        .await?;
+    anyhow::ensure!(
+        exists,
+        "role {role} does not exist: CREATE ROLE {role} LOGIN PASSWORD '…' first"
+    );
+    tx.execute(sqlx::AssertSqlSafe(format!(
+        "GRANT USAGE ON SCHEMA public TO \"{role}\""
+    )))
+    .await?;
+    for (table, privileges) in RUNTIME_GRANTS {
+        tx.execute(sqlx::AssertSqlSafe(format!(
+            "REVOKE ALL ON TABLE \"{table}\" FROM \"{role}\"; GRANT {privileges} ON TABLE \"{table}\" TO \"{role}\""
+        )))
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! sequencer chains them, so no writer waits on a global row.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -88,6 +89,56 @@ pub fn chain_hash(previous: &[u8], event_hash: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// How links are hashed. Plain SHA-256 can be recomputed by anyone who can
+/// write the tables; keyed with a secret kept outside the database (HMAC-
+/// SHA-256), a rewritten link cannot be made to verify. A chain that began
+/// plain is keyed from `since` on.
+#[derive(Clone)]
+pub struct ChainKeying {
+    key: Option<Vec<u8>>,
+    since: i64,
+}
+
+impl std::fmt::Debug for ChainKeying {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainKeying")
+            .field("keyed", &self.key.is_some())
+            .field("since", &self.since)
+            .finish()
+    }
+}
+
+impl ChainKeying {
+    pub fn plain() -> Self {
+        ChainKeying { key: None, since: 1 }
+    }
+
+    /// Links from `since` on are keyed with `key`.
+    pub fn keyed(key: &[u8], since: i64) -> Self {
+        ChainKeying {
+            key: Some(key.to_vec()),
+            since,
+        }
+    }
+
+    pub fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The chain hash of the link at `seq`.
+    pub fn link_hash(&self, seq: i64, previous: &[u8], event_hash: &[u8]) -> [u8; 32] {
+        match &self.key {
+            Some(key) if seq >= self.since => {
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+                mac.update(previous);
+                mac.update(event_hash);
+                mac.finalize().into_bytes().into()
+            }
+            _ => chain_hash(previous, event_hash),
+        }
+    }
+}
+
 /// One link of the chain as stored, with the event it links (absent when
 /// the event row is gone).
 #[derive(Debug, Clone)]
@@ -97,6 +148,19 @@ pub struct ChainLink {
     pub chain_hash: Vec<u8>,
     pub content: Option<EventContent>,
     pub content_hash: Option<Vec<u8>>,
+}
+
+/// What one replica has verified of the chain so far (kept in memory, not
+/// in the database whose tables it checks).
+#[derive(Debug, Clone, Default)]
+pub struct VerifiedChain {
+    /// The newest link verified, and how many links up to it.
+    pub head: Option<(i64, Vec<u8>)>,
+    pub events_checked: u64,
+    /// The first broken link found, if any: its event and why.
+    pub broken: Option<(Option<Uuid>, String)>,
+    /// When the whole chain was last verified from the start.
+    pub last_full_check: Option<DateTime<Utc>>,
 }
 
 /// A link known from an earlier verification, kept outside Countersign.
@@ -110,6 +174,7 @@ pub struct Anchor {
 /// first broken link.
 #[derive(Debug)]
 pub struct ChainCheck {
+    keying: ChainKeying,
     anchor: Option<Anchor>,
     checked: u64,
     /// The newest link that verified: what the next one must follow from.
@@ -130,12 +195,59 @@ pub struct ChainReport {
 }
 
 impl ChainCheck {
-    pub fn new(anchor: Option<Anchor>) -> Self {
+    pub fn new(keying: ChainKeying, anchor: Option<Anchor>) -> Self {
         ChainCheck {
+            keying,
             anchor,
             checked: 0,
             head: None,
             broken: None,
+        }
+    }
+
+    /// Goes on from a link verified earlier (`checked` links up to it).
+    pub fn resume(keying: ChainKeying, anchor: Option<Anchor>, head: Option<(i64, Vec<u8>)>, checked: u64) -> Self {
+        ChainCheck {
+            keying,
+            anchor,
+            checked,
+            head,
+            broken: None,
+        }
+    }
+
+    /// The newest link verified so far.
+    pub fn head(&self) -> Option<&(i64, Vec<u8>)> {
+        self.head.as_ref()
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// A link known from before this check (an anchor kept outside, or the
+    /// head this replica verified earlier) must still be stored as it was:
+    /// gone means links were cut off the end, different means rewritten.
+    pub fn check_known_link(&mut self, seq: i64, expected: &[u8], stored: Option<(Uuid, Vec<u8>)>, known_as: &str) {
+        if self.broken.is_some() {
+            return;
+        }
+        match stored {
+            None => {
+                self.broken = Some((
+                    None,
+                    format!(
+                        "the link at seq {seq} ({known_as}) is gone: the chain ends before the anchor; newer links were removed"
+                    ),
+                ))
+            }
+            Some((event_id, hash)) if hash != expected => {
+                self.broken = Some((
+                    Some(event_id),
+                    format!("the link at seq {seq} differs from the anchor ({known_as})"),
+                ))
+            }
+            Some(_) => {}
         }
     }
 
@@ -172,7 +284,7 @@ impl ChainCheck {
         if recomputed.as_slice() != stored_hash.as_slice() {
             return Some("the event's content does not match its hash".to_owned());
         }
-        if chain_hash(previous, &recomputed).as_slice() != link.chain_hash.as_slice() {
+        if self.keying.link_hash(link.seq, previous, &recomputed).as_slice() != link.chain_hash.as_slice() {
             return Some("the chain link does not follow from the previous one".to_owned());
         }
         match &self.anchor {
@@ -187,13 +299,14 @@ impl ChainCheck {
     /// before the anchor had links removed from its end.
     pub fn finish(self) -> ChainReport {
         let mut broken = self.broken;
+        let reached = self.head.as_ref().map_or(0, |(seq, _)| *seq);
         if let Some(anchor) = &self.anchor
             && broken.is_none()
-            && (self.checked as i64) < anchor.seq
+            && reached < anchor.seq
         {
             let reason = format!(
-                "the chain ends at seq {}, before the anchor at seq {}: newer links were removed",
-                self.checked, anchor.seq
+                "the chain ends at seq {reached}, before the anchor at seq {}: newer links were removed",
+                anchor.seq
             );
             broken = Some((None, reason));
         }
@@ -300,7 +413,7 @@ mod tests {
     }
 
     fn verify(links: Vec<ChainLink>, anchor: Option<Anchor>) -> ChainReport {
-        let mut check = ChainCheck::new(anchor);
+        let mut check = ChainCheck::new(ChainKeying::plain(), anchor);
         for link in links {
             if !check.check(link) {
                 break;
@@ -348,5 +461,49 @@ mod tests {
                 .unwrap()
                 .contains("differs from the anchor")
         );
+    }
+
+    #[test]
+    fn a_keyed_chain_verifies_only_with_its_key() {
+        let key = b"a secret kept outside the database".as_slice();
+        let keying = ChainKeying::keyed(key, 1);
+        let mut previous = GENESIS.to_vec();
+        let links: Vec<ChainLink> = (1..=3)
+            .map(|seq| {
+                let content = event();
+                let hash = content.hash();
+                previous = keying.link_hash(seq, &previous, &hash).to_vec();
+                ChainLink {
+                    seq,
+                    event_id: content.id,
+                    chain_hash: previous.clone(),
+                    content: Some(content),
+                    content_hash: Some(hash.to_vec()),
+                }
+            })
+            .collect();
+        let verify_with = |keying: ChainKeying| {
+            let mut check = ChainCheck::new(keying, None);
+            for link in links.clone() {
+                if !check.check(link) {
+                    break;
+                }
+            }
+            check.finish()
+        };
+        assert_eq!(verify_with(keying.clone()).broken_reason, None);
+        assert!(
+            verify_with(ChainKeying::plain()).broken_reason.is_some(),
+            "plain SHA-256 cannot forge it"
+        );
+        assert!(
+            verify_with(ChainKeying::keyed(b"another key", 1))
+                .broken_reason
+                .is_some()
+        );
+        // A chain keyed from seq 3 on: the first two links are plain.
+        let later = ChainKeying::keyed(key, 3);
+        assert_eq!(later.link_hash(2, &GENESIS, &[1; 32]), chain_hash(&GENESIS, &[1; 32]));
+        assert_ne!(later.link_hash(3, &GENESIS, &[1; 32]), chain_hash(&GENESIS, &[1; 32]));
     }
 }

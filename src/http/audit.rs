@@ -8,24 +8,37 @@
 //! rewritten since.
 
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
 use super::extract::Query;
-use crate::app::Actor;
-use crate::db;
-use crate::domain::audit::{Anchor, ChainCheck};
+use crate::app::{self, Actor};
+use crate::domain::audit::Anchor;
 use crate::domain::employee::Role;
 use crate::domain::fields::FieldErrors;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verification {
-    /// True when every chained event and link recomputes.
+    /// True when every chained event and link recomputes and every event is
+    /// chained or waiting to be.
     pub valid: bool,
+    /// Links verified, by this request and by this replica before it.
     pub events_checked: u64,
+    /// Every link chained so far is verified (false only when more came
+    /// than one request verifies; the background verifier catches up).
+    pub complete: bool,
+    /// The chain is keyed (`audit.chain_key`), so a database owner cannot
+    /// rewrite it and make it verify.
+    pub keyed: bool,
+    /// When this replica last verified the whole chain from the start
+    /// (`full=true` does it now).
+    pub last_full_check_at: Option<DateTime<Utc>>,
+    /// Events neither chained nor waiting to be: removed from the queue.
+    pub unaccounted_events: Vec<Uuid>,
     /// The first event whose content or link does not recompute; null when
     /// the chain is whole but ends before the anchor (`broken_reason` says so).
     pub first_broken_event_id: Option<Uuid>,
@@ -48,6 +61,9 @@ pub struct ChainHead {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
+    /// Verify the whole chain from the start now (about 10 µs per event),
+    /// rather than what was chained since this replica last verified.
+    pub full: Option<bool>,
     /// `head.seq` of an earlier verification; with `anchor_hash`.
     #[param(minimum = 1)]
     pub anchor_seq: Option<i64>,
@@ -94,20 +110,20 @@ pub async fn verify_audit_chain(
 ) -> Result<axum::Json<Verification>, ApiError> {
     actor.require(Role::Admin)?;
     let anchor = query.anchor()?;
-    let mut conn = state.pool.acquire().await?;
-    let mut check = ChainCheck::new(anchor);
-    db::audit::walk_chain(&mut conn, |link| check.check(link)).await?;
-    let report = check.finish();
-    let lag = chrono::Duration::seconds(state.settings.audit.unchained_lag_secs as i64);
-    let unchained_overdue = db::audit::overdue_unchained(&mut conn, lag).await?;
+    let verified = app::audit::verify(&state, anchor, query.full.unwrap_or(false)).await?;
+    let report = &verified.report;
     Ok(axum::Json(Verification {
-        valid: report.broken_reason.is_none(),
+        valid: verified.valid(),
         events_checked: report.events_checked,
+        complete: verified.complete,
+        keyed: verified.keyed,
+        last_full_check_at: verified.last_full_check,
+        unaccounted_events: verified.unaccounted_events.clone(),
         first_broken_event_id: report.first_broken_event_id,
-        broken_reason: report.broken_reason,
-        unchained_overdue,
-        head: report.head.map(|(seq, hash)| ChainHead {
-            seq,
+        broken_reason: report.broken_reason.clone(),
+        unchained_overdue: verified.unchained_overdue.clone(),
+        head: report.head.as_ref().map(|(seq, hash)| ChainHead {
+            seq: *seq,
             chain_hash: hex::encode(hash),
         }),
     }))

@@ -10,12 +10,14 @@ use crate::state::AppState;
 
 pub mod expiry;
 pub mod sequencer;
+pub mod verifier;
 
 pub fn spawn_all(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(metrics_upkeep(state.clone(), stop.clone())),
         tokio::spawn(sequencer::run(state.clone(), stop.clone())),
         tokio::spawn(sequencer::notify_writes(state.clone(), stop.clone())),
+        tokio::spawn(verifier::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop)),
     ]
 }

@@ -42,12 +42,13 @@ async fn lead(state: &AppState, stop: &mut watch::Receiver<bool>, interval: Dura
         return Ok(());
     }
     tracing::debug!("this replica sequences the audit chain");
+    let keying = state.settings.chain_keying();
     let mut listener = PgListener::connect_with(&state.pool).await?;
     listener.listen(CHANNEL).await?;
     loop {
         loop {
             let mut tx = state.pool.begin().await?;
-            let chained = db::audit::chain_batch(&mut tx, BATCH).await?;
+            let chained = db::audit::chain_batch(&mut tx, BATCH, &keying).await?;
             tx.commit().await?;
             if chained < BATCH as usize {
                 break;

@@ -55,7 +55,13 @@ async fn the_audit_chain_verifies_after_concurrent_writers_and_detects_tampering
         format!("UPDATE audit_events SET payload = '{{\"forged\": true}}' WHERE id = '{victim}'"),
     )
     .await;
-    let broken = app.admin.get("/v1/audit/verify").await.expect(200).verification();
+    // Verified again from the start: a rewrite of what was verified before.
+    let broken = app
+        .admin
+        .get("/v1/audit/verify?full=true")
+        .await
+        .expect(200)
+        .verification();
     assert!(!broken.valid);
     assert_eq!(broken.first_broken_event_id, Some(victim));
 }
@@ -86,14 +92,20 @@ async fn a_tampered_chain_row_is_detected() {
         format!("UPDATE audit_chain SET chain_hash = sha256('forged') WHERE seq = {seq}"),
     )
     .await;
-    let broken = app.admin.get("/v1/audit/verify").await.expect(200).verification();
+    let broken = app
+        .admin
+        .get("/v1/audit/verify?full=true")
+        .await
+        .expect(200)
+        .verification();
     assert!(!broken.valid);
     assert_eq!(broken.first_broken_event_id, Some(event));
 }
 
 #[tokio::test]
 async fn links_cut_off_the_end_are_detected_against_an_anchor() {
-    let app = TestApp::spawn().await;
+    // The background verifier stays asleep, so only the anchor can tell.
+    let app = TestApp::spawn_with(|s| s.audit.verify_interval_secs = 3600).await;
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     app.approved_proposal(&proposer, &peer).await;
     app.wait_until_chained().await;
@@ -112,10 +124,25 @@ async fn links_cut_off_the_end_are_detected_against_an_anchor() {
     assert!(answer.verification().valid, "{}", answer.body);
 
     // The newest link and its event go; the rest of the chain still adds up.
+    let event: Uuid = sqlx::query_scalar("SELECT event_id FROM audit_chain WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     tamper(
         &app,
         "audit_chain",
         format!("DELETE FROM audit_chain WHERE seq = {seq}"),
+    )
+    .await;
+    // A link gone but its event still there: the event is unaccounted for.
+    let half = app.admin.get("/v1/audit/verify").await.expect(200).verification();
+    assert!(!half.valid);
+    assert_eq!(half.unaccounted_events, vec![event]);
+    tamper(
+        &app,
+        "audit_events",
+        format!("DELETE FROM audit_events WHERE id = '{event}'"),
     )
     .await;
     let unanchored = app.admin.get("/v1/audit/verify").await.expect(200).verification();
@@ -158,5 +185,192 @@ async fn a_malformed_anchor_is_named() {
             .get(&format!("/v1/audit/verify?{query}"))
             .await
             .expect_problem(422, Some(field));
+    }
+}
+
+/// Adds an event and its queue entry, then lets `then` run in the same
+/// transaction; answers the event's id and what `then` answered.
+async fn queued_event(app: &TestApp, then: &str) -> (Uuid, sqlx::Result<()>) {
+    let event = countersign::domain::audit::EventContent::new(
+        countersign::domain::event::EventType::EmployeeUpdated,
+        app.admin.id,
+        countersign::domain::audit::ActorIds::default(),
+        json!({ "probe": true }),
+        chrono::Utc::now(),
+    );
+    let mut tx = app.pool.begin().await.unwrap();
+    countersign::db::audit::record(&mut tx, std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    let result = sqlx::raw_sql(sqlx::AssertSqlSafe(then.replace("{event}", &event.id.to_string())))
+        .execute(&mut *tx)
+        .await
+        .map(|_| ());
+    if result.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    (event.id, result)
+}
+
+#[tokio::test]
+async fn an_event_leaves_the_queue_only_once_chained_and_one_removed_is_caught() {
+    let app = TestApp::spawn().await;
+    // Any session may take the sequencer's lock; none may drop a queued event.
+    let (_, refused) = queued_event(&app, "DELETE FROM audit_unchained WHERE event_id = '{event}'").await;
+    let message = refused.expect_err("the schema refuses").to_string();
+    assert!(message.contains("only once it is chained"), "{message}");
+
+    // Only a superuser with the trigger off can; verification then names it.
+    let (removed, done) = queued_event(
+        &app,
+        "ALTER TABLE audit_unchained DISABLE TRIGGER audit_unchained_until_chained; \
+         DELETE FROM audit_unchained WHERE event_id = '{event}'; \
+         ALTER TABLE audit_unchained ENABLE TRIGGER audit_unchained_until_chained;",
+    )
+    .await;
+    done.expect("the superuser's delete runs");
+    app.wait_until_chained().await;
+    let verified = app.admin.get("/v1/audit/verify").await.expect(200).verification();
+    assert!(!verified.valid);
+    assert_eq!(verified.unaccounted_events, vec![removed]);
+}
+
+/// What someone who owns the tables but not the key can do: rewrite an
+/// event, recompute its hash and every later link the unkeyed way.
+async fn rewrite_event_and_relink(app: &TestApp, victim_seq: i64) -> Uuid {
+    let links: Vec<(i64, Uuid)> = sqlx::query_as("SELECT seq, event_id FROM audit_chain ORDER BY seq")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let victim = links.iter().find(|(seq, _)| *seq == victim_seq).unwrap().1;
+    let mut previous: Vec<u8> = if victim_seq == 1 {
+        countersign::domain::audit::GENESIS.to_vec()
+    } else {
+        sqlx::query_scalar("SELECT chain_hash FROM audit_chain WHERE seq = $1")
+            .bind(victim_seq - 1)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let mut sql = String::from(
+        "BEGIN; ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; \
+         ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_append_only;",
+    );
+    let forged = json!({ "forged": true });
+    for (seq, event_id) in links.iter().filter(|(seq, _)| *seq >= victim_seq) {
+        let row: (
+            chrono::DateTime<chrono::Utc>,
+            String,
+            String,
+            Uuid,
+            Option<Uuid>,
+            Option<Uuid>,
+            serde_json::Value,
+        ) = sqlx::query_as(
+            "SELECT occurred_at, event_type, subject_type, subject_id, actor_employee_id, via_integration_id, payload
+                 FROM audit_events WHERE id = $1",
+        )
+        .bind(event_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        let content = countersign::domain::audit::EventContent {
+            id: *event_id,
+            occurred_at: row.0,
+            event_type: row.1,
+            subject_type: row.2,
+            subject_id: row.3,
+            actor_employee_id: row.4,
+            via_integration_id: row.5,
+            payload: if *event_id == victim { forged.clone() } else { row.6 },
+        };
+        let hash = content.hash();
+        previous = countersign::domain::audit::chain_hash(&previous, &hash).to_vec();
+        if *event_id == victim {
+            sql.push_str(&format!(
+                "UPDATE audit_events SET payload = '{forged}', content_hash = '\\x{}' WHERE id = '{event_id}';",
+                hex::encode(hash)
+            ));
+        }
+        sql.push_str(&format!(
+            "UPDATE audit_chain SET chain_hash = '\\x{}' WHERE seq = {seq};",
+            hex::encode(&previous)
+        ));
+    }
+    sql.push_str(
+        "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; \
+         ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_append_only; COMMIT;",
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    victim
+}
+
+#[tokio::test]
+async fn without_a_key_a_relinked_rewrite_verifies_and_with_one_it_does_not() {
+    for keyed in [false, true] {
+        let app = TestApp::spawn_with(|s| {
+            if keyed {
+                s.audit.chain_key = "a secret kept outside the database, 32+".to_owned();
+            }
+        })
+        .await;
+        let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+        app.approved_proposal(&proposer, &peer).await;
+        app.wait_until_chained().await;
+        let before = app
+            .admin
+            .get("/v1/audit/verify?full=true")
+            .await
+            .expect(200)
+            .verification();
+        assert!(before.valid && before.keyed == keyed, "keyed {keyed}");
+        let victim = rewrite_event_and_relink(&app, 2).await;
+        let after = app
+            .admin
+            .get("/v1/audit/verify?full=true")
+            .await
+            .expect(200)
+            .verification();
+        if keyed {
+            assert!(!after.valid, "a keyed chain cannot be relinked without the key");
+            assert_eq!(after.first_broken_event_id, Some(victim));
+        } else {
+            assert!(after.valid, "the weakness a key closes: an owner relinks a plain chain");
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_replica_keeps_its_verification_current_and_exports_the_head() {
+    let app = TestApp::spawn_with(|s| {
+        s.audit.verify_interval_secs = 1;
+        s.audit.head_export_interval_secs = 1;
+    })
+    .await;
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    app.approved_proposal(&proposer, &peer).await;
+    app.wait_until_chained().await;
+    let newest = app.count("SELECT max(seq) FROM audit_chain").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let progress = app.state.audit_progress.lock().unwrap().clone();
+        if progress.head.as_ref().is_some_and(|(seq, _)| *seq >= newest) {
+            assert!(progress.broken.is_none());
+            assert!(progress.last_full_check.is_some());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the verifier did not catch up");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let answer = app.admin.get("/v1/audit/verify").await.expect(200).verification();
+    assert!(answer.valid && answer.complete);
+    assert!(answer.last_full_check_at.is_some());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !crate::helpers::captured_logs().contains("audit chain head") {
+        assert!(std::time::Instant::now() < deadline, "the head was never exported");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -12,4 +12,5 @@ mod people;
 mod proposals;
 mod races;
 mod reviews;
+mod roles;
 mod signing;
