@@ -105,17 +105,17 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
     let person = match on_behalf_of {
         None => None,
         Some(reference) => {
+            // Unknown, not an active agent, or not one this integration may
+            // act for: one answer, so an integration cannot probe for people.
             let mut conn = state.pool.acquire().await?;
-            let agent = db::employees::find_by_reference(&mut conn, reference)
+            let agent = db::employees::agent_for_integration(&mut conn, integration_id, reference)
                 .await?
-                .ok_or_else(|| AppError::forbidden(format!("Countersign-On-Behalf-Of: no employee `{reference}`")))?;
-            let person = agent.person();
-            if !person.is_active_agent() {
-                return Err(AppError::forbidden(format!(
-                    "Countersign-On-Behalf-Of: `{reference}` is not an active agent"
-                )));
-            }
-            Some(person)
+                .ok_or_else(|| {
+                    AppError::forbidden(format!(
+                        "Countersign-On-Behalf-Of: this integration may not act for `{reference}`"
+                    ))
+                })?;
+            Some(agent.person())
         }
     };
     Ok(Actor {

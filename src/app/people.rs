@@ -124,6 +124,18 @@ pub async fn update_employee_in(
         json!({ "before": before, "after": after }),
         now,
     )];
+    // Deactivation ends every token; reactivating issues none back.
+    if before.active && !after.active {
+        for token in db::tokens::revoke_all_of(conn, id).await? {
+            events.push(EventContent::new(
+                EventType::TokenRevoked,
+                token,
+                actor.audit_ids(),
+                json!({ "employee_id": id, "reason": "the employee was deactivated" }),
+                now,
+            ));
+        }
+    }
     if !after.person().is_active_agent() {
         let reason = if after.active {
             format!("the proposer is now {} and no longer an agent", after.role.as_str())

@@ -99,6 +99,41 @@ pub async fn find_by_reference(conn: &mut PgConnection, reference: &str) -> sqlx
     .await
 }
 
+/// The agent an integration names (by id or helpdesk external_id), if it
+/// is an active agent the integration may act for; `None` otherwise, for
+/// whichever reason: the caller is told no more than that.
+pub async fn agent_for_integration(
+    conn: &mut PgConnection,
+    integration_id: Uuid,
+    reference: &str,
+) -> sqlx::Result<Option<EmployeeRow>> {
+    let id = Uuid::parse_str(reference).ok();
+    sqlx::query_as!(
+        EmployeeRow,
+        r#"
+        SELECT e.id, e.name, e.email, e.role AS "role: Role", e.team, e.external_id, e.active,
+               e.created_at, e.updated_at
+        FROM employees e JOIN integrations i ON i.id = $1
+        WHERE (e.id = $2 OR e.external_id = $3) AND e.active AND e.role = 'agent'
+          AND (i.acts_for_all OR e.team = ANY(i.acts_for_teams) OR e.id = ANY(i.acts_for_agents))
+        ORDER BY (e.id = $2) DESC NULLS LAST
+        LIMIT 1
+        "#,
+        integration_id,
+        id,
+        reference
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Those of `ids` that are agents (active or not), for checking a list.
+pub async fn agents_among(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!("SELECT id FROM employees WHERE id = ANY($1) AND role = 'agent'", ids)
+        .fetch_all(conn)
+        .await
+}
+
 pub struct ListFilter<'a> {
     pub role: Option<Role>,
     pub team: Option<&'a str>,

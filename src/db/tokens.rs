@@ -107,6 +107,17 @@ pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<To
     .await
 }
 
+/// Revokes every live token of a person (when they are deactivated);
+/// answers the tokens revoked.
+pub async fn revoke_all_of(conn: &mut PgConnection, employee_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "UPDATE api_tokens SET revoked_at = now() WHERE employee_id = $1 AND revoked_at IS NULL RETURNING id",
+        employee_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// Records use, at most once a minute per token however busy it is.
 pub async fn touch(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     sqlx::query!(

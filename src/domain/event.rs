@@ -35,6 +35,8 @@ pub enum EventType {
     TokenRevoked,
     #[serde(rename = "integration.created")]
     IntegrationCreated,
+    #[serde(rename = "integration.updated")]
+    IntegrationUpdated,
 }
 
 /// What an event is about.
@@ -58,7 +60,7 @@ impl Subject {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -74,6 +76,7 @@ impl EventType {
         EventType::TokenIssued,
         EventType::TokenRevoked,
         EventType::IntegrationCreated,
+        EventType::IntegrationUpdated,
     ];
 
     /// The stored name, e.g. `proposal.approved`.
@@ -94,6 +97,7 @@ impl EventType {
             EventType::TokenIssued => "token.issued",
             EventType::TokenRevoked => "token.revoked",
             EventType::IntegrationCreated => "integration.created",
+            EventType::IntegrationUpdated => "integration.updated",
         }
     }
 
@@ -105,7 +109,7 @@ impl EventType {
         match self {
             EventType::EmployeeCreated | EventType::EmployeeUpdated => Subject::Employee,
             EventType::TokenIssued | EventType::TokenRevoked => Subject::Token,
-            EventType::IntegrationCreated => Subject::Integration,
+            EventType::IntegrationCreated | EventType::IntegrationUpdated => Subject::Integration,
             _ => Subject::Proposal,
         }
     }

@@ -85,11 +85,23 @@ pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>,
     Some(trim_blank(value).to_owned()).filter(|v| !v.is_empty())
 }
 
+/// An email as a person reads it: NFC-normalised (one way of writing each
+/// accented letter), the domain lower-cased; the local part keeps its case.
+fn normalised_email(email: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let email: String = email.nfc().collect();
+    match email.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => email,
+    }
+}
+
 /// Checks an email address: at most 254 characters as sent; trimmed of
 /// blank characters, one `@` with something before it and a dot after it,
-/// and nothing blank inside.
+/// and nothing blank inside. Answers it normalised (NFC, lower-case domain).
 pub fn email_address(errors: &mut FieldErrors, value: &str) -> String {
-    let email = trim_blank(value);
+    let email = normalised_email(trim_blank(value));
+    let email = email.as_str();
     let valid = value.chars().count() <= 254
         && !email.chars().any(is_blank_char)
         && email
@@ -167,5 +179,13 @@ mod tests {
             email_address(&mut errors, bad);
             assert!(!errors.is_empty(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_email_is_kept_as_a_person_reads_it() {
+        let mut errors = FieldErrors::new();
+        let decomposed = "Rene\u{301}@Example.COM";
+        assert_eq!(email_address(&mut errors, decomposed), "Ren\u{e9}@example.com");
+        assert!(errors.is_empty());
     }
 }

@@ -10,8 +10,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Query};
+use super::extract::{Json, PathId, Query};
 use super::pagination::Keyset;
+use crate::app::integrations::IntegrationChange;
 use crate::app::{self, Actor};
 use crate::db;
 use crate::db::integrations::IntegrationRow;
@@ -26,7 +27,13 @@ pub struct Integration {
     pub name: String,
     pub kind: IntegrationKind,
     pub active: bool,
+    /// Acts for every active agent (the default), or only for the agents of
+    /// `acts_for_teams` and those in `acts_for_agents`.
+    pub acts_for_all: bool,
+    pub acts_for_teams: Vec<String>,
+    pub acts_for_agents: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<IntegrationRow> for Integration {
@@ -36,7 +43,11 @@ impl From<IntegrationRow> for Integration {
             name: row.name,
             kind: row.kind,
             active: row.active,
+            acts_for_all: row.acts_for_all,
+            acts_for_teams: row.acts_for_teams,
+            acts_for_agents: row.acts_for_agents,
             created_at: row.created_at,
+            updated_at: row.updated_at,
         }
     }
 }
@@ -65,6 +76,24 @@ pub struct CreateIntegration {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: IntegrationKind,
+}
+
+/// Fields left out stay as they are.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIntegration {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// False stops its tokens at once.
+    pub active: Option<bool>,
+    /// True: acts for every active agent. False: only for those below.
+    pub acts_for_all: Option<bool>,
+    /// Teams whose active agents it may act for.
+    #[schema(max_items = 100)]
+    pub acts_for_teams: Option<Vec<String>>,
+    /// Agents it may act for, by id.
+    #[schema(max_items = 1000)]
+    pub acts_for_agents: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -128,6 +157,72 @@ pub async fn list_integrations(
     }))
 }
 
+/// One integration (never its secrets).
+#[utoipa::path(
+    get, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Integration), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn get_integration(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<Integration>, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut conn = state.pool.acquire().await?;
+    let row = db::integrations::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::not_found("integration"))?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Change an integration: its name, whether it is active, and which agents
+/// it may act for. An agent outside its scope is refused as if unknown.
+#[utoipa::path(
+    patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = UpdateIntegration,
+    responses(
+        (status = 200, body = Integration), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "name taken"),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn update_integration(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<UpdateIntegration>,
+) -> Result<axum::Json<Integration>, ApiError> {
+    actor.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let name = body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200));
+    let teams = body.acts_for_teams.map(|teams| {
+        if teams.len() > 100 {
+            errors.add("acts_for_teams", "must list at most 100 teams");
+        }
+        teams
+            .iter()
+            .map(|team| required_text(&mut errors, "acts_for_teams", team, 100))
+            .collect::<Vec<_>>()
+    });
+    if body.acts_for_agents.as_ref().is_some_and(|agents| agents.len() > 1000) {
+        errors.add("acts_for_agents", "must list at most 1000 agents");
+    }
+    errors.finish()?;
+    let change = IntegrationChange {
+        name,
+        active: body.active,
+        acts_for_all: body.acts_for_all,
+        acts_for_teams: teams,
+        acts_for_agents: body.acts_for_agents,
+    };
+    let row = app::integrations::update_integration(&state, &actor, id, change).await?;
+    Ok(axum::Json(row.into()))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_integration, list_integrations))
+    OpenApiRouter::new()
+        .routes(routes!(create_integration, list_integrations))
+        .routes(routes!(get_integration, update_integration))
 }

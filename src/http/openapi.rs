@@ -148,6 +148,13 @@ fn describe_texts(document: &mut Value) {
             continue;
         };
         for (field, property) in properties.iter_mut() {
+            // Lists of names (teams): each a required text of 1-100.
+            if property["type"] == "array" && accepts_strings(&property["items"]) {
+                property["items"]["minLength"] = json!(1);
+                property["items"]["maxLength"] = json!(100);
+                property["items"]["pattern"] = json!(visible_text_pattern());
+                continue;
+            }
             if !accepts_strings(property) || property.get("enum").is_some() || property.get("pattern").is_some() {
                 continue;
             }

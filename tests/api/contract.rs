@@ -353,8 +353,13 @@ async fn the_document_states_the_constraints_the_service_enforces() {
     let cosign = &spec["paths"]["/v1/proposals/{id}/cosign"]["post"]["requestBody"];
     assert_eq!(cosign["required"], true);
     // The anchor's two parameters come together or not at all.
-    let parameters = spec["paths"]["/v1/audit/verify"]["get"]["parameters"].as_array().unwrap();
-    let verify = parameters.iter().find(|p| p["name"] == "anchor").expect("the anchor pair");
+    let parameters = spec["paths"]["/v1/audit/verify"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let verify = parameters
+        .iter()
+        .find(|p| p["name"] == "anchor")
+        .expect("the anchor pair");
     assert_eq!(verify["name"], "anchor");
     assert_eq!(verify["schema"]["required"], json!(["anchor_hash", "anchor_seq"]));
 }

@@ -8,6 +8,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod integrations;
 mod people;
 mod proposals;
 mod races;

@@ -256,14 +256,58 @@ async fn duplicate_email_and_external_id_are_409_naming_the_field() {
 }
 
 #[tokio::test]
-async fn deactivation_and_reactivation_take_effect_on_the_next_request() {
+async fn deactivation_revokes_every_token_and_reactivation_issues_none_back() {
     let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
     agent.me().await.expect(200);
     app.set_employee(&agent, json!({ "active": false })).await;
     agent.me().await.expect_problem(401, None);
     app.set_employee(&agent, json!({ "active": true })).await;
-    agent.me().await.expect(200);
+    // Reactivated, the person has no working token until one is issued.
+    agent.me().await.expect_problem(401, None);
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE employee_id = $1 AND revoked_at IS NOT NULL")
+            .bind(agent.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 1);
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE event_type = 'token.revoked' AND payload->>'employee_id' = $1",
+    )
+    .bind(agent.id.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 1, "the revocation is audited");
+    let fresh = app
+        .admin
+        .post(&format!("/v1/employees/{}/tokens", agent.id), &json!({}))
+        .await
+        .expect(201)
+        .issued_token();
+    let status = app.get("/v1/me", Some(&fresh.token)).await.status;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_revoked_even_in_the_schema() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    app.set_employee(&agent, json!({ "active": false })).await;
+    for change in [
+        "revoked_at = NULL",
+        "revoked_at = revoked_at + interval '1 day'",
+        "token_hash = sha256('other')",
+    ] {
+        let refused = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_tokens SET {change} WHERE employee_id = '{}'",
+            agent.id
+        )))
+        .execute(&app.pool)
+        .await;
+        assert!(refused.is_err(), "{change}");
+    }
 }
 
 /// The id of the one token issued to `who`, as the admin's list shows it.
