@@ -81,6 +81,7 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct ProposalSettings {
     pub pending_ttl_secs: u64,
+    pub max_revisions: u32,
     pub default_required_cosigners: u32,
     pub declines_to_reject: u32,
     pub expiry_interval_secs: u64,
@@ -264,6 +265,9 @@ impl Settings {
                 "must be between 1 and 10",
             ));
         }
+        if !(1..=1000).contains(&p.max_revisions) {
+            return Err(invalid("proposals.max_revisions", "must be between 1 and 1000"));
+        }
         if !(1..=10).contains(&p.declines_to_reject) {
             return Err(invalid("proposals.declines_to_reject", "must be between 1 and 10"));
         }
@@ -327,6 +331,7 @@ impl Settings {
             categories,
             thresholds,
             peer_limits: p.peer_limits.clone(),
+            max_revisions: p.max_revisions,
         })
     }
 }

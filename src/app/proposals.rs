@@ -74,6 +74,24 @@ fn snapshot(row: &ProposalRow) -> Value {
     serde_json::to_value(row).unwrap_or(Value::Null)
 }
 
+/// What a revision changed, field by field: `{field: {before, after}}`.
+/// Only the changes are kept, so a long text revised many times does not
+/// fill the log with copies of what stayed the same.
+fn changes(before: &ProposalRow, after: &ProposalRow) -> Value {
+    let (Value::Object(before), Value::Object(after)) = (snapshot(before), snapshot(after)) else {
+        return Value::Null;
+    };
+    let changed: serde_json::Map<String, Value> = after
+        .into_iter()
+        .filter(|(field, value)| before.get(field) != Some(value) && field != "updated_at")
+        .map(|(field, value)| {
+            let was = before.get(&field).cloned().unwrap_or(Value::Null);
+            (field, json!({ "before": was, "after": value }))
+        })
+        .collect();
+    Value::Object(changed)
+}
+
 async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, AppError> {
     db::proposals::find_for_update(conn, id)
         .await?
@@ -170,7 +188,10 @@ pub async fn revise_in(
 ) -> Result<Change<Proposal>, AppError> {
     let proposer = actor.require(Role::Agent)?;
     let before = locked(conn, id).await?;
-    before.facts().check_may_revise(&proposer, now)?;
+    let so_far = db::proposals::revisions_made(conn, id).await?;
+    before
+        .facts()
+        .check_may_revise(&proposer, now, so_far, policy.max_revisions)?;
     let terms = before.terms().revised(change)?;
     // Whatever changed, the terms must still pass the policy: a category
     // that moves money keeps its amount, and the amount its limit.
@@ -191,7 +212,7 @@ pub async fn revise_in(
         EventType::ProposalRevised,
         &after,
         actor.audit_ids(),
-        json!({ "before": snapshot(&before), "after": snapshot(&after), "new_revision": material }),
+        json!({ "changed": changes(&before, &after), "revision": after.revision, "new_revision": material }),
         now,
     );
     Ok(Change::new(views::proposal(&after, now), vec![event]))
@@ -379,13 +400,14 @@ pub async fn record_outcome(
     key: Option<&IdempotencyKey>,
 ) -> Result<Written<Proposal>, AppError> {
     commit_once(state, key, async |conn, now| {
-        record_outcome_in(conn, actor, id, report, now).await
+        record_outcome_in(conn, &state.policy, actor, id, report, now).await
     })
     .await
 }
 
 pub async fn record_outcome_in(
     conn: &mut PgConnection,
+    policy: &ApprovalPolicy,
     actor: &Actor,
     id: Uuid,
     report: OutcomeReport,
@@ -394,6 +416,11 @@ pub async fn record_outcome_in(
     let proposer = actor.require(Role::Agent)?;
     let mut row = locked(conn, id).await?;
     row.facts().check_may_record_outcome(&proposer)?;
+    if let Some(actual) = &report.actual_amount {
+        policy
+            .check_outcome_amount(row.terms().amount.as_ref(), actual)
+            .map_err(AppError::from)?;
+    }
     let outcome = OutcomeRow {
         recorded_by: proposer.id,
         via_integration_id: actor.via_integration,

@@ -513,6 +513,16 @@ pub struct Expired {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How often a proposal was revised (its `proposal.revised` events).
+pub async fn revisions_made(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM audit_events WHERE subject_id = $1 AND event_type = 'proposal.revised'"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// Withdraws the pending proposals of someone who is no longer an active
 /// agent (deactivated, or now a manager or admin): nobody stands behind them
 /// any more. Those past their deadline are left to the expiry worker. A

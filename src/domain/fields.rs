@@ -85,6 +85,63 @@ pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>,
     Some(trim_blank(value).to_owned()).filter(|v| !v.is_empty())
 }
 
+/// Direction-changing characters (embeddings, overrides, isolates): in a
+/// name or a one-line field they make text read differently from what is
+/// stored (the "Trojan Source" trick), so those fields refuse them.
+pub const BIDI_CONTROLS: &[(char, char)] = &[('\u{202a}', '\u{202e}'), ('\u{2066}', '\u{2069}')];
+
+/// The request fields that hold one line: names, references, categories,
+/// summaries. They refuse control characters (line breaks included) and
+/// direction-changing ones anywhere; the OpenAPI document says so from this
+/// same list.
+pub const SINGLE_LINE_FIELDS: &[&str] = &[
+    "name",
+    "email",
+    "team",
+    "external_id",
+    "category",
+    "policy_ref",
+    "summary",
+    "customer_ref",
+    "ticket_ref",
+    "acts_for_teams",
+];
+
+/// What a one-line field refuses anywhere: control characters and
+/// direction-changing ones.
+pub fn is_refused_in_a_line(c: char) -> bool {
+    c.is_control() || LINE_BREAKS.contains(&c) || BIDI_CONTROLS.iter().any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// Line and paragraph separators: breaks that are not control characters.
+pub const LINE_BREAKS: [char; 2] = ['\u{2028}', '\u{2029}'];
+
+fn check_line(errors: &mut FieldErrors, field: &str, value: &str) {
+    debug_assert!(SINGLE_LINE_FIELDS.contains(&field), "{field} is not listed as one line");
+    if value.chars().any(is_refused_in_a_line) {
+        errors.add(
+            field,
+            "must be one line, without control or direction-changing characters",
+        );
+    }
+}
+
+/// A required one-line text: as `required_text`, and no control or
+/// direction-changing character anywhere.
+pub fn required_line(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
+    check_line(errors, field, value);
+    required_text(errors, field, value, max)
+}
+
+/// An optional one-line text: as `optional_text`, and no control or
+/// direction-changing character anywhere.
+pub fn optional_line(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    if let Some(value) = value {
+        check_line(errors, field, value);
+    }
+    optional_text(errors, field, value, max)
+}
+
 /// An email as a person reads it: NFC-normalised (one way of writing each
 /// accented letter), the domain lower-cased; the local part keeps its case.
 fn normalised_email(email: &str) -> String {
@@ -100,6 +157,7 @@ fn normalised_email(email: &str) -> String {
 /// blank characters, one `@` with something before it and a dot after it,
 /// and nothing blank inside. Answers it normalised (NFC, lower-case domain).
 pub fn email_address(errors: &mut FieldErrors, value: &str) -> String {
+    check_line(errors, "email", value);
     let email = normalised_email(trim_blank(value));
     let email = email.as_str();
     let valid = value.chars().count() <= 254
@@ -186,6 +244,29 @@ mod tests {
         let mut errors = FieldErrors::new();
         let decomposed = "Rene\u{301}@Example.COM";
         assert_eq!(email_address(&mut errors, decomposed), "Ren\u{e9}@example.com");
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn a_line_refuses_line_breaks_and_direction_changes_anywhere() {
+        for bad in [
+            "two\nlines",
+            "\tindented",
+            "admin\u{202e}nimda",
+            "x\u{2066}y",
+            "\u{2069}",
+            "a\u{2028}b",
+        ] {
+            let mut errors = FieldErrors::new();
+            required_line(&mut errors, "name", bad, 100);
+            assert!(errors.as_map().contains_key("name"), "{bad:?}");
+        }
+        let mut errors = FieldErrors::new();
+        assert_eq!(required_line(&mut errors, "name", " Zoë Ødegård ", 100), "Zoë Ødegård");
+        assert_eq!(
+            optional_line(&mut errors, "team", Some("billing"), 100).as_deref(),
+            Some("billing")
+        );
         assert!(errors.is_empty());
     }
 }

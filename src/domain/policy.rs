@@ -78,6 +78,8 @@ pub struct ApprovalPolicy {
     /// Per currency: the largest amount peers may approve. When any limit is
     /// configured, only the currencies listed are accepted.
     pub peer_limits: BTreeMap<String, i64>,
+    /// How often a proposal may be revised (each revision is kept forever).
+    pub max_revisions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +92,10 @@ pub enum PolicyViolation {
     CurrencyNotAccepted { currency: String, accepted: Vec<String> },
     #[error("exceeds peer-approval limit of {limit_minor} minor units of {currency}; this needs a manager")]
     ExceedsPeerLimit { currency: String, limit_minor: i64 },
+    #[error("must be {approved}, the currency the proposal was approved in")]
+    OutcomeCurrency { approved: String },
+    #[error("is more than peers may ever approve ({limit_minor} minor units of {currency})")]
+    OutcomeAboveLimit { currency: String, limit_minor: i64 },
 }
 
 impl ApprovalPolicy {
@@ -100,6 +106,33 @@ impl ApprovalPolicy {
             .ok_or_else(|| PolicyViolation::UnknownCategory {
                 valid: self.categories.iter().map(|c| c.name.clone()).collect(),
             })
+    }
+
+    /// What an outcome may say was paid: in the currency the proposal was
+    /// approved in (when it named one), an accepted currency otherwise, and
+    /// never more than peers may approve in it.
+    pub fn check_outcome_amount(&self, approved: Option<&Money>, actual: &Money) -> Result<(), PolicyViolation> {
+        if let Some(approved) = approved
+            && approved.currency != actual.currency
+        {
+            return Err(PolicyViolation::OutcomeCurrency {
+                approved: approved.currency.clone(),
+            });
+        }
+        if self.peer_limits.is_empty() {
+            return Ok(());
+        }
+        match self.peer_limits.get(&actual.currency) {
+            None => Err(PolicyViolation::CurrencyNotAccepted {
+                currency: actual.currency.clone(),
+                accepted: self.peer_limits.keys().cloned().collect(),
+            }),
+            Some(&limit) if actual.minor > limit => Err(PolicyViolation::OutcomeAboveLimit {
+                currency: actual.currency.clone(),
+                limit_minor: limit,
+            }),
+            Some(_) => Ok(()),
+        }
     }
 
     /// How many distinct co-signers a proposal in this category with this
@@ -176,7 +209,39 @@ pub(crate) mod tests {
                 },
             ],
             peer_limits: BTreeMap::from([("EUR".into(), 500_000), ("USD".into(), 100_000)]),
+            max_revisions: 20,
         }
+    }
+
+    #[test]
+    fn an_outcome_is_paid_in_the_approved_currency_and_within_what_peers_may_approve() {
+        let p = policy();
+        assert_eq!(
+            p.check_outcome_amount(Some(&eur(1000)), &eur(1200)),
+            Ok(()),
+            "a little more is fine"
+        );
+        let usd = Money {
+            minor: 1000,
+            currency: "USD".into(),
+        };
+        assert!(matches!(
+            p.check_outcome_amount(Some(&eur(1000)), &usd),
+            Err(PolicyViolation::OutcomeCurrency { .. })
+        ));
+        assert!(matches!(
+            p.check_outcome_amount(Some(&eur(1000)), &eur(999_999_999)),
+            Err(PolicyViolation::OutcomeAboveLimit { .. })
+        ));
+        let xxx = Money {
+            minor: 1,
+            currency: "XXX".into(),
+        };
+        assert!(matches!(
+            p.check_outcome_amount(None, &xxx),
+            Err(PolicyViolation::CurrencyNotAccepted { .. })
+        ));
+        assert_eq!(p.check_outcome_amount(None, &usd), Ok(()));
     }
 
     fn eur(minor: i64) -> Money {

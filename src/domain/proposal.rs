@@ -154,6 +154,8 @@ pub enum RuleViolation {
     NotApproved(Status),
     #[error("the outcome is already recorded")]
     OutcomeRecorded,
+    #[error("the proposal was revised {max} times, as often as allowed; withdraw it and file a new one")]
+    TooManyRevisions { max: u32 },
     #[error("only active managers may review proposals")]
     NotAnActiveManager,
     #[error("a reviewer cannot review a proposal they filed or signed")]
@@ -317,10 +319,21 @@ impl ProposalFacts {
         Ok(())
     }
 
-    /// The proposer revises while pending.
-    pub fn check_may_revise(&self, actor: &Person, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+    /// The proposer revises while pending, up to `max` times in all
+    /// (`so_far` revisions already made).
+    pub fn check_may_revise(
+        &self,
+        actor: &Person,
+        now: DateTime<Utc>,
+        so_far: i64,
+        max: u32,
+    ) -> Result<(), RuleViolation> {
         self.check_proposer(actor, "revise this proposal")?;
-        self.check_pending(now)
+        self.check_pending(now)?;
+        if so_far >= i64::from(max) {
+            return Err(RuleViolation::TooManyRevisions { max });
+        }
+        Ok(())
     }
 
     /// The proposer withdraws while pending.
@@ -731,7 +744,7 @@ mod tests {
                 Err(RuleViolation::NotPending(status))
             );
             assert_eq!(
-                p.check_may_revise(&proposer, now()),
+                p.check_may_revise(&proposer, now(), 0, 20),
                 Err(RuleViolation::NotPending(status))
             );
         }
@@ -757,7 +770,7 @@ mod tests {
             Err(RuleViolation::Expired(p.expires_at))
         );
         assert_eq!(
-            p.check_may_revise(&proposer, late),
+            p.check_may_revise(&proposer, late, 0, 20),
             Err(RuleViolation::Expired(p.expires_at))
         );
     }
@@ -775,10 +788,10 @@ mod tests {
         let proposer = agent();
         let other = agent();
         let mut p = proposal(&proposer, 1);
-        assert_eq!(p.check_may_revise(&proposer, now()), Ok(()));
+        assert_eq!(p.check_may_revise(&proposer, now(), 0, 20), Ok(()));
         assert_eq!(p.check_may_withdraw(&proposer, now()), Ok(()));
         assert!(matches!(
-            p.check_may_revise(&other, now()),
+            p.check_may_revise(&other, now(), 0, 20),
             Err(RuleViolation::NotProposer { .. })
         ));
         assert!(matches!(
@@ -796,6 +809,17 @@ mod tests {
             p.check_may_record_outcome(&proposer),
             Err(RuleViolation::OutcomeRecorded),
             "once"
+        );
+    }
+
+    #[test]
+    fn a_proposal_is_revised_at_most_the_allowed_number_of_times() {
+        let proposer = agent();
+        let p = proposal(&proposer, 1);
+        assert_eq!(p.check_may_revise(&proposer, now(), 19, 20), Ok(()));
+        assert_eq!(
+            p.check_may_revise(&proposer, now(), 20, 20),
+            Err(RuleViolation::TooManyRevisions { max: 20 })
         );
     }
 

@@ -17,7 +17,7 @@ use crate::app::{self, Actor};
 use crate::db;
 use crate::db::employees::EmployeeRow;
 use crate::domain::employee::Role;
-use crate::domain::fields::{FieldErrors, email_address, optional_text, required_text};
+use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -155,11 +155,11 @@ pub async fn create_employee(
     let admin = actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let person = NewPerson {
-        name: required_text(&mut errors, "name", &body.name, 200),
+        name: required_line(&mut errors, "name", &body.name, 200),
         email: email_address(&mut errors, &body.email),
         role: body.role,
-        team: optional_text(&mut errors, "team", body.team.as_deref(), 100),
-        external_id: optional_text(&mut errors, "external_id", body.external_id.as_deref(), 200),
+        team: optional_line(&mut errors, "team", body.team.as_deref(), 100),
+        external_id: optional_line(&mut errors, "external_id", body.external_id.as_deref(), 200),
     };
     errors.finish()?;
     let row = app::people::create_employee(&state, &actor, person).await?;
@@ -244,17 +244,17 @@ pub async fn update_employee(
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let change = PersonChange {
-        name: body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200)),
+        name: body.name.as_deref().map(|v| required_line(&mut errors, "name", v, 200)),
         email: body.email.as_deref().map(|v| email_address(&mut errors, v)),
         role: body.role,
         team: body
             .team
             .as_ref()
-            .map(|v| optional_text(&mut errors, "team", v.as_deref(), 100)),
+            .map(|v| optional_line(&mut errors, "team", v.as_deref(), 100)),
         external_id: body
             .external_id
             .as_ref()
-            .map(|v| optional_text(&mut errors, "external_id", v.as_deref(), 200)),
+            .map(|v| optional_line(&mut errors, "external_id", v.as_deref(), 200)),
         active: body.active,
     };
     errors.finish()?;
@@ -280,7 +280,7 @@ pub async fn issue_token(
 ) -> Result<impl IntoResponse, ApiError> {
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
-    let name = optional_text(&mut errors, "name", body.name.as_deref(), 200);
+    let name = optional_line(&mut errors, "name", body.name.as_deref(), 200);
     errors.finish()?;
     let issued = app::people::issue_token(&state, &actor, id, name).await?;
     let answer = IssuedToken {

@@ -98,6 +98,7 @@ problem_types! {
     Expired = "expired", CONFLICT, "the proposal passed its deadline while pending";
     NotApproved = "not-approved", CONFLICT, "outcomes are recorded for approved proposals only";
     OutcomeAlreadyRecorded = "outcome-already-recorded", CONFLICT, "the outcome is recorded once";
+    TooManyRevisions = "too-many-revisions", CONFLICT, "the proposal was revised as often as `proposals.max_revisions` allows";
     NotDecided = "not-decided", CONFLICT, "a proposal is reviewed once decided";
     AlreadyReviewed = "already-reviewed", CONFLICT, "a proposal is reviewed once";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
@@ -113,6 +114,7 @@ problem_types! {
     UnknownCategory = "unknown-category", UNPROCESSABLE_ENTITY, "the category is not one configured";
     AmountRequired = "amount-required", UNPROCESSABLE_ENTITY, "the category moves money, so `amount_minor` and `currency` are required";
     CurrencyNotAccepted = "currency-not-accepted", UNPROCESSABLE_ENTITY, "the currency has no peer limit configured";
+    OutcomeCurrency = "outcome-currency", UNPROCESSABLE_ENTITY, "an outcome's amount must be in the currency the proposal was approved in";
     ExceedsPeerLimit = "exceeds-peer-limit", UNPROCESSABLE_ENTITY, "the amount is above what peers may approve; this needs a manager";
     IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "the Idempotency-Key was used for a different request";
     RevisionRequired = "revision-required", PRECONDITION_REQUIRED, "a signature must name the revision read (`revision`, or `If-Match`)";
@@ -442,6 +444,7 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::Expired(_) => (Expired, None, None),
             RuleViolation::NotApproved(_) => (NotApproved, None, None),
             RuleViolation::OutcomeRecorded => (OutcomeAlreadyRecorded, None, None),
+            RuleViolation::TooManyRevisions { .. } => (TooManyRevisions, None, None),
             RuleViolation::NotDecided => (NotDecided, None, None),
             RuleViolation::AlreadyReviewed => (AlreadyReviewed, None, None),
         };
@@ -462,6 +465,8 @@ impl From<PolicyViolation> for ApiError {
             PolicyViolation::AmountRequired { .. } => (ProblemType::AmountRequired, "amount_minor"),
             PolicyViolation::CurrencyNotAccepted { .. } => (ProblemType::CurrencyNotAccepted, "currency"),
             PolicyViolation::ExceedsPeerLimit { .. } => (ProblemType::ExceedsPeerLimit, "amount_minor"),
+            PolicyViolation::OutcomeCurrency { .. } => (ProblemType::OutcomeCurrency, "currency"),
+            PolicyViolation::OutcomeAboveLimit { .. } => (ProblemType::ExceedsPeerLimit, "actual_amount_minor"),
         };
         ApiError::refused(kind, violation.to_string()).on_field(field)
     }

@@ -17,7 +17,7 @@ use crate::app::{self, Actor};
 use crate::db;
 use crate::db::integrations::IntegrationRow;
 use crate::domain::employee::Role;
-use crate::domain::fields::{FieldErrors, required_text};
+use crate::domain::fields::{FieldErrors, required_line};
 use crate::domain::integration::IntegrationKind;
 use crate::state::AppState;
 
@@ -121,7 +121,7 @@ pub async fn create_integration(
 ) -> Result<impl IntoResponse, ApiError> {
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
-    let name = required_text(&mut errors, "name", &body.name, 200);
+    let name = required_line(&mut errors, "name", &body.name, 200);
     errors.finish()?;
 
     let created = app::integrations::create_integration(&state, &actor, name, body.kind).await?;
@@ -196,14 +196,14 @@ pub async fn update_integration(
 ) -> Result<axum::Json<Integration>, ApiError> {
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
-    let name = body.name.as_deref().map(|v| required_text(&mut errors, "name", v, 200));
+    let name = body.name.as_deref().map(|v| required_line(&mut errors, "name", v, 200));
     let teams = body.acts_for_teams.map(|teams| {
         if teams.len() > 100 {
             errors.add("acts_for_teams", "must list at most 100 teams");
         }
         teams
             .iter()
-            .map(|team| required_text(&mut errors, "acts_for_teams", team, 100))
+            .map(|team| required_line(&mut errors, "acts_for_teams", team, 100))
             .collect::<Vec<_>>()
     });
     if body.acts_for_agents.as_ref().is_some_and(|agents| agents.len() > 1000) {

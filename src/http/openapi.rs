@@ -11,7 +11,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 use super::pagination::CURSOR_PATTERN;
-use crate::domain::fields::BLANK_RANGES;
+use crate::domain::fields::{
+    BIDI_CONTROLS, BLANK_RANGES, LINE_BREAKS, SINGLE_LINE_FIELDS, is_blank_char, is_refused_in_a_line,
+};
 use crate::domain::policy::ApprovalPolicy;
 
 #[derive(OpenApi)]
@@ -96,9 +98,28 @@ fn blank_class(nul: bool) -> String {
         .collect()
 }
 
-/// A required text: no NUL, and at least one character that shows.
-fn visible_text_pattern() -> String {
-    format!("^[^\\u0000]*[^{}][^\\u0000]*$", blank_class(true))
+/// A required text: no NUL (nor, in one line, a control or direction-
+/// changing character), and at least one character that shows.
+fn visible_text_pattern(one_line: bool) -> String {
+    let refused = if one_line {
+        refused_in_a_line()
+    } else {
+        "\\u0000".to_owned()
+    };
+    format!("^[^{refused}]*[^{}][^{refused}]*$", blank_class(true))
+}
+
+/// What a one-line field refuses anywhere, as a regex class body: control
+/// characters and the direction-changing ones of `domain::fields`.
+fn refused_in_a_line() -> String {
+    let mut class = String::from("\\u0000-\\u001f\\u007f-\\u009f");
+    for c in LINE_BREAKS {
+        class.push_str(&range(c, c));
+    }
+    for &(from, to) in BIDI_CONTROLS {
+        class.push_str(&range(from, to));
+    }
+    class
 }
 
 /// An optional text: anything but NUL (blank means absent).
@@ -108,8 +129,42 @@ const ANY_TEXT_PATTERN: &str = "^[^\\u0000]*$";
 const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
 
 fn email_pattern() -> String {
-    let (blank, inside) = (blank_class(false), blank_class(true));
-    format!("^[{blank}]*[^{inside}@]+@[^{inside}@]*\\.[^{inside}@]*[{blank}]*$")
+    // Around it, blanks that a line allows (trimmed); inside, no blank.
+    let around = class_of(|c| is_blank_char(c) && !is_refused_in_a_line(c));
+    let inside = blank_class(true);
+    format!("^[{around}]*[^{inside}@]+@[^{inside}@]*\\.[^{inside}@]*[{around}]*$")
+}
+
+/// The blank characters for which `keep` holds, as a regex class body.
+fn class_of(keep: impl Fn(char) -> bool) -> String {
+    let mut class = String::new();
+    let mut run: Option<(char, char)> = None;
+    let chars = BLANK_RANGES
+        .iter()
+        .flat_map(|&(from, to)| from..=to)
+        .filter(|c| keep(*c));
+    for c in chars {
+        run = match run {
+            Some((from, to)) if to as u32 + 1 == c as u32 => Some((from, c)),
+            Some((from, to)) => {
+                class.push_str(&range(from, to));
+                Some((c, c))
+            }
+            None => Some((c, c)),
+        };
+    }
+    if let Some((from, to)) = run {
+        class.push_str(&range(from, to));
+    }
+    class
+}
+
+fn range(from: char, to: char) -> String {
+    if from == to {
+        format!("\\u{:04x}", from as u32)
+    } else {
+        format!("\\u{:04x}-\\u{:04x}", from as u32, to as u32)
+    }
 }
 
 /// Every text the service takes says, as a pattern, what it accepts: the
@@ -152,16 +207,19 @@ fn describe_texts(document: &mut Value) {
             if property["type"] == "array" && accepts_strings(&property["items"]) {
                 property["items"]["minLength"] = json!(1);
                 property["items"]["maxLength"] = json!(100);
-                property["items"]["pattern"] = json!(visible_text_pattern());
+                property["items"]["pattern"] =
+                    json!(visible_text_pattern(SINGLE_LINE_FIELDS.contains(&field.as_str())));
                 continue;
             }
             if !accepts_strings(property) || property.get("enum").is_some() || property.get("pattern").is_some() {
                 continue;
             }
+            let one_line = SINGLE_LINE_FIELDS.contains(&field.as_str());
             let pattern = match field.as_str() {
                 "email" => email_pattern(),
                 "currency" => CURRENCY_PATTERN.to_owned(),
-                _ if property.get("minLength").is_some() => visible_text_pattern(),
+                _ if property.get("minLength").is_some() => visible_text_pattern(one_line),
+                _ if one_line => format!("^[^{}]*$", refused_in_a_line()),
                 _ => ANY_TEXT_PATTERN.to_owned(),
             };
             property["pattern"] = json!(pattern);

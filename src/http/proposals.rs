@@ -20,7 +20,7 @@ use crate::app::proposals::{OutcomeReport, Signing};
 use crate::app::{self, Actor};
 use crate::db;
 use crate::domain::employee::Role;
-use crate::domain::fields::{FieldErrors, optional_text, required_text};
+use crate::domain::fields::{FieldErrors, optional_line, optional_text, required_line, required_text};
 use crate::domain::policy::check_money;
 use crate::domain::proposal::{CustomerOutcome, Status, Terms, TermsChange};
 use crate::state::AppState;
@@ -200,13 +200,13 @@ pub async fn file_proposal(
     let key = idempotency_key(&headers, &actor, "POST /v1/proposals", digest)?;
     let mut errors = FieldErrors::new();
     let terms = Terms {
-        category: required_text(&mut errors, "category", &body.category, 64),
-        policy_ref: required_text(&mut errors, "policy_ref", &body.policy_ref, 200),
-        summary: required_text(&mut errors, "summary", &body.summary, 500),
+        category: required_line(&mut errors, "category", &body.category, 64),
+        policy_ref: required_line(&mut errors, "policy_ref", &body.policy_ref, 200),
+        summary: required_line(&mut errors, "summary", &body.summary, 500),
         resolution: required_text(&mut errors, "resolution", &body.resolution, 5000),
         justification: required_text(&mut errors, "justification", &body.justification, 5000),
-        customer_ref: optional_text(&mut errors, "customer_ref", body.customer_ref.as_deref(), 200),
-        ticket_ref: optional_text(&mut errors, "ticket_ref", body.ticket_ref.as_deref(), 200),
+        customer_ref: optional_line(&mut errors, "customer_ref", body.customer_ref.as_deref(), 200),
+        ticket_ref: optional_line(&mut errors, "ticket_ref", body.ticket_ref.as_deref(), 200),
         amount: check_money(&mut errors, "amount_minor", body.amount_minor, body.currency.as_deref()),
     };
     errors.finish()?;
@@ -416,24 +416,28 @@ pub async fn revise_proposal(
 ) -> Result<Response, ApiError> {
     actor.require(Role::Agent)?;
     let mut errors = FieldErrors::new();
-    let mut required =
-        |field: &str, value: Option<String>, max: usize| value.map(|v| required_text(&mut errors, field, &v, max));
     let mut change = TermsChange {
-        category: required("category", body.category, 64),
-        policy_ref: required("policy_ref", body.policy_ref, 200),
-        summary: required("summary", body.summary, 500),
-        resolution: required("resolution", body.resolution, 5000),
-        justification: required("justification", body.justification, 5000),
+        category: body.category.map(|v| required_line(&mut errors, "category", &v, 64)),
+        policy_ref: body
+            .policy_ref
+            .map(|v| required_line(&mut errors, "policy_ref", &v, 200)),
+        summary: body.summary.map(|v| required_line(&mut errors, "summary", &v, 500)),
+        resolution: body
+            .resolution
+            .map(|v| required_text(&mut errors, "resolution", &v, 5000)),
+        justification: body
+            .justification
+            .map(|v| required_text(&mut errors, "justification", &v, 5000)),
         amount_minor: body.amount_minor,
         currency: body.currency,
         ..TermsChange::default()
     };
     change.customer_ref = body
         .customer_ref
-        .map(|v| optional_text(&mut errors, "customer_ref", v.as_deref(), 200));
+        .map(|v| optional_line(&mut errors, "customer_ref", v.as_deref(), 200));
     change.ticket_ref = body
         .ticket_ref
-        .map(|v| optional_text(&mut errors, "ticket_ref", v.as_deref(), 200));
+        .map(|v| optional_line(&mut errors, "ticket_ref", v.as_deref(), 200));
     errors.finish()?;
     let revised = app::proposals::revise(&state, &actor, id, change).await?;
     Ok(answer::proposal(&revised))

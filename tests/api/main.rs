@@ -8,6 +8,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod hygiene;
 mod integrations;
 mod people;
 mod proposals;
