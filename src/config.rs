@@ -46,10 +46,22 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("must be `pretty` or `json`, not `{other}`")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +82,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    pub embedded: bool,
     pub migrate_at_start: bool,
     pub data_dir: PathBuf,
     pub pg_bin_dir: String,
@@ -212,6 +225,12 @@ impl Settings {
             return Err(invalid(
                 "database.url",
                 "must start with postgres:// or postgresql:// (or be empty for the embedded database)",
+            ));
+        }
+        if url.is_empty() && !self.database.embedded {
+            return Err(invalid(
+                "database.url",
+                "is required here (set DATABASE_URL): this configuration runs no embedded database",
             ));
         }
         if url.is_empty() && self.database.data_dir.as_os_str().is_empty() {

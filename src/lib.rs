@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod healthcheck;
 pub mod http;
 pub mod secrets;
 pub mod startup;

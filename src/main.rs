@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `bootstrap-admin`,
-//! `grant-runtime-role`.
+//! `demo`, `healthcheck`, `grant-runtime-role`.
 
 use std::process::ExitCode;
 
@@ -33,6 +33,12 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Create a small demo team (two agents in billing, one in support, a
+    /// manager) if absent, and print a fresh token for each as shell lines.
+    Demo,
+    /// Exit 0 when the service running with these settings is ready
+    /// (GET /readyz answers 200), 1 otherwise: for container health checks.
+    Healthcheck,
     /// Migrate, then grant an existing role exactly what the running service
     /// needs (run as the database owner; see "Two database roles").
     GrantRuntimeRole {
@@ -56,6 +62,8 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::BootstrapAdmin { email, name } => bootstrap_admin(settings, &email, &name).await,
+        Command::Demo => demo(settings).await,
+        Command::Healthcheck => return healthcheck(&settings).await,
         Command::GrantRuntimeRole { role } => {
             with_database(
                 &settings,
@@ -75,6 +83,51 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     Application::build(settings).await?.run_until(shutdown_signal()).await
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let url = format!(
+        "http://{}",
+        countersign::healthcheck::probe_address(settings.server_addr()?)
+    );
+    let team = with_database(&settings, |pool| async move {
+        countersign::app::people::demo_team(&pool).await
+    })
+    .await?;
+    // Shell lines on stdout: `eval "$(countersign demo)"` sets them all.
+    println!("export COUNTERSIGN_URL={url}");
+    for member in team {
+        println!(
+            "export {}={}  # {}, {}{}",
+            member.variable,
+            member.token,
+            member.name,
+            member.role.as_str(),
+            member.team.map(|team| format!(", {team}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn healthcheck(settings: &Settings) -> ExitCode {
+    let addr = match settings.server_addr() {
+        Ok(addr) => countersign::healthcheck::probe_address(addr),
+        Err(error) => {
+            eprintln!("countersign: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match countersign::healthcheck::readiness(addr, std::time::Duration::from_secs(3)).await {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("countersign: {addr}/readyz answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("countersign: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -150,6 +150,31 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// What each metric means: the `# HELP` lines of `/metrics`.
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route template and status"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by method, route template and status"
+    );
+    metrics::describe_counter!(
+        "http_connections_refused_total",
+        "Connections answered 503 and closed because server.max_connections were open"
+    );
+    metrics::describe_counter!(
+        "embedded_postgres_restarts_total",
+        "Times the embedded PostgreSQL died under the service and was started again"
+    );
+    metrics::describe_gauge!(
+        "audit_chain_head_seq",
+        "Position of the newest audit chain link this replica verified (see the log for its hash)"
+    );
+}
+
 /// The process-wide Prometheus recorder (one per process; tests share it).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -163,6 +188,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            describe_metrics();
             handle
         })
         .clone()

@@ -12,6 +12,9 @@ use crate::domain::proposal::{CustomerOutcome, Decision, Status, Verdict};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     pub employee_id: Uuid,
+    /// The signer's name and team, as they are now.
+    pub name: String,
+    pub team: Option<String>,
     pub decision: Decision,
     pub revision: i32,
     pub comment: Option<String>,
@@ -35,6 +38,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     pub reviewer_id: Uuid,
+    pub reviewer_name: String,
+    pub reviewer_team: Option<String>,
     pub verdict: Verdict,
     pub note: String,
     pub reviewed_at: DateTime<Utc>,
@@ -47,6 +52,9 @@ pub struct Proposal {
     /// The effective status: a pending proposal past `expires_at` is `expired`.
     pub status: Status,
     pub proposer_id: Uuid,
+    /// The proposer's name and team, as they are now.
+    pub proposer_name: String,
+    pub proposer_team: Option<String>,
     pub filed_via_integration_id: Option<Uuid>,
     pub category: String,
     pub policy_ref: String,
@@ -80,6 +88,8 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
         id: row.id,
         status,
         proposer_id: row.proposer_id,
+        proposer_name: row.proposer_name.clone(),
+        proposer_team: row.proposer_team.clone(),
         filed_via_integration_id: row.filed_via_integration_id,
         category: row.category.clone(),
         policy_ref: row.policy_ref.clone(),
@@ -107,6 +117,8 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             .iter()
             .map(|s| Signature {
                 employee_id: s.employee_id,
+                name: s.name.clone(),
+                team: s.team.clone(),
                 decision: s.decision,
                 revision: s.revision,
                 comment: s.comment.clone(),
@@ -127,6 +139,8 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
         }),
         review: row.review.as_ref().map(|r| Review {
             reviewer_id: r.reviewer_id,
+            reviewer_name: r.reviewer_name.clone(),
+            reviewer_team: r.reviewer_team.clone(),
             verdict: r.verdict,
             note: r.note.clone(),
             reviewed_at: r.reviewed_at,

@@ -264,3 +264,79 @@ pub async fn bootstrap_admin(pool: &PgPool, email: &str, name: &str) -> anyhow::
     .map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(issued.token)
 }
+
+/// A member of the demo team, with a fresh token.
+#[derive(Debug, Clone)]
+pub struct DemoMember {
+    /// The shell variable `countersign demo` prints the token as.
+    pub variable: &'static str,
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub token: String,
+}
+
+/// `countersign demo`: a small team to try Countersign with at once (two
+/// agents in billing, one in support, a manager), created if absent, each
+/// given a fresh token. Emails are under example.com, so they never reach
+/// anyone.
+pub async fn demo_team(pool: &PgPool) -> anyhow::Result<Vec<DemoMember>> {
+    const TEAM: [(&str, &str, &str, Role, Option<&str>); 4] = [
+        ("ADA", "Ada Agent", "ada@demo.example.com", Role::Agent, Some("billing")),
+        ("BEN", "Ben Agent", "ben@demo.example.com", Role::Agent, Some("billing")),
+        (
+            "CLEO",
+            "Cleo Agent",
+            "cleo@demo.example.com",
+            Role::Agent,
+            Some("support"),
+        ),
+        (
+            "MONA",
+            "Mona Manager",
+            "mona@demo.example.com",
+            Role::Manager,
+            Some("billing"),
+        ),
+    ];
+    let members = commit_on(pool, async |conn, now| {
+        let mut events = Vec::new();
+        let mut members = Vec::new();
+        for (variable, name, email, role, team) in TEAM {
+            let person = match db::employees::find_by_email(conn, email).await? {
+                Some(existing) => existing,
+                None => {
+                    let person = NewPerson {
+                        name: name.to_owned(),
+                        email: email.to_owned(),
+                        role,
+                        team: team.map(str::to_owned),
+                        external_id: None,
+                    };
+                    let created = insert_employee(conn, &person).await?;
+                    events.push(EventContent::new(
+                        EventType::EmployeeCreated,
+                        created.id,
+                        ActorIds::default(),
+                        json!({ "after": created, "source": "demo" }),
+                        now,
+                    ));
+                    created
+                }
+            };
+            let mut issued = issue_token_in(conn, ActorIds::default(), person.id, Some("demo"), now).await?;
+            events.append(&mut issued.events);
+            members.push(DemoMember {
+                variable,
+                name: person.name,
+                role: person.role,
+                team: person.team,
+                token: issued.value.token,
+            });
+        }
+        Ok(Change::created(members, events))
+    })
+    .await
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(members)
+}

@@ -144,18 +144,20 @@ pub async fn file_in(
         updated_at: now,
         expires_at: now + policy.pending_ttl,
         decided_at: None,
+        proposer_name: String::new(),
+        proposer_team: None,
         signatures: sqlx::types::Json(vec![]),
         outcome: None,
         review: None,
     };
     row.set_terms(terms);
-    if !db::proposals::insert(conn, &row).await? {
-        // Deactivated (or given another role) since the request began.
-        return Err(RuleViolation::NotAnActiveAgent {
+    // None: deactivated (or given another role) since the request began.
+    let (name, team) = db::proposals::insert(conn, &row)
+        .await?
+        .ok_or(RuleViolation::NotAnActiveAgent {
             action: "file proposals",
-        }
-        .into());
-    }
+        })?;
+    (row.proposer_name, row.proposer_team) = (name, team);
     let event = proposal_event(
         EventType::ProposalCreated,
         &row,
@@ -285,10 +287,14 @@ async fn sign_in(
     if !db::proposals::lock(conn, id).await? {
         return Err(AppError::NotFound("proposal"));
     }
-    let (role, active) = db::proposals::lock_signers(conn, id, caller.id)
+    let found = db::proposals::lock_signers(conn, id, caller.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the signer {} has no employee row", caller.id))?;
-    let signer = Person { role, active, ..caller };
+    let signer = Person {
+        role: found.role,
+        active: found.active,
+        ..caller
+    };
     let mut row = db::proposals::find(conn, id)
         .await?
         .ok_or(AppError::NotFound("proposal"))?;
@@ -308,6 +314,8 @@ async fn sign_in(
         reason: signing.text.filter(|_| decision == Decision::Decline),
         created_at: now,
         by_active_agent: true,
+        name: found.name,
+        team: found.team,
     };
     db::proposals::insert_signature(conn, &row, &signature).await?;
     row.signatures.push(signature.clone());
@@ -483,13 +491,15 @@ pub async fn review_in(
             row.updated_at = now;
         }
     }
-    let review = ReviewRow {
+    let mut review = ReviewRow {
         reviewer_id: reviewer.id,
         verdict,
         note,
         reviewed_at: now,
+        reviewer_name: String::new(),
+        reviewer_team: None,
     };
-    db::proposals::insert_review(conn, id, &review).await?;
+    db::proposals::insert_review(conn, id, &mut review).await?;
     events.push(proposal_event(
         EventType::ProposalReviewed,
         &row,

@@ -70,7 +70,7 @@ pub enum EmbeddedError {
     Command { action: String, detail: String },
     #[error("PostgreSQL did not become ready within {seconds} s; its log {log} ends with:\n{tail}")]
     NotReady { seconds: u64, log: PathBuf, tail: String },
-    #[error("embedded database I/O on {path}: {source}")]
+    #[error("embedded database I/O on {path}")]
     Io { path: PathBuf, source: io::Error },
 }
 

@@ -27,6 +27,11 @@ pub struct SignatureRow {
     /// column: joined from `employees`, never written or shown).
     #[serde(default, skip_serializing)]
     pub by_active_agent: bool,
+    /// The signer's name and team as they are now (joined, not stored).
+    #[serde(default, skip_serializing)]
+    pub name: String,
+    #[serde(default, skip_serializing)]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +52,11 @@ pub struct ReviewRow {
     pub verdict: Verdict,
     pub note: String,
     pub reviewed_at: DateTime<Utc>,
+    /// The reviewer's name and team as they are now (joined, not stored).
+    #[serde(default, skip_serializing)]
+    pub reviewer_name: String,
+    #[serde(default, skip_serializing)]
+    pub reviewer_team: Option<String>,
 }
 
 /// A proposal with everything hung on it. The attachments arrive as JSON
@@ -73,6 +83,11 @@ pub struct ProposalRow {
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The proposer's name and team as they are now (joined, not stored).
+    #[serde(skip)]
+    pub proposer_name: String,
+    #[serde(skip)]
+    pub proposer_team: Option<String>,
     #[serde(skip)]
     pub signatures: Json<Vec<SignatureRow>>,
     #[serde(skip)]
@@ -151,15 +166,20 @@ macro_rules! select_proposals {
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at,
+                   (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS "proposer_name!",
+                   (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
-                                              || jsonb_build_object('by_active_agent', e.active AND e.role = 'agent')
+                                              || jsonb_build_object('by_active_agent', e.active AND e.role = 'agent',
+                                                                    'name', e.name, 'team', e.team)
                                               ORDER BY s.id), '[]')
                     FROM signatures s JOIN employees e ON e.id = s.employee_id
                     WHERE s.proposal_id = p.id) AS "signatures!: Json<Vec<SignatureRow>>",
                    (SELECT to_jsonb(o) - 'proposal_id' FROM proposal_outcomes o WHERE o.proposal_id = p.id)
                        AS "outcome: Json<OutcomeRow>",
-                   (SELECT to_jsonb(r) - 'proposal_id' FROM proposal_reviews r WHERE r.proposal_id = p.id)
-                       AS "review: Json<ReviewRow>"
+                   (SELECT to_jsonb(r) - 'proposal_id'
+                           || jsonb_build_object('reviewer_name', e.name, 'reviewer_team', e.team)
+                    FROM proposal_reviews r JOIN employees e ON e.id = r.reviewer_id
+                    WHERE r.proposal_id = p.id) AS "review: Json<ReviewRow>"
             FROM proposals p
             "# $(+ $suffix)+
             $(, $arg)*
@@ -198,15 +218,11 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
 /// the rows of everyone who endorsed it, so nobody's role or active flag
 /// changes between the decision and its commit (a deactivation waits for
 /// the signature, which then counted an endorser active at that moment).
-/// Answers the signer's role and active flag as they are now.
-pub async fn lock_signers(
-    conn: &mut PgConnection,
-    proposal_id: Uuid,
-    signer_id: Uuid,
-) -> sqlx::Result<Option<(Role, bool)>> {
+/// Answers the signer as they are now.
+pub async fn lock_signers(conn: &mut PgConnection, proposal_id: Uuid, signer_id: Uuid) -> sqlx::Result<Option<Signer>> {
     let rows = sqlx::query!(
         r#"
-        SELECT e.id, e.role AS "role: Role", e.active FROM employees e
+        SELECT e.id, e.role AS "role: Role", e.active, e.name, e.team FROM employees e
         WHERE e.id = $2
            OR e.id IN (SELECT s.employee_id FROM signatures s WHERE s.proposal_id = $1 AND s.decision = 'endorse')
         FOR SHARE
@@ -216,18 +232,29 @@ pub async fn lock_signers(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .find(|row| row.id == signer_id)
-        .map(|row| (row.role, row.active)))
+    Ok(rows.into_iter().find(|row| row.id == signer_id).map(|row| Signer {
+        role: row.role,
+        active: row.active,
+        name: row.name,
+        team: row.team,
+    }))
+}
+
+/// A signer as the signature finds them.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub role: Role,
+    pub active: bool,
+    pub name: String,
+    pub team: Option<String>,
 }
 
 /// Inserts a new proposal as the row describes it (status and revision
 /// take their defaults: pending, revision 1), if its proposer is an active
 /// agent now; false when not. The proposer's row is held until commit, so a
 /// deactivation either waits for the filing (and then withdraws it) or came
-/// first (and the filing is refused).
-pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<bool> {
+/// first (and the filing is refused). Answers the proposer's name and team.
+pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<Option<(String, Option<String>)>> {
     let inserted = sqlx::query!(
         r#"
         INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
@@ -237,6 +264,8 @@ pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         FROM employees e
         WHERE e.id = $2 AND e.active AND e.role = 'agent'
         FOR SHARE
+        RETURNING (SELECT name FROM employees WHERE id = proposer_id) AS "name!",
+                  (SELECT team FROM employees WHERE id = proposer_id) AS team
         "#,
         row.id,
         row.proposer_id,
@@ -256,9 +285,9 @@ pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         row.updated_at,
         row.expires_at,
     )
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(inserted.map(|row| (row.name, row.team)))
 }
 
 pub async fn insert_signature(
@@ -361,17 +390,24 @@ pub async fn insert_outcome(conn: &mut PgConnection, proposal_id: Uuid, outcome:
     Ok(())
 }
 
-pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &ReviewRow) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at) VALUES ($1, $2, $3, $4, $5)",
+/// Inserts the review; fills in the reviewer's name and team.
+pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &mut ReviewRow) -> sqlx::Result<()> {
+    let reviewer = sqlx::query!(
+        r#"
+        INSERT INTO proposal_reviews (proposal_id, reviewer_id, verdict, note, reviewed_at) VALUES ($1, $2, $3, $4, $5)
+        RETURNING (SELECT name FROM employees WHERE id = reviewer_id) AS "name!",
+                  (SELECT team FROM employees WHERE id = reviewer_id) AS team
+        "#,
         proposal_id,
         review.reviewer_id,
         review.verdict.as_str(),
         review.note,
         review.reviewed_at,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
+    review.reviewer_name = reviewer.name;
+    review.reviewer_team = reviewer.team;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ pub struct Json<T>(pub T, pub BodyDigest);
 impl<S, T> FromRequest<S> for Json<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + utoipa::PartialSchema,
 {
     type Rejection = ApiError;
 
@@ -66,8 +66,9 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// Parses JSON, telling malformed documents (400) from well-formed ones with
-/// the wrong fields (422, naming the field).
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// the wrong fields (422, naming every missing, unknown and mistyped field
+/// at once).
+pub fn parse_json<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> Result<T, ApiError> {
     if let Some(field) = field_with_nul(body) {
         return Err(FieldErrors::single(field, NUL_MESSAGE).into());
     }
@@ -79,13 +80,67 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         // is. Rare enough to pay for a second parse only when needed.
         Err(error) => match with_whole_numbers_as_integers(body).and_then(|value| T::deserialize(value).ok()) {
             Some(value) => return Ok(value),
-            None => return Err(data_problem(error)),
+            None => return Err(with_every_field_named::<T>(body, data_problem(error))),
         },
     };
     deserializer
         .end()
         .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
     Ok(value)
+}
+
+/// Adds to a validation problem every required field the body leaves out,
+/// every field the body's schema does not have and every field of the wrong
+/// type: one answer names them all, so a form can show every problem at once.
+fn with_every_field_named<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8], problem: ApiError) -> ApiError {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    let ApiError::Validation(mut errors) = problem else {
+        return problem;
+    };
+    let parsed = with_whole_numbers_as_integers(body).or_else(|| serde_json::from_slice(body).ok());
+    let (Some(serde_json::Value::Object(mut fields)), RefOr::T(Schema::Object(schema))) = (parsed, T::schema()) else {
+        return ApiError::Validation(errors);
+    };
+    for name in &schema.required {
+        if !fields.contains_key(name) {
+            errors.add(name.clone(), format!("missing field `{name}`"));
+        }
+    }
+    let expected: Vec<&String> = schema.properties.keys().collect();
+    fields.retain(|name, _| {
+        let known = schema.properties.contains_key(name);
+        if !known {
+            errors.add(
+                name.clone(),
+                format!("unknown field `{name}`, expected one of {expected:?}"),
+            );
+        }
+        known
+    });
+    // Each pass sets aside the field serde stopped at, so at most one pass
+    // per property. A missing field is reported only after every present
+    // one was read, so that error means the rest are well-typed.
+    for _ in 0..=schema.properties.len() {
+        let document = serde_json::Value::Object(fields.clone()).to_string();
+        let Err(error) = serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(&document))
+        else {
+            break;
+        };
+        let top = match error.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let message = strip_position(&error.inner().to_string());
+        if message.starts_with("missing field") {
+            break;
+        }
+        errors.add(field_name(&message, error.path().to_string(), "body"), message);
+        match top {
+            Some(key) if fields.remove(&key).is_some() => {}
+            _ => break,
+        }
+    }
+    ApiError::Validation(errors)
 }
 
 fn data_problem(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -249,7 +304,7 @@ where
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Body {
@@ -272,6 +327,21 @@ mod tests {
         let errors = field_errors(parse_json::<Body>(b"{}").unwrap_err());
         assert_eq!(errors[0].0, "reason");
         assert!(errors[0].1.contains("missing field"), "{errors:?}");
+    }
+
+    #[test]
+    fn every_missing_unknown_and_mistyped_field_is_named_at_once() {
+        #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Filing {
+            category: String,
+            summary: String,
+            amount: Option<i64>,
+        }
+        let errors = field_errors(parse_json::<Filing>(br#"{"colour":"red","amount":"x"}"#).unwrap_err());
+        let fields: Vec<&str> = errors.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(fields, vec!["amount", "category", "colour", "summary"], "{errors:?}");
     }
 
     #[test]

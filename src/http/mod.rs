@@ -14,6 +14,7 @@ pub mod integrations;
 pub mod me;
 pub mod openapi;
 pub mod pagination;
+pub mod policy;
 pub mod proposals;
 pub mod reviews;
 pub mod serve;
@@ -51,6 +52,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(integrations::router())
         .merge(me::router())
         .merge(proposals::router())
+        .merge(policy::router())
         .merge(reviews::router())
         .merge(audit::router())
 }

@@ -210,3 +210,70 @@ async fn a_bad_setting_stops_the_binary_with_a_message_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("server.addr"), "{stderr}");
 }
+
+#[tokio::test]
+async fn ctrl_c_at_a_terminal_lets_the_request_in_flight_finish_then_stops_the_database_cleanly() {
+    use std::os::unix::process::CommandExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let base = std::env::temp_dir().join(format!("countersign-bin-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cleanup = Cleanup(base.clone(), vec![]);
+    // Its own process group, as a shell gives a foreground job: Ctrl-C at
+    // a terminal sends SIGINT to the whole group.
+    let log = std::fs::File::create(base.join("service-1.log")).unwrap();
+    let mut service = command(&base, &addr)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    cleanup.1.push(service.id());
+    wait_for_readiness(&addr, 200, &base).await;
+    let output = command(&base, &addr)
+        .args(["bootstrap-admin", "--email", "root@example.com", "--name", "Root"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    // A request in flight: its body half sent when Ctrl-C comes.
+    let body = r#"{"name":"Late","email":"late@example.com","role":"agent"}"#;
+    let (first, rest) = body.split_at(20);
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/employees HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // SAFETY: kill(2) to the process group the test started.
+    assert_eq!(unsafe { libc::kill(-(service.id() as i32), libc::SIGINT) }, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight finished: {answer}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = service.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service did not stop on Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "a clean stop");
+    let postgres_log = std::fs::read_to_string(base.join("data/postgres.log")).unwrap();
+    assert!(postgres_log.contains("database system is shut down"), "{postgres_log}");
+    assert!(
+        !postgres_log.contains("terminating connection due to administrator command"),
+        "PostgreSQL stopped only after the service let go of it: {postgres_log}"
+    );
+}

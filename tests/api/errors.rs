@@ -155,3 +155,56 @@ async fn bad_query_parameters_are_named() {
         .await
         .expect_problem(422, Some("cursor"));
 }
+
+#[tokio::test]
+async fn an_empty_filing_names_every_required_field_in_one_answer() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let problem = agent
+        .post("/v1/proposals", &serde_json::json!({}))
+        .await
+        .expect_problem(422, None)
+        .problem();
+    let fields: Vec<String> = problem.errors.unwrap_or_default().into_keys().collect();
+    assert_eq!(
+        fields,
+        vec!["category", "justification", "policy_ref", "resolution", "summary"],
+        "every missing field at once"
+    );
+}
+
+#[tokio::test]
+async fn a_filing_with_several_wrong_fields_names_each_of_them_and_nothing_is_filed() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let problem = agent
+        .post(
+            "/v1/proposals",
+            &serde_json::json!({
+                "category": 7,
+                "summary": ["not", "text"],
+                "amount_minor": "forty",
+                "amount_minor_typo": 1,
+                "resolution": "Refund in full",
+                "justification": "Lost parcel",
+                "currency": "EUR"
+            }),
+        )
+        .await
+        .expect_problem(422, None)
+        .problem();
+    let errors = problem.errors.unwrap_or_default();
+    let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        vec!["amount_minor", "amount_minor_typo", "category", "policy_ref", "summary"],
+        "every mistyped, unknown and missing field at once: {errors:?}"
+    );
+    assert!(errors["amount_minor"].contains("invalid type"), "{errors:?}");
+    assert!(errors["policy_ref"].starts_with("missing field"), "{errors:?}");
+    let filed: i64 = sqlx::query_scalar("SELECT count(*) FROM proposals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(filed, 0);
+}

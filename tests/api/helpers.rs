@@ -80,14 +80,39 @@ async fn start_embedded() -> EmbeddedCluster {
     let base = tmp.join(format!("countersign-test-{}", std::process::id()));
     std::fs::create_dir_all(&base).unwrap();
     std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    EmbeddedCluster::start(&ClusterOptions {
+    let cluster = EmbeddedCluster::start(&ClusterOptions {
         data_dir: base.join("data"),
         bin_dir: None,
         ephemeral: true,
         max_connections: 300,
     })
     .await
-    .expect("the embedded test cluster starts")
+    .expect("the embedded test cluster starts");
+    let _ = CLEAN_UP_AT_EXIT.set((base, cluster.pid()));
+    // SAFETY: registers a plain function with no arguments, run once at exit.
+    unsafe {
+        libc::atexit(remove_test_cluster);
+    }
+    cluster
+}
+
+/// The test cluster's directory and postmaster, removed when the test
+/// process exits, so a run leaves nothing behind in the temporary directory.
+static CLEAN_UP_AT_EXIT: OnceLock<(std::path::PathBuf, i32)> = OnceLock::new();
+
+extern "C" fn remove_test_cluster() {
+    let Some((base, pid)) = CLEAN_UP_AT_EXIT.get() else {
+        return;
+    };
+    // SAFETY: kill(2) on the postmaster this process started.
+    unsafe {
+        libc::kill(*pid, libc::SIGQUIT);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(base);
 }
 
 fn migrations_digest() -> String {

@@ -3,6 +3,7 @@
 mod app_layer;
 mod audit;
 mod connections;
+mod container;
 mod contract;
 mod embedded;
 mod errors;

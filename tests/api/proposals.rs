@@ -886,3 +886,88 @@ async fn the_schema_fixes_cosigners_declines_and_deadline_per_revision() {
     .await;
     assert!(with_new_revision.is_ok(), "a new revision may need more co-signers");
 }
+
+#[tokio::test]
+async fn people_appear_with_their_name_and_team_beside_their_id() {
+    let app = TestApp::spawn().await;
+    let proposer = app
+        .create_user_with("agent", json!({ "name": "Ada Proposer", "team": "billing" }))
+        .await;
+    let peer = app.create_user_with("agent", json!({ "name": "Bo Peer" })).await;
+    let manager = app
+        .create_user_with("manager", json!({ "name": "Cy Manager", "team": "floor" }))
+        .await;
+    let filed = proposer.file(json!({})).await.expect(201).proposal();
+    assert_eq!(
+        (filed.proposer_name.as_str(), filed.proposer_team.as_deref()),
+        ("Ada Proposer", Some("billing"))
+    );
+    let id = filed.id.to_string();
+    let inbox = peer.inbox().await.expect(200).proposals();
+    assert_eq!(inbox.items[0].proposer_name, "Ada Proposer", "the inbox says who asks");
+    let approved = peer.cosign(&id).await.expect(200).proposal();
+    assert_eq!(approved.signatures[0].name, "Bo Peer");
+    assert_eq!(approved.signatures[0].team, None);
+    let reviewed = manager
+        .review(&id, countersign::domain::proposal::Verdict::Endorse, "good call")
+        .await
+        .expect(200)
+        .proposal();
+    let review = reviewed.review.expect("reviewed");
+    assert_eq!(
+        (review.reviewer_name.as_str(), review.reviewer_team.as_deref()),
+        ("Cy Manager", Some("floor"))
+    );
+    let me = proposer.me().await.expect(200);
+    assert_eq!(me.body["name"], "Ada Proposer");
+    assert_eq!(me.body["team"], "billing");
+    assert_eq!(me.body["role"], "agent");
+}
+
+#[tokio::test]
+async fn any_token_reads_the_policy_a_filing_is_judged_by() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let policy = agent.get("/v1/policy").await.expect(200).body;
+    let categories = policy["categories"].as_array().unwrap();
+    let refund = categories
+        .iter()
+        .find(|c| c["name"] == "refund")
+        .expect("refund is a category");
+    assert_eq!(refund["moves_money"], true);
+    let replacement = categories.iter().find(|c| c["name"] == "replacement").unwrap();
+    assert_eq!(replacement["moves_money"], false);
+    assert_eq!(categories.len(), app.state.policy.categories.len());
+    assert_eq!(policy["peer_limits"]["EUR"], 500000);
+    let eur = policy["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["currency"] == "EUR")
+        .unwrap();
+    assert_eq!(
+        (eur["above_minor"].as_i64(), eur["required_cosigners"].as_u64()),
+        (Some(50000), Some(2))
+    );
+    assert_eq!(policy["default_required_cosigners"], 1);
+    assert_eq!(policy["declines_to_reject"], 2);
+    assert_eq!(policy["max_revisions"], 20);
+
+    // What it says is what a filing meets: a category it lists is taken,
+    // one it does not is refused naming the field.
+    agent.file(json!({ "category": "replacement" })).await.expect(201);
+    let refused = agent
+        .file(json!({ "category": "teleport" }))
+        .await
+        .expect(422)
+        .problem();
+    assert!(
+        refused
+            .errors
+            .as_ref()
+            .is_some_and(|errors| errors.contains_key("category")),
+        "{refused:?}"
+    );
+
+    app.get("/v1/policy", None).await.expect(401);
+}
