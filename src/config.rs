@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use crate::domain::audit::ChainKeying;
 use crate::domain::policy::{AmountThreshold, ApprovalPolicy, Category};
+use crate::webhooks::schedule::RetrySchedule;
+use crate::webhooks::sender::SenderOptions;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "COUNTERSIGN";
@@ -43,6 +45,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub proposals: ProposalSettings,
     pub audit: AuditSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -133,6 +136,89 @@ pub struct AuditSettings {
     pub head_export_interval_secs: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub allow_private_destinations: bool,
+    pub connect_timeout_secs: u64,
+    pub timeout_secs: u64,
+    pub retry_schedule_secs: Vec<u64>,
+    pub retry_jitter: f64,
+    pub disable_after_failing_secs: u64,
+    pub secret_overlap_secs: u64,
+    pub max_in_flight: usize,
+    pub poll_interval_ms: u64,
+    pub keep_response_bytes: usize,
+    pub retention_days: u32,
+}
+
+impl WebhookSettings {
+    pub fn retry_schedule(&self) -> RetrySchedule {
+        RetrySchedule {
+            delays: self
+                .retry_schedule_secs
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            jitter: self.retry_jitter,
+        }
+    }
+
+    pub fn sender_options(&self) -> SenderOptions {
+        SenderOptions {
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            timeout: Duration::from_secs(self.timeout_secs),
+            allow_private: self.allow_private_destinations,
+            keep_body_bytes: self.keep_response_bytes,
+        }
+    }
+
+    /// How long a worker holds a delivery it claimed: an attempt's whole
+    /// timeout and time to record it. Past it, another worker may take it.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs + 10)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("webhooks.connect_timeout_secs", self.connect_timeout_secs),
+            ("webhooks.timeout_secs", self.timeout_secs),
+            ("webhooks.poll_interval_ms", self.poll_interval_ms),
+            ("webhooks.disable_after_failing_secs", self.disable_after_failing_secs),
+            ("webhooks.retention_days", u64::from(self.retention_days)),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self.connect_timeout_secs > self.timeout_secs {
+            return Err(invalid(
+                "webhooks.connect_timeout_secs",
+                "must not be longer than webhooks.timeout_secs",
+            ));
+        }
+        if self.retry_schedule_secs.len() > 50 {
+            return Err(invalid("webhooks.retry_schedule_secs", "must list at most 50 waits"));
+        }
+        if self.retry_schedule_secs.iter().any(|s| *s > 7 * 24 * 3600) {
+            return Err(invalid(
+                "webhooks.retry_schedule_secs",
+                "each wait must be at most a week",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.retry_jitter) {
+            return Err(invalid("webhooks.retry_jitter", "must be between 0 and 1"));
+        }
+        if !(1..=1024).contains(&self.max_in_flight) {
+            return Err(invalid("webhooks.max_in_flight", "must be between 1 and 1024"));
+        }
+        if self.keep_response_bytes > 1 << 20 {
+            return Err(invalid("webhooks.keep_response_bytes", "must be at most 1048576"));
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Loads from `./config` and the process environment, then validates.
     pub fn load() -> Result<Self, ConfigError> {
@@ -160,6 +246,8 @@ impl Settings {
                     .prefix_separator("_")
                     .separator("__")
                     .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("webhooks.retry_schedule_secs")
                     .source(Some(env.into_iter().collect())),
             )
             .build()?
@@ -251,6 +339,7 @@ impl Settings {
         if self.audit.sequencer_interval_ms == 0 {
             return Err(invalid("audit.sequencer_interval_ms", "must be at least 1"));
         }
+        self.webhooks.validate()?;
         self.approval_policy().map(|_| ())
     }
 
@@ -441,6 +530,27 @@ mod tests {
         let settings =
             Settings::load_from(dir.path(), env(&[("COUNTERSIGN_PROPOSALS__PENDING_TTL_SECS", "60")])).unwrap();
         assert_eq!(settings.proposals.pending_ttl_secs, 60);
+    }
+
+    #[test]
+    fn the_retry_schedule_comes_from_a_list_or_from_commas_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = Settings::load_from(dir.path(), HashMap::new()).unwrap();
+        assert_eq!(
+            defaults.webhooks.retry_schedule_secs,
+            [5, 300, 1800, 7200, 18000, 36000, 36000]
+        );
+        let from_env = Settings::load_from(
+            dir.path(),
+            env(&[("COUNTERSIGN_WEBHOOKS__RETRY_SCHEDULE_SECS", "1,60,600")]),
+        )
+        .unwrap();
+        assert_eq!(from_env.webhooks.retry_schedule_secs, [1, 60, 600]);
+        let text = error_text(Settings::load_from(
+            dir.path(),
+            env(&[("COUNTERSIGN_WEBHOOKS__RETRY_JITTER", "2")]),
+        ));
+        assert!(text.contains("webhooks.retry_jitter"), "{text}");
     }
 
     #[test]

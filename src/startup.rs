@@ -59,7 +59,7 @@ impl Application {
             policy: Arc::new(policy),
             metrics: metrics_handle(),
             token_usage: Arc::default(),
-            audit_wake: Arc::default(),
+            wakes: Arc::default(),
             rate_limit,
             database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),
             audit_progress: Arc::default(),
@@ -172,6 +172,23 @@ fn describe_metrics() {
     metrics::describe_gauge!(
         "audit_chain_head_seq",
         "Position of the newest audit chain link this replica verified (see the log for its hash)"
+    );
+    metrics::describe_counter!(
+        "webhook_deliveries_total",
+        "Webhook attempts made by this replica, by endpoint id and outcome (succeeded, retry, failed, claim_lost)"
+    );
+    metrics::describe_histogram!(
+        "webhook_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from sending a webhook to its answer (or to the error)"
+    );
+    metrics::describe_gauge!(
+        "webhook_queue_depth",
+        "Pending webhook deliveries to enabled endpoints (due, waiting to retry, or in flight)"
+    );
+    metrics::describe_gauge!(
+        "webhook_oldest_due_seconds",
+        "How long the oldest due, unclaimed webhook delivery has waited (0 when none is due)"
     );
 }
 

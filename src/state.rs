@@ -22,14 +22,23 @@ pub struct AppState {
     pub policy: Arc<ApprovalPolicy>,
     pub metrics: PrometheusHandle,
     pub token_usage: Arc<TokenUsage>,
-    /// Poked after commits that wrote audit events; wakes the sequencer.
-    pub audit_wake: Arc<tokio::sync::Notify>,
+    /// Poked after commits: the sequencer and the delivery worker.
+    pub wakes: Arc<Wakes>,
     /// Requests per token, when `server.rate_limit_per_second` is set.
     pub rate_limit: Option<Arc<TokenRateLimit>>,
     /// How the embedded database stands, when the service runs one.
     pub database_status: Option<Arc<ClusterStatus>>,
     /// How much of the audit chain this replica has verified.
     pub audit_progress: Arc<Mutex<VerifiedChain>>,
+}
+
+/// What a commit wakes in this replica.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    /// New audit events: the sequencer chains them.
+    pub audit: tokio::sync::Notify,
+    /// New webhook deliveries (or a redelivery): the delivery worker.
+    pub delivery: tokio::sync::Notify,
 }
 
 /// How often each token may call, per replica.

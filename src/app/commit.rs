@@ -1,21 +1,23 @@
 //! The one way a write ends. A use case runs inside [`commit`]: it gets a
 //! transaction and the moment it happens, decides and writes, and hands
-//! back its result and its audit events. The routine then appends the
-//! events, stores the idempotent result (next: the outbox rows and inbound
-//! delivery ids), commits and wakes the sequencer. A refused use case is
+//! back its result, its audit events and the proposals it changed. The
+//! routine then appends the events, writes the outbox (a message per
+//! proposal event, with a delivery per subscribed webhook endpoint), stores
+//! the idempotent result, commits and wakes the sequencer and the delivery
+//! worker. A refused use case is
 //! rolled back before anyone is answered, so its locks are gone by then.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tokio::sync::Notify;
 
-use super::AppError;
+use super::{AppError, outbox};
 use crate::db;
 use crate::db::idempotency::KeyScope;
 use crate::domain::audit::{EventContent, storable_time};
-use crate::state::AppState;
+use crate::state::{AppState, Wakes};
+use crate::views::Proposal;
 
 /// An `Idempotency-Key` in force for one write: the key, whose it is, and
 /// a fingerprint of the whole request (a retry must be the same request).
@@ -35,6 +37,9 @@ pub struct Change<T> {
     pub events: Vec<EventContent>,
     /// Something new exists (a filing), rather than something changed.
     pub created: bool,
+    /// The changed proposals as shown after the change, for the webhook
+    /// messages of `events` (any not given are read when needed).
+    pub proposals: Vec<Proposal>,
 }
 
 impl<T> Change<T> {
@@ -43,14 +48,32 @@ impl<T> Change<T> {
             value,
             events,
             created: false,
+            proposals: Vec::new(),
         }
     }
 
     pub fn created(value: T, events: Vec<EventContent>) -> Self {
         Change {
-            value,
-            events,
             created: true,
+            ..Change::new(value, events)
+        }
+    }
+}
+
+impl Change<Proposal> {
+    /// A change to one proposal, which `value` shows as it now is.
+    pub fn of_proposal(value: Proposal, events: Vec<EventContent>) -> Self {
+        Change {
+            proposals: vec![value.clone()],
+            ..Change::new(value, events)
+        }
+    }
+
+    /// A new proposal.
+    pub fn filed(value: Proposal, events: Vec<EventContent>) -> Self {
+        Change {
+            created: true,
+            ..Change::of_proposal(value, events)
         }
     }
 }
@@ -74,11 +97,12 @@ pub async fn commit<T, F>(state: &AppState, work: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let (value, _) = run(&state.pool, Some(&state.audit_wake), None::<&Keyed<'_, T>>, work).await?;
+    let (value, _) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
     Ok(value)
 }
 
-/// [`commit`] on a bare pool, for the command line (no sequencer to wake).
+/// [`commit`] on a bare pool, for the command line (no worker to wake;
+/// the running service's find the work on their own within a second).
 pub async fn commit_on<T, F>(pool: &PgPool, work: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
@@ -95,7 +119,7 @@ where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
     let Some(key) = key else {
-        let (value, created) = run(&state.pool, Some(&state.audit_wake), None::<&Keyed<'_, T>>, work).await?;
+        let (value, created) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
         return Ok(Written::Done { value, created });
     };
     let keyed = Keyed {
@@ -116,7 +140,7 @@ where
             created: status == CREATED,
         });
     }
-    let (value, created) = finish(tx, Some(&state.audit_wake), Some(&keyed), work).await?;
+    let (value, created) = finish(tx, Some(&state.wakes), Some(&keyed), work).await?;
     Ok(Written::Done { value, created })
 }
 
@@ -128,7 +152,7 @@ struct Keyed<'a, T> {
 
 async fn run<T, F>(
     pool: &PgPool,
-    audit_wake: Option<&Notify>,
+    wakes: Option<&Wakes>,
     keyed: Option<&Keyed<'_, T>>,
     work: F,
 ) -> Result<(T, bool), AppError>
@@ -136,14 +160,14 @@ where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
     let tx = pool.begin().await?;
-    finish(tx, audit_wake, keyed, work).await
+    finish(tx, wakes, keyed, work).await
 }
 
-/// Does the work in `tx` and ends it: events, idempotent result, commit,
-/// wake; or, when the work is refused, a rollback.
+/// Does the work in `tx` and ends it: events, outbox, idempotent result,
+/// commit, wake; or, when the work is refused, a rollback.
 async fn finish<T, F>(
     mut tx: Transaction<'_, Postgres>,
-    audit_wake: Option<&Notify>,
+    wakes: Option<&Wakes>,
     keyed: Option<&Keyed<'_, T>>,
     work: F,
 ) -> Result<(T, bool), AppError>
@@ -159,16 +183,21 @@ where
         }
     };
     db::audit::record(&mut tx, &change.events).await?;
+    let messages = outbox::messages(&mut tx, &change.events, &change.proposals, now).await?;
+    let deliveries = db::webhooks::enqueue(&mut tx, &messages).await?;
     if let Some(Keyed { key, store }) = keyed {
         let body = store(&change.value).map_err(anyhow::Error::from)?;
         let status = if change.created { CREATED } else { CHANGED };
         db::idempotency::complete(&mut tx, key.scope, &key.key, status, &body).await?;
     }
     tx.commit().await?;
-    if let Some(wake) = audit_wake
-        && !change.events.is_empty()
-    {
-        wake.notify_one();
+    if let Some(wakes) = wakes {
+        if !change.events.is_empty() {
+            wakes.audit.notify_one();
+        }
+        if deliveries > 0 {
+            wakes.delivery.notify_one();
+        }
     }
     Ok((change.value, change.created))
 }

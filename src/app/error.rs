@@ -42,6 +42,9 @@ pub enum AppError {
     /// The same idempotency key came with a different request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// A resend to a webhook endpoint that is disabled.
+    #[error("the webhook endpoint is disabled; enable it before resending to it")]
+    EndpointDisabled,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -15,8 +15,10 @@ pub mod audit;
 pub mod commit;
 pub mod error;
 pub mod integrations;
+pub mod outbox;
 pub mod people;
 pub mod proposals;
+pub mod webhooks;
 
 pub use actor::Actor;
 pub use commit::{Change, IdempotencyKey, Written, commit, commit_once};

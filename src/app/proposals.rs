@@ -165,7 +165,7 @@ pub async fn file_in(
         json!({ "after": snapshot(&row) }),
         now,
     );
-    Ok(Change::created(views::proposal(&row, now), vec![event]))
+    Ok(Change::filed(views::proposal(&row, now), vec![event]))
 }
 
 // ---------------------------------------------------------------- revise
@@ -217,7 +217,7 @@ pub async fn revise_in(
         json!({ "changed": changes(&before, &after), "revision": after.revision, "new_revision": material }),
         now,
     );
-    Ok(Change::new(views::proposal(&after, now), vec![event]))
+    Ok(Change::of_proposal(views::proposal(&after, now), vec![event]))
 }
 
 // -------------------------------------------------------- cosign, decline
@@ -351,7 +351,7 @@ async fn sign_in(
             now,
         ));
     }
-    Ok(Change::new(views::proposal(&row, now), events))
+    Ok(Change::of_proposal(views::proposal(&row, now), events))
 }
 
 // -------------------------------------------------------------- withdraw
@@ -382,7 +382,7 @@ pub async fn withdraw_in(
     row.facts().check_may_withdraw(&proposer, now)?;
     db::proposals::decide(conn, &mut row, Status::Withdrawn, now).await?;
     let event = withdrawn_event(row.id, actor.audit_ids(), reason.as_deref(), now);
-    Ok(Change::new(views::proposal(&row, now), vec![event]))
+    Ok(Change::of_proposal(views::proposal(&row, now), vec![event]))
 }
 
 /// The `proposal.withdrawn` event, by the proposer or (when the proposer
@@ -448,7 +448,7 @@ pub async fn record_outcome_in(
         now,
     );
     row.outcome = Some(sqlx::types::Json(outcome));
-    Ok(Change::new(views::proposal(&row, now), vec![event]))
+    Ok(Change::of_proposal(views::proposal(&row, now), vec![event]))
 }
 
 // ---------------------------------------------------------------- review
@@ -508,7 +508,7 @@ pub async fn review_in(
         now,
     ));
     row.review = Some(sqlx::types::Json(review));
-    Ok(Change::new(views::proposal(&row, now), events))
+    Ok(Change::of_proposal(views::proposal(&row, now), events))
 }
 
 // ---------------------------------------------------------------- expire

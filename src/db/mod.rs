@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod integrations;
 pub mod proposals;
 pub mod tokens;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -157,6 +158,10 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("audit_events", "SELECT, INSERT"),
     ("audit_unchained", "SELECT, INSERT, DELETE"),
     ("audit_chain", "SELECT, INSERT"),
+    ("webhook_endpoints", "SELECT, INSERT, UPDATE"),
+    ("webhook_messages", "SELECT, INSERT, DELETE"),
+    ("webhook_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
+    ("webhook_attempts", "SELECT, INSERT, DELETE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

@@ -37,6 +37,21 @@ pub enum EventType {
     IntegrationCreated,
     #[serde(rename = "integration.updated")]
     IntegrationUpdated,
+    #[serde(rename = "webhook_endpoint.created")]
+    WebhookEndpointCreated,
+    #[serde(rename = "webhook_endpoint.updated")]
+    WebhookEndpointUpdated,
+    #[serde(rename = "webhook_endpoint.deleted")]
+    WebhookEndpointDeleted,
+    #[serde(rename = "webhook_endpoint.secret_rotated")]
+    WebhookEndpointSecretRotated,
+    /// By the delivery worker: the receiver answered 410, or kept failing.
+    #[serde(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
+    #[serde(rename = "webhook_endpoint.replayed")]
+    WebhookEndpointReplayed,
+    #[serde(rename = "webhook_delivery.redelivered")]
+    WebhookDeliveryRedelivered,
 }
 
 /// What an event is about.
@@ -46,6 +61,8 @@ pub enum Subject {
     Employee,
     Token,
     Integration,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl Subject {
@@ -55,12 +72,14 @@ impl Subject {
             Subject::Employee => "employee",
             Subject::Token => "token",
             Subject::Integration => "integration",
+            Subject::WebhookEndpoint => "webhook_endpoint",
+            Subject::WebhookDelivery => "webhook_delivery",
         }
     }
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 23] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -77,6 +96,27 @@ impl EventType {
         EventType::TokenRevoked,
         EventType::IntegrationCreated,
         EventType::IntegrationUpdated,
+        EventType::WebhookEndpointCreated,
+        EventType::WebhookEndpointUpdated,
+        EventType::WebhookEndpointDeleted,
+        EventType::WebhookEndpointSecretRotated,
+        EventType::WebhookEndpointDisabled,
+        EventType::WebhookEndpointReplayed,
+        EventType::WebhookDeliveryRedelivered,
+    ];
+
+    /// The events outbound webhooks send (every proposal event).
+    pub const PROPOSAL: [EventType; 10] = [
+        EventType::ProposalCreated,
+        EventType::ProposalRevised,
+        EventType::ProposalCosigned,
+        EventType::ProposalDeclined,
+        EventType::ProposalApproved,
+        EventType::ProposalRejected,
+        EventType::ProposalWithdrawn,
+        EventType::ProposalExpired,
+        EventType::ProposalOutcomeRecorded,
+        EventType::ProposalReviewed,
     ];
 
     /// The stored name, e.g. `proposal.approved`.
@@ -98,6 +138,13 @@ impl EventType {
             EventType::TokenRevoked => "token.revoked",
             EventType::IntegrationCreated => "integration.created",
             EventType::IntegrationUpdated => "integration.updated",
+            EventType::WebhookEndpointCreated => "webhook_endpoint.created",
+            EventType::WebhookEndpointUpdated => "webhook_endpoint.updated",
+            EventType::WebhookEndpointDeleted => "webhook_endpoint.deleted",
+            EventType::WebhookEndpointSecretRotated => "webhook_endpoint.secret_rotated",
+            EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            EventType::WebhookEndpointReplayed => "webhook_endpoint.replayed",
+            EventType::WebhookDeliveryRedelivered => "webhook_delivery.redelivered",
         }
     }
 
@@ -110,6 +157,13 @@ impl EventType {
             EventType::EmployeeCreated | EventType::EmployeeUpdated => Subject::Employee,
             EventType::TokenIssued | EventType::TokenRevoked => Subject::Token,
             EventType::IntegrationCreated | EventType::IntegrationUpdated => Subject::Integration,
+            EventType::WebhookEndpointCreated
+            | EventType::WebhookEndpointUpdated
+            | EventType::WebhookEndpointDeleted
+            | EventType::WebhookEndpointSecretRotated
+            | EventType::WebhookEndpointDisabled
+            | EventType::WebhookEndpointReplayed => Subject::WebhookEndpoint,
+            EventType::WebhookDeliveryRedelivered => Subject::WebhookDelivery,
             _ => Subject::Proposal,
         }
     }
@@ -127,5 +181,13 @@ mod tests {
             assert!(event_type.as_str().starts_with(event_type.subject().as_str()));
         }
         assert_eq!(EventType::parse("proposal.deleted"), None);
+        for event_type in EventType::PROPOSAL {
+            assert_eq!(event_type.subject(), Subject::Proposal);
+        }
+        let proposal_events = EventType::ALL
+            .iter()
+            .filter(|t| t.subject() == Subject::Proposal)
+            .count();
+        assert_eq!(proposal_events, EventType::PROPOSAL.len());
     }
 }

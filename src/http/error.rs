@@ -106,6 +106,7 @@ problem_types! {
     EmailTaken = "email-taken", CONFLICT, "another person has this email";
     ExternalIdTaken = "external-id-taken", CONFLICT, "another person has this helpdesk id";
     NameTaken = "name-taken", CONFLICT, "another integration has this name";
+    EndpointDisabled = "endpoint-disabled", CONFLICT, "the webhook endpoint is disabled: enable it (PATCH `enabled`) before resending to it";
     ConcurrentChange = "concurrent-change", CONFLICT, "someone else changed the same thing at the same moment; read it again and retry";
     PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "the body is larger than `server.body_limit_bytes`";
     UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "a body must be sent as `application/json`";
@@ -412,6 +413,9 @@ impl From<AppError> for ApiError {
                 AppError::IdempotencyKeyReused.to_string(),
             )
             .on_field("Idempotency-Key"),
+            AppError::EndpointDisabled => {
+                ApiError::refused(ProblemType::EndpointDisabled, AppError::EndpointDisabled.to_string())
+            }
             AppError::Database(error) => error.into(),
             AppError::Internal(error) => ApiError::Internal(error),
         }

@@ -19,6 +19,7 @@ pub mod proposals;
 pub mod reviews;
 pub mod serve;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -55,6 +56,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(policy::router())
         .merge(reviews::router())
         .merge(audit::router())
+        .merge(webhooks::router())
 }
 
 /// The OpenAPI document the running service serves (with what `policy`

@@ -33,6 +33,7 @@ use crate::domain::policy::ApprovalPolicy;
         (name = "proposals", description = "Filing, co-signing, declining, revising, withdrawing, outcomes"),
         (name = "reviews", description = "Manager review of decided proposals"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "webhooks", description = "Outbound webhooks: endpoints, the delivery log, resending (admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -204,7 +205,12 @@ fn describe_texts(document: &mut Value) {
         };
         for (field, property) in properties.iter_mut() {
             // Lists of names (teams): each a required text of 1-100.
-            if property["type"] == "array" && accepts_strings(&property["items"]) {
+            let is_list = match &property["type"] {
+                Value::String(kind) => kind == "array",
+                Value::Array(kinds) => kinds.iter().any(|kind| kind == "array"),
+                _ => false,
+            };
+            if is_list && accepts_strings(&property["items"]) {
                 property["items"]["minLength"] = json!(1);
                 property["items"]["maxLength"] = json!(100);
                 property["items"]["pattern"] =

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::state::AppState;
 
+pub mod delivery;
 pub mod expiry;
 pub mod sequencer;
 pub mod verifier;
@@ -18,7 +19,8 @@ pub fn spawn_all(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandl
         tokio::spawn(sequencer::run(state.clone(), stop.clone())),
         tokio::spawn(sequencer::notify_writes(state.clone(), stop.clone())),
         tokio::spawn(verifier::run(state.clone(), stop.clone())),
-        tokio::spawn(expiry::run(state.clone(), stop)),
+        tokio::spawn(expiry::run(state.clone(), stop.clone())),
+        tokio::spawn(delivery::run(state.clone(), stop)),
     ]
 }
 

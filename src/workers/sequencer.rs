@@ -76,7 +76,7 @@ pub async fn notify_writes(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             () = super::stopped(&mut stop) => return,
-            () = state.audit_wake.notified() => {}
+            () = state.wakes.audit.notified() => {}
         }
         if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANNEL)

@@ -35,6 +35,7 @@ fn serve(base: &Path, addr: &str, run: u32) -> Child {
 }
 
 async fn readiness(addr: &str) -> Option<u16> {
+    countersign::webhooks::sender::install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -67,7 +68,7 @@ async fn wait_for_readiness(addr: &str, status: u16, base: &Path) {
 }
 
 async fn me(addr: &str, token: &str) -> u16 {
-    reqwest::Client::new()
+    crate::helpers::client()
         .get(format!("http://{addr}/v1/me"))
         .bearer_auth(token)
         .send()
@@ -79,7 +80,7 @@ async fn me(addr: &str, token: &str) -> u16 {
 
 /// Creates an agent as the admin; answers its id.
 async fn post_employee(addr: &str, token: &str, email: &str) -> String {
-    let answer = reqwest::Client::new()
+    let answer = crate::helpers::client()
         .post(format!("http://{addr}/v1/employees"))
         .bearer_auth(token)
         .json(&serde_json::json!({ "name": "Kept", "email": email, "role": "agent" }))
@@ -92,7 +93,7 @@ async fn post_employee(addr: &str, token: &str, email: &str) -> String {
 }
 
 async fn get_status(addr: &str, token: &str, path: &str) -> u16 {
-    reqwest::Client::new()
+    crate::helpers::client()
         .get(format!("http://{addr}{path}"))
         .bearer_auth(token)
         .send()

@@ -33,6 +33,13 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+/// An HTTP client for the tests (the crate's TLS provider installed first:
+/// reqwest is built without one of its own).
+pub fn client() -> reqwest::Client {
+    countersign::webhooks::sender::install_tls_provider();
+    reqwest::Client::new()
+}
+
 /// Where test databases are created.
 struct TestServer {
     admin_options: PgConnectOptions,
@@ -361,6 +368,14 @@ pub fn proposal_body(overrides: Value) -> Value {
 }
 
 impl User {
+    /// The same caller, talking to another replica of the service.
+    pub fn at(&self, address: &str) -> User {
+        User {
+            address: address.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// This caller's token, naming `reference` in `Countersign-On-Behalf-Of`
     /// (which only an integration's token may do).
     pub fn acting_for(&self, reference: impl Into<String>) -> User {
@@ -662,7 +677,7 @@ impl TestApp {
             .fetch_one(&pool)
             .await
             .unwrap();
-        let client = reqwest::Client::new();
+        let client = client();
         TestApp {
             admin: User {
                 id: admin_id,
@@ -829,6 +844,39 @@ impl TestApp {
             .execute(&self.pool)
             .await
             .expect("the superuser's rewrite runs");
+    }
+
+    /// Another replica of the service on this test's database (its own
+    /// pool, listener and workers), as a second instance in production.
+    /// Answers its address.
+    pub async fn spawn_replica(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = test_settings();
+        configure(&mut settings);
+        let options = (*self.pool.connect_options()).clone();
+        let pool = countersign::db::pool_options(&settings)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let application = Application::with_pool(settings, pool, None)
+            .await
+            .expect("the replica builds");
+        let address = format!("http://{}", application.local_addr());
+        tokio::spawn(application.run_until(std::future::pending()));
+        address
+    }
+
+    /// Registers a webhook endpoint (`event_types`: a list, or null for
+    /// all); answers its id and signing secret.
+    pub async fn webhook_endpoint(&self, url: &str, event_types: Value) -> (String, String) {
+        let created = self
+            .admin
+            .post(
+                "/v1/webhook-endpoints",
+                &json!({ "url": url, "event_types": event_types }),
+            )
+            .await
+            .expect(201);
+        (created.id(), created.body["secret"].as_str().unwrap().to_owned())
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

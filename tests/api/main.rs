@@ -14,6 +14,8 @@ mod integrations;
 mod people;
 mod proposals;
 mod races;
+mod receiver;
 mod reviews;
 mod roles;
 mod signing;
+mod webhooks;

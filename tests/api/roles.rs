@@ -58,7 +58,7 @@ async fn the_service_runs_as_a_runtime_role_that_cannot_rewrite_the_log() {
         .unwrap();
     let address = format!("http://{}", application.local_addr());
     tokio::spawn(application.run_until(std::future::pending()));
-    let filed = reqwest::Client::new()
+    let filed = crate::helpers::client()
         .post(format!("{address}/v1/proposals"))
         .bearer_auth(&proposer.token)
         .json(&crate::helpers::proposal_body(json!({})))
