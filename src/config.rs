@@ -147,6 +147,7 @@ pub struct WebhookSettings {
     pub disable_after_failing_secs: u64,
     pub secret_overlap_secs: u64,
     pub max_in_flight: usize,
+    pub max_in_flight_per_endpoint: usize,
     pub poll_interval_ms: u64,
     pub keep_response_bytes: usize,
     pub retention_days: u32,
@@ -211,6 +212,12 @@ impl WebhookSettings {
         }
         if !(1..=1024).contains(&self.max_in_flight) {
             return Err(invalid("webhooks.max_in_flight", "must be between 1 and 1024"));
+        }
+        if !(1..=self.max_in_flight).contains(&self.max_in_flight_per_endpoint) {
+            return Err(invalid(
+                "webhooks.max_in_flight_per_endpoint",
+                "must be between 1 and webhooks.max_in_flight",
+            ));
         }
         if self.keep_response_bytes > 1 << 20 {
             return Err(invalid("webhooks.keep_response_bytes", "must be at most 1048576"));

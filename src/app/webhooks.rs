@@ -41,8 +41,9 @@ pub struct EndpointChange {
     pub enabled: Option<bool>,
 }
 
-/// An endpoint with its secret, shown on creation and rotation only.
-#[derive(Debug, Clone)]
+/// An endpoint with its secret, shown on creation and rotation only (so
+/// not `Debug`: it never reaches a log).
+#[derive(Clone)]
 pub struct WithSecret {
     pub row: EndpointRow,
     pub secret: String,

@@ -6,7 +6,9 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, serde::Serialize)]
+/// An endpoint's row. Its secrets are never serialised (audit events
+/// carry rows) nor shown by `Debug`.
+#[derive(Clone, serde::Serialize)]
 pub struct EndpointRow {
     pub id: Uuid,
     pub url: String,
@@ -24,6 +26,18 @@ pub struct EndpointRow {
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for EndpointRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointRow")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("enabled", &self.enabled)
+            .field("secret", &"…")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Live endpoints by a WHERE clause (and locking or ordering) in `$suffix`.
@@ -209,8 +223,9 @@ pub async fn anyone_subscribes(conn: &mut PgConnection, event_types: &[&str]) ->
     Ok(found)
 }
 
-/// A delivery a worker holds: what to send, where, signed with what.
-#[derive(Debug, Clone)]
+/// A delivery a worker holds: what to send, where, signed with what
+/// (the secrets are not shown by `Debug`).
+#[derive(Clone)]
 pub struct Claimed {
     pub delivery_id: Uuid,
     pub claim: Uuid,
@@ -227,12 +242,31 @@ pub struct Claimed {
     pub redelivery: bool,
 }
 
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("delivery_id", &self.delivery_id)
+            .field("message_id", &self.message_id)
+            .field("endpoint_id", &self.endpoint_id)
+            .field("url", &self.url)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Takes up to `limit` due deliveries of live, enabled endpoints, oldest
 /// due first, and holds them for `lease_secs`: rows another worker is
 /// taking are skipped, so replicas never take the same one. A worker that
 /// dies leaves its deliveries due again when the lease runs out. Due and
 /// lease are read on the database's clock, the one clock every replica shares.
-pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease_secs: f64) -> sqlx::Result<Vec<Claimed>> {
+/// Endpoints in `skip` (those this worker already sends enough to) are
+/// left for later.
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease_secs: f64,
+    skip: &[Uuid],
+) -> sqlx::Result<Vec<Claimed>> {
     let claim = Uuid::now_v7();
     sqlx::query_as!(
         Claimed,
@@ -241,7 +275,7 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease_secs: f64) -> 
             SELECT d.id
             FROM webhook_deliveries d
             JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL
-            WHERE d.status = 'pending' AND d.next_attempt_at <= clock_timestamp()
+            WHERE d.status = 'pending' AND d.next_attempt_at <= clock_timestamp() AND d.endpoint_id <> ALL ($4)
             ORDER BY d.next_attempt_at
             LIMIT $1
             FOR UPDATE OF d SKIP LOCKED
@@ -262,9 +296,26 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease_secs: f64) -> 
         limit,
         lease_secs,
         claim,
+        skip,
     )
     .fetch_all(conn)
     .await
+}
+
+/// Gives claimed deliveries back untried: due again at once, their
+/// attempt not counted.
+pub async fn release(conn: &mut PgConnection, deliveries: &[Uuid], claim: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        UPDATE webhook_deliveries SET claim = NULL, next_attempt_at = clock_timestamp(), attempts = attempts - 1
+        WHERE id = ANY ($1) AND claim = $2
+        "#,
+        deliveries,
+        claim
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// An attempt made, for the log.

@@ -982,3 +982,27 @@ async fn a_redelivery_asked_for_while_an_attempt_is_in_flight_still_happens() {
         .unwrap();
     assert_eq!(triggers, ["scheduled", "redelivery"]);
 }
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_the_others() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhooks.max_in_flight = 4;
+        s.webhooks.max_in_flight_per_endpoint = 2;
+        s.webhooks.timeout_secs = 5;
+        s.webhooks.poll_interval_ms = 100;
+    })
+    .await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    slow.otherwise(Reply::Slow(Duration::from_secs(3)));
+    app.webhook_endpoint(&slow.url, json!(["proposal.created"])).await;
+    app.webhook_endpoint(&fast.url, json!(["proposal.created"])).await;
+    let agent = app.create_user("agent").await;
+    for _ in 0..6 {
+        agent.file(json!({})).await.expect(201);
+    }
+    // Each slow answer takes 3 s; were the slow endpoint to take every
+    // slot, the fast one would wait for them.
+    let fast_ones = fast.wait_for_within(6, Duration::from_millis(2500)).await;
+    assert_eq!(fast_ones.len(), 6);
+    assert!(slow.received().len() <= 2, "at most 2 in flight to one endpoint");
+}
