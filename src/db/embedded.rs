@@ -34,6 +34,8 @@ const MAX_SOCKET_PATH: usize = 107;
 const SOCKET_FILE: &str = ".s.PGSQL.5432";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a smart shutdown may wait for sessions to end before a fast one.
+const SESSIONS_END_TIMEOUT: Duration = Duration::from_secs(5);
 /// Restart attempts in a row after which the service reports itself
 /// unhealthy, so that whatever runs it restarts it (it keeps trying too).
 const RESTARTS_BEFORE_UNHEALTHY: u32 = 10;
@@ -282,7 +284,10 @@ impl EmbeddedCluster {
         self.pid.load(Ordering::Relaxed)
     }
 
-    /// Fast shutdown (SIGINT): open transactions roll back, data is flushed.
+    /// Smart shutdown (SIGTERM) first: the service has closed its
+    /// connections, and this lets their sessions finish ending rather than
+    /// be cut off; then fast (SIGINT: open transactions roll back, data is
+    /// flushed) if sessions linger, then immediate (SIGQUIT).
     /// An adopted cluster belongs to whoever started it and is left running.
     pub async fn stop(mut self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -298,7 +303,14 @@ impl EmbeddedCluster {
         let pid = self.pid();
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
-            libc::kill(pid, libc::SIGINT);
+            libc::kill(pid, libc::SIGTERM);
+        }
+        if !wait_for_exit(&mut exited, SESSIONS_END_TIMEOUT).await {
+            tracing::debug!(pid, "sessions still open; fast shutdown");
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
         }
         if !wait_for_exit(&mut exited, STOP_TIMEOUT).await {
             tracing::warn!(pid, "PostgreSQL did not stop in time; sending SIGQUIT");
