@@ -65,6 +65,26 @@ pub async fn create_employee(state: &AppState, actor: &Actor, person: NewPerson)
     .await
 }
 
+/// A person created by a command (`source`: bootstrap-admin, demo), not
+/// by anyone signed in; adds its `employee.created` event to `events`.
+async fn insert_by_command(
+    conn: &mut PgConnection,
+    person: &NewPerson,
+    source: &str,
+    now: DateTime<Utc>,
+    events: &mut Vec<EventContent>,
+) -> Result<EmployeeRow, AppError> {
+    let created = insert_employee(conn, person).await?;
+    events.push(EventContent::new(
+        EventType::EmployeeCreated,
+        created.id,
+        ActorIds::default(),
+        json!({ "after": created, "source": source }),
+        now,
+    ));
+    Ok(created)
+}
+
 async fn insert_employee(conn: &mut PgConnection, person: &NewPerson) -> Result<EmployeeRow, AppError> {
     Ok(db::employees::insert(
         conn,
@@ -245,15 +265,7 @@ pub async fn bootstrap_admin(pool: &PgPool, email: &str, name: &str) -> anyhow::
                     team: None,
                     external_id: None,
                 };
-                let created = insert_employee(conn, &person).await?;
-                events.push(EventContent::new(
-                    EventType::EmployeeCreated,
-                    created.id,
-                    ActorIds::default(),
-                    json!({ "after": created, "source": "bootstrap-admin" }),
-                    now,
-                ));
-                created
+                insert_by_command(conn, &person, "bootstrap-admin", now, &mut events).await?
             }
         };
         let mut issued = issue_token_in(conn, ActorIds::default(), admin.id, Some("bootstrap-admin"), now).await?;
@@ -313,15 +325,7 @@ pub async fn demo_team(pool: &PgPool) -> anyhow::Result<Vec<DemoMember>> {
                         team: team.map(str::to_owned),
                         external_id: None,
                     };
-                    let created = insert_employee(conn, &person).await?;
-                    events.push(EventContent::new(
-                        EventType::EmployeeCreated,
-                        created.id,
-                        ActorIds::default(),
-                        json!({ "after": created, "source": "demo" }),
-                        now,
-                    ));
-                    created
+                    insert_by_command(conn, &person, "demo", now, &mut events).await?
                 }
             };
             let mut issued = issue_token_in(conn, ActorIds::default(), person.id, Some("demo"), now).await?;

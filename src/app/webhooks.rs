@@ -55,16 +55,6 @@ fn names(types: &Option<Vec<EventType>>) -> Option<Vec<String>> {
         .map(|types| types.iter().map(|t| t.as_str().to_owned()).collect())
 }
 
-fn endpoint_event(
-    event_type: EventType,
-    id: Uuid,
-    actor: ActorIds,
-    payload: serde_json::Value,
-    now: DateTime<Utc>,
-) -> EventContent {
-    EventContent::new(event_type, id, actor, payload, now)
-}
-
 pub async fn create_endpoint(state: &AppState, actor: &Actor, spec: EndpointSpec) -> Result<WithSecret, AppError> {
     actor.require(Role::Admin)?;
     let secret = secrets::new_signing_secret();
@@ -85,7 +75,7 @@ pub async fn create_endpoint(state: &AppState, actor: &Actor, spec: EndpointSpec
             updated_at: now,
         };
         db::webhooks::insert_endpoint(conn, &row).await?;
-        let event = endpoint_event(
+        let event = EventContent::new(
             EventType::WebhookEndpointCreated,
             row.id,
             actor.audit_ids(),
@@ -139,7 +129,7 @@ pub async fn update_endpoint(
         if after.enabled != before.enabled {
             db::webhooks::park_deliveries(conn, id, !after.enabled, now).await?;
         }
-        let event = endpoint_event(
+        let event = EventContent::new(
             EventType::WebhookEndpointUpdated,
             id,
             actor.audit_ids(),
@@ -163,7 +153,7 @@ pub async fn delete_endpoint(state: &AppState, actor: &Actor, id: Uuid) -> Resul
     commit(state, async |conn, now| {
         let before = locked(conn, id).await?;
         let failed = db::webhooks::delete_endpoint(conn, id, now).await?;
-        let event = endpoint_event(
+        let event = EventContent::new(
             EventType::WebhookEndpointDeleted,
             id,
             actor.audit_ids(),
@@ -191,7 +181,7 @@ pub async fn rotate_secret(state: &AppState, actor: &Actor, id: Uuid) -> Result<
         };
         row.updated_at = now;
         db::webhooks::update_endpoint(conn, &row).await?;
-        let event = endpoint_event(
+        let event = EventContent::new(
             EventType::WebhookEndpointSecretRotated,
             id,
             actor.audit_ids(),
@@ -249,7 +239,7 @@ pub async fn replay(
             return Err(AppError::EndpointDisabled);
         }
         let queued = db::webhooks::replay(conn, &endpoint, since, only_failed, now).await?;
-        let event = endpoint_event(
+        let event = EventContent::new(
             EventType::WebhookEndpointReplayed,
             id,
             actor.audit_ids(),
@@ -457,7 +447,7 @@ async fn record_failure(state: &AppState, attempted: &Attempted) -> Result<Deliv
             && db::webhooks::disable_endpoint(conn, claimed.endpoint_id, &reason, now).await?
         {
             tracing::warn!(endpoint = %claimed.endpoint_id, reason, "webhook endpoint disabled");
-            events.push(endpoint_event(
+            events.push(EventContent::new(
                 EventType::WebhookEndpointDisabled,
                 claimed.endpoint_id,
                 ActorIds::default(),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query};
-use super::pagination::Keyset;
+use super::pagination::{Keyset, PageQuery};
 use crate::app::integrations::IntegrationChange;
 use crate::app::{self, Actor};
 use crate::db;
@@ -96,14 +96,6 @@ pub struct UpdateIntegration {
     pub acts_for_agents: Option<Vec<Uuid>>,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct IntegrationQuery {
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
 /// Register a helpdesk integration.
 #[utoipa::path(
     post, path = "/v1/integrations", tag = "integrations", security(("bearer" = [])),
@@ -138,13 +130,13 @@ pub async fn create_integration(
 /// List integrations (never their secrets).
 #[utoipa::path(
     get, path = "/v1/integrations", tag = "integrations", security(("bearer" = [])),
-    params(IntegrationQuery),
+    params(PageQuery),
     responses((status = 200, body = IntegrationList), (status = 401, body = Problem), (status = 403, body = Problem))
 )]
 pub async fn list_integrations(
     State(state): State<AppState>,
     actor: Actor,
-    Query(query): Query<IntegrationQuery>,
+    Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<IntegrationList>, ApiError> {
     actor.require(Role::Admin)?;
     let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;

@@ -1,6 +1,7 @@
 //! Keyset pagination: `?limit=` (1–200, default 50) and the opaque
 //! `cursor` from the previous page's `next_cursor`.
 
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -10,6 +11,15 @@ pub const DEFAULT_LIMIT: u32 = 50;
 /// What a cursor looks like: empty, or an id as this API writes it.
 pub const CURSOR_PATTERN: &str = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$";
 pub const MAX_LIMIT: u32 = 200;
+
+/// `?limit=` and `?cursor=` alone: a page of a list that has no filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
 
 /// Where a page starts and how long it is.
 #[derive(Debug, Clone, Copy)]

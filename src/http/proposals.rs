@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::answer::{self, idempotency_key, if_match_revision};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query, double_option};
-use super::pagination::Keyset;
+use super::pagination::{Keyset, PageQuery};
 use crate::app::proposals::{OutcomeReport, Signing};
 use crate::app::{self, Actor};
 use crate::db;
@@ -145,14 +145,6 @@ pub struct ProposalQuery {
     /// Filed before (a `to` not after `from` matches nothing).
     pub to: Option<DateTime<Utc>>,
     pub reviewed: Option<bool>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,

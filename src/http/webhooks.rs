@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query};
-use super::pagination::Keyset;
+use super::pagination::{Keyset, PageQuery};
 use crate::app::webhooks::{EndpointChange, EndpointSpec};
 use crate::app::{self, Actor};
 use crate::db;
@@ -213,14 +213,6 @@ pub async fn create_endpoint(
         secret: created.secret,
     };
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(answer)))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
 }
 
 /// List endpoints (never their secrets).

@@ -106,14 +106,15 @@ impl Sender {
         };
         // A URL accepted when the rule was looser, or an address written out
         // (names are checked by the resolver), is refused here.
-        if let Err(reason) = destination::check_url(outgoing.url, self.options.allow_private) {
-            return failed(format!("destination refused: the URL {reason}"));
-        }
+        let url = match destination::check_url(outgoing.url, self.options.allow_private) {
+            Ok(url) => url,
+            Err(reason) => return failed(format!("destination refused: the URL {reason}")),
+        };
         let timestamp = chrono::Utc::now().timestamp();
         let signature = signature_header(outgoing.keys, outgoing.message_id, timestamp, outgoing.body.as_bytes());
         let request = self
             .client
-            .post(outgoing.url)
+            .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, concat!("Countersign-Webhooks/", env!("CARGO_PKG_VERSION")))
             .header("webhook-id", outgoing.message_id)

@@ -4,7 +4,6 @@
 //! HEALTHCHECK would; the production configuration refusing to start
 //! without a database; and `countersign demo` giving working tokens.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -86,8 +85,7 @@ async fn the_healthcheck_command_passes_for_a_ready_service_and_fails_otherwise(
     assert_eq!(check(ready).await.unwrap(), Some(0));
 
     // Nothing listening.
-    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    assert_eq!(check(free.to_string()).await.unwrap(), Some(1));
+    assert_eq!(check(crate::helpers::free_local_addr()).await.unwrap(), Some(1));
 
     // Listening but not ready: a server that answers /readyz with 503.
     let unready = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

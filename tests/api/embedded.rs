@@ -3,7 +3,6 @@
 //! kept, the postmaster killed under a running service and started again by
 //! it, and a clean SIGTERM stop.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,14 +117,20 @@ impl Drop for Cleanup {
     }
 }
 
-#[tokio::test]
-async fn the_embedded_database_survives_kill_9_and_restarts() {
+/// A directory of its own for one run of the binary (reachable by the
+/// `postgres` user when we are root), removed with what it started by the
+/// `Cleanup`; and a free address to listen on.
+fn scratch() -> (PathBuf, String, Cleanup) {
     let base = std::env::temp_dir().join(format!("countersign-bin-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&base).unwrap();
     std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut cleanup = Cleanup(base.clone(), vec![]);
+    let cleanup = Cleanup(base.clone(), vec![]);
+    (base, crate::helpers::free_local_addr(), cleanup)
+}
+
+#[tokio::test]
+async fn the_embedded_database_survives_kill_9_and_restarts() {
+    let (base, addr, mut cleanup) = scratch();
 
     let mut first = serve(&base, &addr, 1);
     cleanup.1.push(first.id());
@@ -217,12 +222,7 @@ async fn ctrl_c_at_a_terminal_lets_the_request_in_flight_finish_then_stops_the_d
     use std::os::unix::process::CommandExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let base = std::env::temp_dir().join(format!("countersign-bin-{}", Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&base).unwrap();
-    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut cleanup = Cleanup(base.clone(), vec![]);
+    let (base, addr, mut cleanup) = scratch();
     // Its own process group, as a shell gives a foreground job: Ctrl-C at
     // a terminal sends SIGINT to the whole group.
     let log = std::fs::File::create(base.join("service-1.log")).unwrap();

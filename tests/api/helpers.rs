@@ -40,6 +40,28 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Asks `probe` every 20 ms until it answers `Some`, for at most `limit`;
+/// fails the test saying `what` was awaited if it never does.
+pub async fn eventually<T>(what: &str, limit: std::time::Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} in vain for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback address nothing listens on (its port was free a moment ago).
+pub fn free_local_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a bound address").to_string()
+}
+
 /// Where test databases are created.
 struct TestServer {
     admin_options: PgConnectOptions,
@@ -818,14 +840,12 @@ impl TestApp {
 
     /// Waits (bounded) until the running sequencer has chained every event.
     pub async fn wait_until_chained(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while self.count("SELECT count(*) FROM audit_unchained").await > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the sequencer did not chain the events"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        eventually(
+            "the sequencer to chain the events",
+            std::time::Duration::from_secs(30),
+            async || (self.count("SELECT count(*) FROM audit_unchained").await == 0).then_some(()),
+        )
+        .await;
     }
 
     /// Moves pending deadlines into the past (of one proposal, or all), as
