@@ -46,6 +46,8 @@ pub struct Settings {
     pub proposals: ProposalSettings,
     pub audit: AuditSettings,
     pub webhooks: WebhookSettings,
+    pub inbound: InboundSettings,
+    pub secrets: SecretSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -153,6 +155,31 @@ pub struct WebhookSettings {
     pub retention_days: u32,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSettings {
+    pub timestamp_tolerance_secs: u64,
+    pub keep_deliveries_days: u32,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    pub key: String,
+    pub previous_keys: Vec<String>,
+    pub key_file: PathBuf,
+}
+
+impl std::fmt::Debug for SecretSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSettings")
+            .field("key", &if self.key.is_empty() { "" } else { "…" })
+            .field("previous_keys", &self.previous_keys.len())
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
 impl WebhookSettings {
     pub fn retry_schedule(&self) -> RetrySchedule {
         RetrySchedule {
@@ -255,6 +282,7 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("webhooks.retry_schedule_secs")
+                    .with_list_parse_key("secrets.previous_keys")
                     .source(Some(env.into_iter().collect())),
             )
             .build()?
@@ -279,6 +307,15 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if !(1..=3600).contains(&self.inbound.timestamp_tolerance_secs) {
+            return Err(invalid(
+                "inbound.timestamp_tolerance_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.inbound.keep_deliveries_days == 0 {
+            return Err(invalid("inbound.keep_deliveries_days", "must be at least 1"));
         }
         let key = self.audit.chain_key.trim();
         if !key.is_empty() && key.chars().count() < 32 {
@@ -327,6 +364,18 @@ impl Settings {
                 "database.url",
                 "is required here (set DATABASE_URL): this configuration runs no embedded database",
             ));
+        }
+        if !self.secrets.key.trim().is_empty() {
+            crate::sealing::decode_key(&self.secrets.key).map_err(|message| invalid("secrets.key", message))?;
+        } else if self.secrets.key_file.as_os_str().is_empty() {
+            return Err(invalid(
+                "secrets.key",
+                "is required here (COUNTERSIGN_SECRETS__KEY, base64 of 32 random bytes: `openssl rand -base64 32`): \
+                 this configuration keeps no key file",
+            ));
+        }
+        for key in &self.secrets.previous_keys {
+            crate::sealing::decode_key(key).map_err(|message| invalid("secrets.previous_keys", message))?;
         }
         if url.is_empty() && self.database.data_dir.as_os_str().is_empty() {
             return Err(invalid(

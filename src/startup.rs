@@ -13,9 +13,11 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::app;
 use crate::config::Settings;
 use crate::db::{self, Database};
 use crate::http;
+use crate::sealing::{KeySource, Sealer};
 use crate::state::AppState;
 use crate::workers;
 
@@ -53,6 +55,22 @@ impl Application {
             .await
             .with_context(|| format!("listening on {addr} (setting `server.addr`)"))?;
         let rate_limit = crate::state::token_rate_limit(&settings);
+        let secrets = &settings.secrets;
+        let (sealer, source) = Sealer::load(&secrets.key, &secrets.previous_keys, &secrets.key_file)?;
+        match source {
+            KeySource::Setting => {}
+            KeySource::File(path) => {
+                tracing::info!(key_file = %path.display(), "secrets sealed with the key file's key")
+            }
+            KeySource::CreatedFile(path) => tracing::warn!(
+                key_file = %path.display(),
+                "created a new key for sealing stored secrets; back it up with the database, \
+                 and give every replica the same key (secrets.key)"
+            ),
+        }
+        app::sealing::seal_stored(&pool, &sealer)
+            .await
+            .context("sealing the stored secrets (setting `secrets.key`)")?;
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -63,6 +81,7 @@ impl Application {
             rate_limit,
             database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),
             audit_progress: Arc::default(),
+            sealer: Arc::new(sealer),
         };
         Ok(Application {
             listener,

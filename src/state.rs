@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::db::embedded::ClusterStatus;
 use crate::domain::audit::VerifiedChain;
 use crate::domain::policy::ApprovalPolicy;
+use crate::sealing::Sealer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +31,8 @@ pub struct AppState {
     pub database_status: Option<Arc<ClusterStatus>>,
     /// How much of the audit chain this replica has verified.
     pub audit_progress: Arc<Mutex<VerifiedChain>>,
+    /// Seals and opens the secrets stored in the database.
+    pub sealer: Arc<Sealer>,
 }
 
 /// What a commit wakes in this replica.

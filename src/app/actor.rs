@@ -20,6 +20,8 @@ pub struct Actor {
     pub person: Option<Person>,
     /// The integration the request came through, if any.
     pub via_integration: Option<Uuid>,
+    /// The credential that authenticated the call: an API token's id, or,
+    /// for a signed inbound webhook, the integration's.
     pub token_id: Uuid,
 }
 
@@ -108,7 +110,8 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
             // Unknown, not an active agent, or not one this integration may
             // act for: one answer, so an integration cannot probe for people.
             let mut conn = state.pool.acquire().await?;
-            let agent = db::employees::agent_for_integration(&mut conn, integration_id, reference)
+            let id = Uuid::parse_str(reference).ok();
+            let agent = db::employees::agent_for_integration(&mut conn, integration_id, id, Some(reference))
                 .await?
                 .ok_or_else(|| {
                     AppError::forbidden(format!(

@@ -3,7 +3,8 @@
 //! back its result, its audit events and the proposals it changed. The
 //! routine then appends the events, writes the outbox (a message per
 //! proposal event, with a delivery per subscribed webhook endpoint), stores
-//! the idempotent result, commits and wakes the sequencer and the delivery
+//! the idempotent result (under an `Idempotency-Key` or an inbound
+//! delivery's id), commits and wakes the sequencer and the delivery
 //! worker. A refused use case is
 //! rolled back before anyone is answered, so its locks are gone by then.
 
@@ -15,6 +16,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use super::{AppError, outbox};
 use crate::db;
 use crate::db::idempotency::KeyScope;
+use crate::db::inbound::Delivery;
 use crate::domain::audit::{EventContent, storable_time};
 use crate::state::{AppState, Wakes};
 use crate::views::Proposal;
@@ -118,23 +120,96 @@ where
     T: Serialize,
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let Some(key) = key else {
-        let (value, created) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
-        return Ok(Written::Done { value, created });
-    };
+    match key {
+        Some(key) => once(state, Once::Key(key), work).await,
+        None => {
+            let (value, created) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
+            Ok(Written::Done { value, created })
+        }
+    }
+}
+
+/// [`commit`], once per inbound delivery: the delivery is recorded in the
+/// same transaction as the work, and a delivery already done (the same id,
+/// or what it signed sent again) is answered as the first time.
+pub async fn commit_delivery<T, F>(state: &AppState, delivery: &Delivery, work: F) -> Result<Written<T>, AppError>
+where
+    T: Serialize,
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    once(state, Once::Delivery(delivery), work).await
+}
+
+/// What makes a write happen once.
+#[derive(Clone, Copy)]
+enum Once<'a> {
+    Key(&'a IdempotencyKey),
+    Delivery(&'a Delivery),
+}
+
+/// A stored first answer, as found by a repeat.
+struct Stored {
+    same_request: bool,
+    status: Option<i16>,
+    body: Option<Value>,
+}
+
+impl Once<'_> {
+    /// Takes the key (or delivery) for `conn`'s transaction, or finds what
+    /// was answered under it.
+    async fn claim(self, conn: &mut PgConnection) -> sqlx::Result<Option<Stored>> {
+        Ok(match self {
+            Once::Key(key) => db::idempotency::claim(conn, key.scope, &key.key, &key.fingerprint)
+                .await?
+                .map(|stored| Stored {
+                    same_request: stored.request_hash == key.fingerprint,
+                    status: stored.status,
+                    body: stored.body,
+                }),
+            Once::Delivery(delivery) => db::inbound::claim(conn, delivery).await?.map(|found| Stored {
+                same_request: found.same_signed || found.request_hash == delivery.request_hash,
+                status: found.status,
+                body: found.body,
+            }),
+        })
+    }
+
+    async fn complete(self, conn: &mut PgConnection, status: i16, body: &Value) -> sqlx::Result<()> {
+        match self {
+            Once::Key(key) => db::idempotency::complete(conn, key.scope, &key.key, status, body).await,
+            Once::Delivery(delivery) => {
+                let proposal_id = body["id"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
+                db::inbound::complete(conn, delivery, proposal_id, status, body).await
+            }
+        }
+    }
+
+    fn reused(self) -> AppError {
+        match self {
+            Once::Key(_) => AppError::IdempotencyKeyReused,
+            Once::Delivery(_) => AppError::DeliveryIdReused,
+        }
+    }
+}
+
+async fn once<T, F>(state: &AppState, once: Once<'_>, work: F) -> Result<Written<T>, AppError>
+where
+    T: Serialize,
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
     let keyed = Keyed {
-        key,
+        once,
         store: |value: &T| serde_json::to_value(value),
     };
     let mut tx = state.pool.begin().await?;
-    if let Some(stored) = db::idempotency::claim(&mut tx, key.scope, &key.key, &key.fingerprint).await? {
+    if let Some(stored) = once.claim(&mut tx).await? {
         rollback(tx).await;
-        if stored.request_hash != key.fingerprint {
-            return Err(AppError::IdempotencyKeyReused);
+        if !stored.same_request {
+            return Err(once.reused());
         }
         let status = stored
             .status
-            .ok_or_else(|| anyhow::anyhow!("idempotency key stored without a response"))?;
+            .ok_or_else(|| anyhow::anyhow!("a write done once was stored without its answer"))?;
         return Ok(Written::Replayed {
             body: stored.body.unwrap_or(Value::Null),
             created: status == CREATED,
@@ -144,9 +219,9 @@ where
     Ok(Written::Done { value, created })
 }
 
-/// A key being written under, and how its result is stored.
+/// A write done once, and how its result is stored.
 struct Keyed<'a, T> {
-    key: &'a IdempotencyKey,
+    once: Once<'a>,
     store: fn(&T) -> serde_json::Result<Value>,
 }
 
@@ -185,10 +260,10 @@ where
     db::audit::record(&mut tx, &change.events).await?;
     let messages = outbox::messages(&mut tx, &change.events, &change.proposals, now).await?;
     let deliveries = db::webhooks::enqueue(&mut tx, &messages).await?;
-    if let Some(Keyed { key, store }) = keyed {
+    if let Some(Keyed { once, store }) = keyed {
         let body = store(&change.value).map_err(anyhow::Error::from)?;
         let status = if change.created { CREATED } else { CHANGED };
-        db::idempotency::complete(&mut tx, key.scope, &key.key, status, &body).await?;
+        once.complete(&mut tx, status, &body).await?;
     }
     tx.commit().await?;
     if let Some(wakes) = wakes {

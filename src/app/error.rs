@@ -42,6 +42,17 @@ pub enum AppError {
     /// The same idempotency key came with a different request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// An inbound delivery id sent again with a different body.
+    #[error("this delivery id was used for a different request")]
+    DeliveryIdReused,
+    /// An inbound request whose signature (or token) does not verify.
+    #[error("{0}")]
+    SignatureRefused(String),
+    /// An inbound request naming an agent its integration may not act for:
+    /// unknown, not an active agent, or outside its scope (one answer, so
+    /// an integration cannot probe for people).
+    #[error("this integration may not act for `{reference}` (unknown, not an active agent, or outside its scope)")]
+    AgentRefused { field: &'static str, reference: String },
     /// A resend to a webhook endpoint that is disabled.
     #[error("the webhook endpoint is disabled; enable it before resending to it")]
     EndpointDisabled,

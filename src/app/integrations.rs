@@ -1,6 +1,8 @@
 //! Helpdesk integrations: registered by an admin with an API token and an
-//! inbound signing secret, both shown once; changed by an admin, who also
-//! says which agents each may act for (all, by default).
+//! inbound signing secret, both shown once (a Zendesk integration verifies
+//! with the secret Zendesk generates instead, given by the admin); changed
+//! by an admin, who also says which agents each may act for (all, by
+//! default). Secrets are stored sealed (`crate::sealing`).
 
 use serde_json::json;
 
@@ -13,16 +15,32 @@ use crate::domain::employee::Role;
 use crate::domain::event::EventType;
 use crate::domain::fields::FieldErrors;
 use crate::domain::integration::IntegrationKind;
+use crate::sealing::Purpose;
 use crate::secrets;
 use crate::state::AppState;
 
-/// An integration as created: `token` and `secret` exist only in this answer.
+/// An integration as created: `token` and `secret` exist only in this
+/// answer (`secret` is `None` for a Zendesk integration: it has Zendesk's).
 #[derive(Debug, Clone)]
 pub struct CreatedIntegration {
     pub row: IntegrationRow,
     pub token_id: uuid::Uuid,
     pub token: String,
-    pub secret: String,
+    pub secret: Option<String>,
+}
+
+/// The secret an integration verifies inbound requests with: Zendesk's,
+/// as given (or none yet), or one generated here for the others.
+fn inbound_secret(kind: IntegrationKind, given: Option<String>) -> Result<Option<String>, AppError> {
+    match (kind, given) {
+        (IntegrationKind::Zendesk, given) => Ok(given),
+        (_, None) => Ok(Some(secrets::new_signing_secret())),
+        (_, Some(_)) => Err(FieldErrors::single(
+            "secret",
+            "only a zendesk integration is given its secret (Zendesk generates it); Countersign generates the others'",
+        )
+        .into()),
+    }
 }
 
 pub async fn create_integration(
@@ -30,12 +48,16 @@ pub async fn create_integration(
     actor: &Actor,
     name: String,
     kind: IntegrationKind,
+    zendesk_secret: Option<String>,
 ) -> Result<CreatedIntegration, AppError> {
     actor.require(Role::Admin)?;
-    let secret = secrets::new_signing_secret();
+    let secret = inbound_secret(kind, zendesk_secret)?;
+    let sealed = secret
+        .as_deref()
+        .map(|secret| state.sealer.seal(Purpose::IntegrationSecret, secret));
     let (token, token_hash) = secrets::new_api_token();
     commit(state, async |conn, now| {
-        let row = db::integrations::insert(conn, &name, kind, &secret).await?;
+        let row = db::integrations::insert(conn, &name, kind, sealed.as_deref()).await?;
         let token_row =
             db::tokens::insert(conn, db::tokens::Owner::Integration(row.id), Some(&name), &token_hash).await?;
         let event = EventContent::new(
@@ -50,7 +72,7 @@ pub async fn create_integration(
                 row,
                 token_id: token_row.id,
                 token,
-                secret,
+                secret: secret.filter(|_| kind != IntegrationKind::Zendesk),
             },
             vec![event],
         ))
@@ -66,6 +88,8 @@ pub struct IntegrationChange {
     pub acts_for_all: Option<bool>,
     pub acts_for_teams: Option<Vec<String>>,
     pub acts_for_agents: Option<Vec<uuid::Uuid>>,
+    /// Zendesk's signing secret, for a `zendesk` integration only.
+    pub secret: Option<String>,
 }
 
 pub async fn update_integration(
@@ -85,6 +109,17 @@ pub async fn update_integration(
                 return Err(FieldErrors::single("acts_for_agents", format!("{unknown} is not an agent")).into());
             }
         }
+        if change.secret.is_some() && before.kind != IntegrationKind::Zendesk {
+            return Err(FieldErrors::single(
+                "secret",
+                "only a zendesk integration is given its secret (Zendesk generates it)",
+            )
+            .into());
+        }
+        let secret_set = change.secret.is_some();
+        if let Some(secret) = &change.secret {
+            db::integrations::set_secret(conn, id, &state.sealer.seal(Purpose::IntegrationSecret, secret)).await?;
+        }
         let mut after = before.clone();
         after.name = change.name.unwrap_or(after.name);
         after.active = change.active.unwrap_or(after.active);
@@ -96,7 +131,7 @@ pub async fn update_integration(
             EventType::IntegrationUpdated,
             id,
             actor.audit_ids(),
-            json!({ "before": before, "after": after }),
+            json!({ "before": before, "after": after, "secret_set": secret_set }),
             now,
         );
         Ok(Change::new(after, vec![event]))

@@ -14,12 +14,14 @@ pub mod actor;
 pub mod audit;
 pub mod commit;
 pub mod error;
+pub mod inbound;
 pub mod integrations;
 pub mod outbox;
 pub mod people;
 pub mod proposals;
+pub mod sealing;
 pub mod webhooks;
 
 pub use actor::Actor;
-pub use commit::{Change, IdempotencyKey, Written, commit, commit_once};
+pub use commit::{Change, IdempotencyKey, Written, commit, commit_delivery, commit_once};
 pub use error::AppError;

@@ -15,6 +15,7 @@ use crate::db::webhooks::{AttemptRecord, Claimed, DeliveryRow, DeliveryState, En
 use crate::domain::audit::{ActorIds, EventContent};
 use crate::domain::employee::Role;
 use crate::domain::event::EventType;
+use crate::sealing::{Purpose, Sealer};
 use crate::secrets;
 use crate::state::AppState;
 use crate::webhooks::schedule::{AttemptResult, Next};
@@ -67,7 +68,7 @@ pub async fn create_endpoint(state: &AppState, actor: &Actor, spec: EndpointSpec
             enabled: spec.enabled,
             disabled_reason: (!spec.enabled).then(|| "created disabled".to_owned()),
             disabled_at: (!spec.enabled).then_some(now),
-            secret: secret.clone(),
+            secret: state.sealer.seal(Purpose::EndpointSecret, &secret),
             previous_secret: None,
             previous_secret_until: None,
             failing_since: None,
@@ -173,7 +174,7 @@ pub async fn rotate_secret(state: &AppState, actor: &Actor, id: Uuid) -> Result<
     let overlap = chrono::Duration::seconds(i64::try_from(state.settings.webhooks.secret_overlap_secs).unwrap_or(0));
     commit(state, async |conn, now| {
         let mut row = locked(conn, id).await?;
-        let old = std::mem::replace(&mut row.secret, secret.clone());
+        let old = std::mem::replace(&mut row.secret, state.sealer.seal(Purpose::EndpointSecret, &secret));
         (row.previous_secret, row.previous_secret_until) = if overlap > chrono::Duration::zero() {
             (Some(old), Some(now + overlap))
         } else {
@@ -256,13 +257,18 @@ pub async fn replay(
 // ------------------------------------------------------------- delivery
 
 /// The keys that sign now: the current secret, and the previous one while
-/// its overlap lasts.
-fn signing_keys(claimed: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Vec<SigningKey>> {
-    let mut keys = vec![SigningKey::from_secret(&claimed.secret)?];
+/// its overlap lasts (both stored sealed).
+fn signing_keys(sealer: &Sealer, claimed: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Vec<SigningKey>> {
+    let key = |sealed: &str| -> anyhow::Result<SigningKey> {
+        Ok(SigningKey::from_secret(
+            &sealer.reveal(Purpose::EndpointSecret, sealed)?,
+        )?)
+    };
+    let mut keys = vec![key(&claimed.secret)?];
     if let (Some(previous), Some(until)) = (&claimed.previous_secret, claimed.previous_secret_until)
         && until > now
     {
-        keys.push(SigningKey::from_secret(previous)?);
+        keys.push(key(previous)?);
     }
     Ok(keys)
 }
@@ -319,10 +325,10 @@ impl Attempted {
 
 /// Sends one claimed delivery, outside any transaction. Records nothing:
 /// see [`record`].
-pub async fn attempt(sender: &Sender, claimed: Claimed) -> Attempted {
+pub async fn attempt(sender: &Sender, sealer: &Sealer, claimed: Claimed) -> Attempted {
     let started_at = Utc::now();
     let message_id = claimed.message_id.to_string();
-    let sent = match signing_keys(&claimed, started_at) {
+    let sent = match signing_keys(sealer, &claimed, started_at) {
         Ok(keys) => {
             sender
                 .send(&Outgoing {

@@ -105,9 +105,9 @@ pub async fn find_by_reference(conn: &mut PgConnection, reference: &str) -> sqlx
 pub async fn agent_for_integration(
     conn: &mut PgConnection,
     integration_id: Uuid,
-    reference: &str,
+    id: Option<Uuid>,
+    external_id: Option<&str>,
 ) -> sqlx::Result<Option<EmployeeRow>> {
-    let id = Uuid::parse_str(reference).ok();
     sqlx::query_as!(
         EmployeeRow,
         r#"
@@ -121,7 +121,7 @@ pub async fn agent_for_integration(
         "#,
         integration_id,
         id,
-        reference
+        external_id
     )
     .fetch_optional(conn)
     .await

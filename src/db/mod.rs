@@ -6,6 +6,7 @@ pub mod audit;
 pub mod embedded;
 pub mod employees;
 pub mod idempotency;
+pub mod inbound;
 pub mod integrations;
 pub mod proposals;
 pub mod tokens;
@@ -162,6 +163,7 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("webhook_messages", "SELECT, INSERT, DELETE"),
     ("webhook_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
     ("webhook_attempts", "SELECT, INSERT, DELETE"),
+    ("inbound_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

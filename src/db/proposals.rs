@@ -191,6 +191,32 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Prop
     select_proposals!("WHERE p.id = $1", id).fetch_optional(conn).await
 }
 
+/// Up to two proposals filed for `ticket_ref` in one of `statuses` (with
+/// `awaiting_outcome`, only those with no outcome recorded yet): the
+/// caller needs exactly one.
+pub async fn for_ticket(
+    conn: &mut PgConnection,
+    ticket_ref: &str,
+    statuses: &[Status],
+    awaiting_outcome: bool,
+) -> sqlx::Result<Vec<Uuid>> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    sqlx::query_scalar!(
+        r#"
+        SELECT p.id FROM proposals p
+        WHERE p.ticket_ref = $1 AND p.status = ANY($2)
+          AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM proposal_outcomes o WHERE o.proposal_id = p.id))
+        ORDER BY p.id DESC
+        LIMIT 2
+        "#,
+        ticket_ref,
+        &statuses as &[&str],
+        awaiting_outcome
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The proposal, locked until the transaction ends: every change to one
 /// proposal is serialised here, and nothing else is locked.
 ///

@@ -729,3 +729,37 @@ pub async fn forget_finished_before(conn: &mut PgConnection, before: DateTime<Ut
     .await?;
     Ok(gone.rows_affected())
 }
+
+/// Every endpoint's secrets as stored (current, previous), for sealing at start.
+pub async fn stored_secrets(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String, Option<String>)>> {
+    let rows = sqlx::query!("SELECT id, secret, previous_secret FROM webhook_endpoints")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.id, row.secret, row.previous_secret))
+        .collect())
+}
+
+/// Replaces an endpoint's stored secrets, unless someone changed them meanwhile.
+pub async fn replace_stored_secrets(
+    conn: &mut PgConnection,
+    id: Uuid,
+    was: (&str, Option<&str>),
+    now: (&str, Option<&str>),
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        UPDATE webhook_endpoints SET secret = $4, previous_secret = $5
+        WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $3
+        "#,
+        id,
+        was.0,
+        was.1,
+        now.0,
+        now.1
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

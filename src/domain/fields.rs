@@ -36,6 +36,14 @@ impl FieldErrors {
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
+
+    /// Adds `inner`'s problems as fields of the object `name`
+    /// (`proposal.summary`).
+    pub fn add_nested(&mut self, name: &str, inner: FieldErrors) {
+        for (field, message) in inner.0 {
+            self.add(format!("{name}.{field}"), message);
+        }
+    }
 }
 
 /// Characters that show nothing: whitespace, control characters, and the
@@ -105,6 +113,7 @@ pub const SINGLE_LINE_FIELDS: &[&str] = &[
     "customer_ref",
     "ticket_ref",
     "acts_for_teams",
+    "agent_external_id",
 ];
 
 /// What a one-line field refuses anywhere: control characters and

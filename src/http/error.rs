@@ -81,6 +81,7 @@ macro_rules! problem_types {
 problem_types! {
     BadRequest = "bad-request", BAD_REQUEST, "the request is malformed: not JSON, a path id that is not a UUID, a header that is not text";
     Unauthorized = "unauthorized", UNAUTHORIZED, "no token, an unknown or revoked one, or its owner is deactivated";
+    SignatureRefused = "signature-refused", UNAUTHORIZED, "an inbound webhook whose signature, timestamp or token does not verify (nothing was read or stored)";
     RoleRequired = "role-required", FORBIDDEN, "the endpoint needs another role (`required_role` names it)";
     OnBehalfOfRequired = "on-behalf-of-required", FORBIDDEN, "an integration must name the agent it acts for in Countersign-On-Behalf-Of";
     OnBehalfOfRefused = "on-behalf-of-refused", FORBIDDEN, "the integration may not act for the agent it named (or a person's token tried to)";
@@ -118,6 +119,7 @@ problem_types! {
     OutcomeCurrency = "outcome-currency", UNPROCESSABLE_ENTITY, "an outcome's amount must be in the currency the proposal was approved in";
     ExceedsPeerLimit = "exceeds-peer-limit", UNPROCESSABLE_ENTITY, "the amount is above what peers may approve; this needs a manager";
     IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "the Idempotency-Key was used for a different request";
+    DeliveryIdReused = "delivery-id-reused", UNPROCESSABLE_ENTITY, "an inbound delivery id came again with a different body";
     RevisionRequired = "revision-required", PRECONDITION_REQUIRED, "a signature must name the revision read (`revision`, or `If-Match`)";
     Internal = "internal", INTERNAL_SERVER_ERROR, "a fault of the service, logged with its cause";
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, "the database does not answer or is busy; retry";
@@ -413,6 +415,13 @@ impl From<AppError> for ApiError {
                 AppError::IdempotencyKeyReused.to_string(),
             )
             .on_field("Idempotency-Key"),
+            AppError::DeliveryIdReused => {
+                ApiError::refused(ProblemType::DeliveryIdReused, AppError::DeliveryIdReused.to_string())
+            }
+            AppError::SignatureRefused(detail) => ApiError::refused(ProblemType::SignatureRefused, detail),
+            error @ AppError::AgentRefused { field, .. } => {
+                ApiError::refused(ProblemType::OnBehalfOfRefused, error.to_string()).on_field(field)
+            }
             AppError::EndpointDisabled => {
                 ApiError::refused(ProblemType::EndpointDisabled, AppError::EndpointDisabled.to_string())
             }

@@ -17,6 +17,29 @@ use crate::domain::fields::FieldErrors;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyDigest(pub [u8; 32]);
 
+/// The raw request body, read whole (413 beyond the body limit), with its
+/// digest: for a door that must verify the bytes before it parses them.
+pub struct RawBody(pub Bytes, pub BodyDigest);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::refused(
+                    ProblemType::PayloadTooLarge,
+                    "the request body is larger than this server accepts",
+                )
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        let digest = BodyDigest(Sha256::digest(&bytes).into());
+        Ok(RawBody(bytes, digest))
+    }
+}
+
 /// A JSON body. An empty body reads as `{}`, so a body whose fields are all
 /// optional may be left out; required fields are then reported missing.
 pub struct Json<T>(pub T, pub BodyDigest);
@@ -34,17 +57,7 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::refused(
-                    ProblemType::PayloadTooLarge,
-                    "the request body is larger than this server accepts",
-                )
-            } else {
-                ApiError::bad_request(format!("could not read the request body: {rejection}"))
-            }
-        })?;
-        let digest = BodyDigest(Sha256::digest(&bytes).into());
+        let RawBody(bytes, digest) = RawBody::from_request(request, state).await?;
         let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -226,7 +239,20 @@ fn field_with_nul(body: &[u8]) -> Option<String> {
 /// missing and unknown fields (whose path still points at the enclosing
 /// object), else the path, else `whole` (the body or the query string).
 fn field_name(message: &str, path: String, whole: &str) -> String {
-    field_from_message(message).unwrap_or(if path == "." { whole.to_owned() } else { path })
+    match field_from_message(message) {
+        // A field missing from (or unknown to) a nested object is named
+        // with the object's path: `outcome.customer_outcome`.
+        Some(field) if path == "." || path == field || path.ends_with(&format!(".{field}")) => {
+            field_or_path(field, path)
+        }
+        Some(field) => format!("{path}.{field}"),
+        None if path == "." => whole.to_owned(),
+        None => path,
+    }
+}
+
+fn field_or_path(field: String, path: String) -> String {
+    if path == "." { field } else { path }
 }
 
 fn field_from_message(message: &str) -> Option<String> {

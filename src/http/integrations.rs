@@ -1,5 +1,7 @@
 //! `/v1/integrations`: helpdesk integrations (admin only). Each gets an API
-//! token and an inbound signing secret, both shown once at creation.
+//! token and an inbound signing secret, both shown once at creation (a
+//! Zendesk one is given Zendesk's secret instead). Inbound webhooks
+//! themselves arrive at `http::inbound`.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -32,6 +34,9 @@ pub struct Integration {
     pub acts_for_all: bool,
     pub acts_for_teams: Vec<String>,
     pub acts_for_agents: Vec<Uuid>,
+    /// Whether it can verify inbound webhooks: false for a `zendesk`
+    /// integration until it is given Zendesk's signing secret.
+    pub has_secret: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -46,6 +51,7 @@ impl From<IntegrationRow> for Integration {
             acts_for_all: row.acts_for_all,
             acts_for_teams: row.acts_for_teams,
             acts_for_agents: row.acts_for_agents,
+            has_secret: row.has_secret,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -60,8 +66,10 @@ pub struct CreatedIntegration {
     pub token_id: Uuid,
     /// API token for calls to /v1 (Bearer).
     pub token: String,
-    /// Secret the helpdesk signs inbound webhooks with.
-    pub secret: String,
+    /// Secret the helpdesk signs inbound webhooks with (`generic`: a
+    /// Standard Webhooks `whsec_` secret) or sends as its token
+    /// (`freshdesk`). `null` for `zendesk`: it signs with its own secret.
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -76,6 +84,10 @@ pub struct CreateIntegration {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: IntegrationKind,
+    /// `zendesk` only: the signing secret Zendesk shows for its webhook
+    /// (may be given later with PATCH; inbound requests are refused until then).
+    #[schema(min_length = 8, max_length = 200)]
+    pub secret: Option<String>,
 }
 
 /// Fields left out stay as they are.
@@ -94,6 +106,22 @@ pub struct UpdateIntegration {
     /// Agents it may act for, by id.
     #[schema(max_items = 1000)]
     pub acts_for_agents: Option<Vec<Uuid>>,
+    /// `zendesk` only: the signing secret Zendesk shows for its webhook.
+    #[schema(min_length = 8, max_length = 200)]
+    pub secret: Option<String>,
+}
+
+/// Zendesk's signing secret as given: printable ASCII, 8 to 200 characters.
+fn zendesk_secret(errors: &mut FieldErrors, secret: Option<String>) -> Option<String> {
+    let secret = secret?;
+    let secret = secret.trim();
+    if !(8..=200).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.add(
+            "secret",
+            "must be the signing secret Zendesk shows: 8-200 printable ASCII characters",
+        );
+    }
+    Some(secret.to_owned())
 }
 
 /// Register a helpdesk integration.
@@ -114,9 +142,10 @@ pub async fn create_integration(
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let name = required_line(&mut errors, "name", &body.name, 200);
+    let secret = zendesk_secret(&mut errors, body.secret);
     errors.finish()?;
 
-    let created = app::integrations::create_integration(&state, &actor, name, body.kind).await?;
+    let created = app::integrations::create_integration(&state, &actor, name, body.kind, secret).await?;
     let location = format!("/v1/integrations/{}", created.row.id);
     let answer = CreatedIntegration {
         integration: created.row.into(),
@@ -201,6 +230,7 @@ pub async fn update_integration(
     if body.acts_for_agents.as_ref().is_some_and(|agents| agents.len() > 1000) {
         errors.add("acts_for_agents", "must list at most 1000 agents");
     }
+    let secret = zendesk_secret(&mut errors, body.secret);
     errors.finish()?;
     let change = IntegrationChange {
         name,
@@ -208,6 +238,7 @@ pub async fn update_integration(
         acts_for_all: body.acts_for_all,
         acts_for_teams: teams,
         acts_for_agents: body.acts_for_agents,
+        secret,
     };
     let row = app::integrations::update_integration(&state, &actor, id, change).await?;
     Ok(axum::Json(row.into()))

@@ -10,6 +10,7 @@ pub mod employees;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod inbound;
 pub mod integrations;
 pub mod me;
 pub mod openapi;
@@ -51,6 +52,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(employees::router())
         .merge(tokens::router())
         .merge(integrations::router())
+        .merge(inbound::router())
         .merge(me::router())
         .merge(proposals::router())
         .merge(policy::router())

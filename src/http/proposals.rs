@@ -169,6 +169,62 @@ pub struct EventList {
     pub next_cursor: Option<String>,
 }
 
+// ------------------------------------------- bodies as the use cases take them
+// (shared with the inbound webhook door, whose bodies carry the same fields)
+
+impl CreateProposal {
+    pub(super) fn terms(self, errors: &mut FieldErrors) -> Terms {
+        Terms {
+            category: required_line(errors, "category", &self.category, 64),
+            policy_ref: required_line(errors, "policy_ref", &self.policy_ref, 200),
+            summary: required_line(errors, "summary", &self.summary, 500),
+            resolution: required_text(errors, "resolution", &self.resolution, 5000),
+            justification: required_text(errors, "justification", &self.justification, 5000),
+            customer_ref: optional_line(errors, "customer_ref", self.customer_ref.as_deref(), 200),
+            ticket_ref: optional_line(errors, "ticket_ref", self.ticket_ref.as_deref(), 200),
+            amount: check_money(errors, "amount_minor", self.amount_minor, self.currency.as_deref()),
+        }
+    }
+}
+
+impl ReviseProposal {
+    pub(super) fn change(self, errors: &mut FieldErrors) -> TermsChange {
+        TermsChange {
+            category: self.category.map(|v| required_line(errors, "category", &v, 64)),
+            policy_ref: self.policy_ref.map(|v| required_line(errors, "policy_ref", &v, 200)),
+            summary: self.summary.map(|v| required_line(errors, "summary", &v, 500)),
+            resolution: self.resolution.map(|v| required_text(errors, "resolution", &v, 5000)),
+            justification: self
+                .justification
+                .map(|v| required_text(errors, "justification", &v, 5000)),
+            customer_ref: self
+                .customer_ref
+                .map(|v| optional_line(errors, "customer_ref", v.as_deref(), 200)),
+            ticket_ref: self
+                .ticket_ref
+                .map(|v| optional_line(errors, "ticket_ref", v.as_deref(), 200)),
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+        }
+    }
+}
+
+impl RecordOutcome {
+    pub(super) fn report(self, errors: &mut FieldErrors) -> OutcomeReport {
+        OutcomeReport {
+            executed: self.executed,
+            note: optional_text(errors, "note", self.note.as_deref(), 2000),
+            actual_amount: check_money(
+                errors,
+                "actual_amount_minor",
+                self.actual_amount_minor,
+                self.currency.as_deref(),
+            ),
+            customer_outcome: self.customer_outcome,
+        }
+    }
+}
+
 // --------------------------------------------------------------- handlers
 
 /// File a proposal (agents, or an integration acting for one).
@@ -191,16 +247,7 @@ pub async fn file_proposal(
     actor.require(Role::Agent)?;
     let key = idempotency_key(&headers, &actor, "POST /v1/proposals", digest)?;
     let mut errors = FieldErrors::new();
-    let terms = Terms {
-        category: required_line(&mut errors, "category", &body.category, 64),
-        policy_ref: required_line(&mut errors, "policy_ref", &body.policy_ref, 200),
-        summary: required_line(&mut errors, "summary", &body.summary, 500),
-        resolution: required_text(&mut errors, "resolution", &body.resolution, 5000),
-        justification: required_text(&mut errors, "justification", &body.justification, 5000),
-        customer_ref: optional_line(&mut errors, "customer_ref", body.customer_ref.as_deref(), 200),
-        ticket_ref: optional_line(&mut errors, "ticket_ref", body.ticket_ref.as_deref(), 200),
-        amount: check_money(&mut errors, "amount_minor", body.amount_minor, body.currency.as_deref()),
-    };
+    let terms = body.terms(&mut errors);
     errors.finish()?;
     let written = app::proposals::file(&state, &actor, terms, key.as_ref()).await?;
     Ok(answer::written(written))
@@ -303,7 +350,7 @@ pub(super) async fn list_page(
 }
 
 /// Revisions count from 1.
-fn check_revision(errors: &mut FieldErrors, revision: Option<i32>) {
+pub(super) fn check_revision(errors: &mut FieldErrors, revision: Option<i32>) {
     if revision.is_some_and(|revision| revision < 1) {
         errors.add("revision", "must be 1 or more");
     }
@@ -408,28 +455,7 @@ pub async fn revise_proposal(
 ) -> Result<Response, ApiError> {
     actor.require(Role::Agent)?;
     let mut errors = FieldErrors::new();
-    let mut change = TermsChange {
-        category: body.category.map(|v| required_line(&mut errors, "category", &v, 64)),
-        policy_ref: body
-            .policy_ref
-            .map(|v| required_line(&mut errors, "policy_ref", &v, 200)),
-        summary: body.summary.map(|v| required_line(&mut errors, "summary", &v, 500)),
-        resolution: body
-            .resolution
-            .map(|v| required_text(&mut errors, "resolution", &v, 5000)),
-        justification: body
-            .justification
-            .map(|v| required_text(&mut errors, "justification", &v, 5000)),
-        amount_minor: body.amount_minor,
-        currency: body.currency,
-        ..TermsChange::default()
-    };
-    change.customer_ref = body
-        .customer_ref
-        .map(|v| optional_line(&mut errors, "customer_ref", v.as_deref(), 200));
-    change.ticket_ref = body
-        .ticket_ref
-        .map(|v| optional_line(&mut errors, "ticket_ref", v.as_deref(), 200));
+    let change = body.change(&mut errors);
     errors.finish()?;
     let revised = app::proposals::revise(&state, &actor, id, change).await?;
     Ok(answer::proposal(&revised))
@@ -481,17 +507,7 @@ pub async fn record_outcome(
 ) -> Result<Response, ApiError> {
     actor.require(Role::Agent)?;
     let mut errors = FieldErrors::new();
-    let report = OutcomeReport {
-        executed: body.executed,
-        note: optional_text(&mut errors, "note", body.note.as_deref(), 2000),
-        actual_amount: check_money(
-            &mut errors,
-            "actual_amount_minor",
-            body.actual_amount_minor,
-            body.currency.as_deref(),
-        ),
-        customer_outcome: body.customer_outcome,
-    };
+    let report = body.report(&mut errors);
     errors.finish()?;
     let key = idempotency_key(&headers, &actor, &format!("POST /v1/proposals/{id}/outcome"), digest)?;
     let written = app::proposals::record_outcome(&state, &actor, id, report, key.as_ref()).await?;

@@ -8,6 +8,7 @@
 //! [`sender::Sender`].
 
 pub mod destination;
+pub mod inbound;
 pub mod schedule;
 pub mod sender;
 pub mod signature;

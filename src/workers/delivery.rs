@@ -71,9 +71,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                             continue;
                         };
                         *sending += 1;
-                        let (sender, done) = (sender.clone(), done_tx.clone());
+                        let (sender, sealer, done) = (sender.clone(), state.sealer.clone(), done_tx.clone());
                         in_flight.spawn(async move {
-                            let attempted = app::webhooks::attempt(&sender, delivery).await;
+                            let attempted = app::webhooks::attempt(&sender, &sealer, delivery).await;
                             let _ = done.send((attempted, slot));
                         });
                     }

@@ -1,6 +1,7 @@
 //! Marks pending proposals past their deadline `expired` (the same use case
 //! a review runs first when it finds one), and forgets idempotency keys
-//! older than a day. Replicas share the work through `FOR UPDATE SKIP LOCKED`.
+//! older than a day and inbound deliveries older than
+//! `inbound.keep_deliveries_days`. Replicas share the work through `FOR UPDATE SKIP LOCKED`.
 
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
         }
         if let Err(error) = db::idempotency::forget_older_than_a_day(&state.pool).await {
             tracing::warn!(error = format!("{error:#}"), "forgetting old idempotency keys failed");
+        }
+        let days = state.settings.inbound.keep_deliveries_days;
+        if let Err(error) = db::inbound::forget_older_than(&state.pool, days).await {
+            tracing::warn!(error = format!("{error:#}"), "forgetting old inbound deliveries failed");
         }
     })
     .await;

@@ -130,6 +130,31 @@ fn the_production_configuration_refuses_to_start_without_a_database_url() {
     assert!(!dir.path().join("data").exists(), "no embedded database was started");
 }
 
+#[test]
+fn the_production_configuration_refuses_to_start_without_a_sealing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("config/production.toml"),
+        dir.path().join("config/local.toml"),
+    )
+    .unwrap();
+    let output = Command::new(BINARY)
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env_remove("COUNTERSIGN_SECRETS__KEY")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("secrets.key") && stderr.contains("COUNTERSIGN_SECRETS__KEY"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists(), "no key file was written");
+}
+
 #[tokio::test]
 async fn the_demo_command_creates_a_team_whose_tokens_work() {
     let app = TestApp::spawn().await;

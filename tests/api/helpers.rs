@@ -315,11 +315,46 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
+/// The Python with the `standardwebhooks` package: `STANDARDWEBHOOKS_PYTHON`
+/// or `python3`. Without it the test says it skipped, unless
+/// `REQUIRE_TEST_TOOLS=1` (CI), where it fails.
+pub fn standardwebhooks_python(test: &str) -> Option<String> {
+    let python = std::env::var("STANDARDWEBHOOKS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import standardwebhooks"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("REQUIRE_TEST_TOOLS").as_deref() != Ok("1"),
+        "the standardwebhooks Python package is required here ({python} cannot import it)"
+    );
+    // Written to stderr itself, not through the test harness's capture,
+    // so that a plain `cargo test` shows what it skipped.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {python} cannot import \
+         standardwebhooks (pip install standardwebhooks==1.1.0, or set STANDARDWEBHOOKS_PYTHON; .ci/run does)"
+    );
+    None
+}
+
+/// The key that seals stored secrets in tests: base64 of 32 bytes. A
+/// binary a test starts on a test's database is given it too
+/// (`COUNTERSIGN_SECRETS__KEY`).
+pub const TEST_SEALING_KEY: &str = "Y291bnRlcnNpZ24tdGVzdHMtc2VhbGluZy1rZXktMzI=";
+
 /// Settings as a fresh install has them, on a free port.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load_from(Path::new("/nonexistent"), HashMap::new()).unwrap();
     settings.server.addr = "127.0.0.1:0".to_owned();
     settings.audit.sequencer_interval_ms = 20;
+    // A fixed key (never a file in the working tree): secrets sealed by one
+    // test application open in another on the same database.
+    settings.secrets.key = TEST_SEALING_KEY.to_owned();
     settings
 }
 
@@ -798,19 +833,25 @@ impl TestApp {
             .expect(200);
     }
 
-    /// Creates an integration of the given kind.
+    /// Creates an integration of the given kind; a `zendesk` one is given
+    /// a signing secret as Zendesk would generate it.
     pub async fn integration(&self, kind: &str) -> Integration {
         let name = format!("{kind}-{}", Uuid::now_v7().simple());
+        let mut body = json!({ "name": name, "kind": kind });
+        let zendesk_secret = (kind == "zendesk").then(|| format!("zd-{}", Uuid::now_v7().simple()));
+        if let Some(secret) = &zendesk_secret {
+            body["secret"] = json!(secret);
+        }
         let created = self
             .admin
-            .post("/v1/integrations", &json!({ "name": name, "kind": kind }))
+            .post("/v1/integrations", &body)
             .await
             .expect(201)
             .created_integration();
         Integration {
             id: created.integration.id,
             token: created.token,
-            secret: created.secret,
+            secret: created.secret.or(zendesk_secret).expect("a secret, generated or given"),
             client: self.client.clone(),
             address: self.address.clone(),
         }

@@ -10,6 +10,7 @@ mod errors;
 mod health;
 mod helpers;
 mod hygiene;
+mod inbound;
 mod integrations;
 mod people;
 mod proposals;

@@ -97,7 +97,9 @@ async fn an_approval_reaches_the_helpdesk_signed_with_the_proposal_as_the_api_sh
 
 #[tokio::test]
 async fn the_reference_standardwebhooks_library_verifies_what_is_sent() {
-    let Some(python) = standardwebhooks_python() else {
+    let Some(python) =
+        crate::helpers::standardwebhooks_python("the_reference_standardwebhooks_library_verifies_what_is_sent")
+    else {
         return;
     };
     let app = TestApp::spawn().await;
@@ -166,34 +168,6 @@ print("verified", len(cases))
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(said.trim(), "verified 3");
-}
-
-/// The Python with the `standardwebhooks` package: `STANDARDWEBHOOKS_PYTHON`
-/// or `python3`. Without it the test says it skipped, unless
-/// `REQUIRE_TEST_TOOLS=1` (CI), where it fails.
-fn standardwebhooks_python() -> Option<String> {
-    let python = std::env::var("STANDARDWEBHOOKS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let found = Command::new(&python)
-        .args(["-c", "import standardwebhooks"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if found {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("REQUIRE_TEST_TOOLS").as_deref() != Ok("1"),
-        "the standardwebhooks Python package is required here ({python} cannot import it)"
-    );
-    // Written to stderr itself, not through the test harness's capture,
-    // so that a plain `cargo test` shows what it skipped.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED the_reference_standardwebhooks_library_verifies_what_is_sent: {python} cannot import \
-         standardwebhooks (pip install standardwebhooks==1.1.0, or set STANDARDWEBHOOKS_PYTHON; .ci/run does)"
-    );
-    None
 }
 
 #[tokio::test]
@@ -660,6 +634,7 @@ async fn a_delivery_in_flight_when_its_service_is_killed_is_delivered_after_its_
         let addr = free_local_addr();
         let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
             .env("DATABASE_URL", &url)
+            .env("COUNTERSIGN_SECRETS__KEY", crate::helpers::TEST_SEALING_KEY)
             .env("COUNTERSIGN_SERVER__ADDR", &addr)
             .env("COUNTERSIGN_WEBHOOKS__TIMEOUT_SECS", "1")
             .env("COUNTERSIGN_WEBHOOKS__CONNECT_TIMEOUT_SECS", "1")
