@@ -10,6 +10,9 @@
 --   and is answered as the first time, without acting again.
 
 ALTER TABLE integrations ALTER COLUMN inbound_secret DROP NOT NULL;
+-- A zendesk integration created before this held a secret Countersign had
+-- generated, which Zendesk cannot sign with: it has none until given Zendesk's.
+UPDATE integrations SET inbound_secret = NULL WHERE kind = 'zendesk';
 ALTER TABLE integrations ADD CONSTRAINT integrations_secret_unless_zendesk
     CHECK (inbound_secret IS NOT NULL OR kind = 'zendesk');
 COMMENT ON COLUMN integrations.inbound_secret IS

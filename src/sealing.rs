@@ -6,9 +6,10 @@
 //! A sealed value reads `sealed:v1:<key id>:<base64url of nonce ‖ ciphertext
 //! ‖ tag>`. The key id (8 hex digits of a hash of the key) says which key
 //! sealed it, so a replica started with another key is refused by name
-//! instead of failing every signature. The purpose (which column) is bound
-//! in as associated data: a sealed value moved to another column does not
-//! open.
+//! instead of failing every signature. What the value is (which column of
+//! which row) is bound in as associated data: a sealed value copied to
+//! another row or column does not open. A value in clear is never used:
+//! the service seals those at start (`app::sealing`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,23 +17,27 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 const PREFIX: &str = "sealed:v1:";
 const KEY_LEN: usize = 32;
 
-/// Which stored secret a value is: bound into the seal.
+/// Which stored secret a value is, and whose: bound into the seal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    IntegrationSecret,
-    EndpointSecret,
+    /// The inbound secret of this integration.
+    IntegrationSecret(Uuid),
+    /// A signing secret of this webhook endpoint.
+    EndpointSecret(Uuid),
 }
 
 impl Purpose {
-    fn label(self) -> &'static [u8] {
-        match self {
-            Purpose::IntegrationSecret => b"countersign integration inbound secret",
-            Purpose::EndpointSecret => b"countersign webhook endpoint secret",
-        }
+    fn associated_data(self) -> Vec<u8> {
+        let (label, id): (&[u8], Uuid) = match self {
+            Purpose::IntegrationSecret(id) => (b"countersign integration inbound secret ", id),
+            Purpose::EndpointSecret(id) => (b"countersign webhook endpoint secret ", id),
+        };
+        [label, id.as_bytes()].concat()
     }
 }
 
@@ -143,7 +148,7 @@ impl Sealer {
             .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(purpose.label()),
+                Aad::from(purpose.associated_data().as_slice()),
                 &mut sealed,
             )
             .expect("AES-GCM seals any secret of sensible length");
@@ -170,19 +175,9 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| SealError::Damaged)?;
         let plain = key
             .key
-            .open_in_place(nonce, Aad::from(purpose.label()), &mut sealed)
+            .open_in_place(nonce, Aad::from(purpose.associated_data().as_slice()), &mut sealed)
             .map_err(|_| SealError::Damaged)?;
         String::from_utf8(plain.to_vec()).map_err(|_| SealError::Damaged)
-    }
-
-    /// The secret a stored value holds: opened when sealed; as it is when
-    /// still in clear (written before sealing existed, or by an older
-    /// replica during a rolling upgrade; the next start seals it).
-    pub fn reveal(&self, purpose: Purpose, stored: &str) -> Result<String, SealError> {
-        match self.open(purpose, stored) {
-            Err(SealError::NotSealed) => Ok(stored.to_owned()),
-            other => other,
-        }
     }
 
     /// Whether `stored` needs writing again: still in clear (from before
@@ -194,9 +189,14 @@ impl Sealer {
         }
     }
 
-    /// `stored` as it should now be stored: sealed, with the current key.
+    /// `stored` as it should now be stored: sealed, with the current key
+    /// (a value still in clear, from before sealing existed, is sealed).
     pub fn reseal(&self, purpose: Purpose, stored: &str) -> Result<String, SealError> {
-        Ok(self.seal(purpose, &self.reveal(purpose, stored)?))
+        let secret = match self.open(purpose, stored) {
+            Err(SealError::NotSealed) => stored.to_owned(),
+            other => other?,
+        };
+        Ok(self.seal(purpose, &secret))
     }
 }
 
@@ -231,49 +231,47 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_purpose() {
         let sealer = sealer(1);
-        let sealed = sealer.seal(Purpose::IntegrationSecret, "whsec_abc");
+        let (id, other_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let purpose = Purpose::IntegrationSecret(id);
+        let sealed = sealer.seal(purpose, "whsec_abc");
         assert!(sealed.starts_with("sealed:v1:"), "{sealed}");
         assert!(!sealed.contains("whsec_abc"));
-        assert_ne!(
-            sealed,
-            sealer.seal(Purpose::IntegrationSecret, "whsec_abc"),
-            "fresh nonce each time"
+        assert_ne!(sealed, sealer.seal(purpose, "whsec_abc"), "fresh nonce each time");
+        assert_eq!(sealer.open(purpose, &sealed).unwrap(), "whsec_abc");
+        assert_eq!(
+            sealer.open(Purpose::EndpointSecret(id), &sealed),
+            Err(SealError::Damaged)
         );
-        assert_eq!(sealer.open(Purpose::IntegrationSecret, &sealed).unwrap(), "whsec_abc");
-        assert_eq!(sealer.open(Purpose::EndpointSecret, &sealed), Err(SealError::Damaged));
+        assert_eq!(
+            sealer.open(Purpose::IntegrationSecret(other_id), &sealed),
+            Err(SealError::Damaged),
+            "copied to another row, it does not open"
+        );
         let other = super::tests::sealer(2);
         assert!(matches!(
-            other.open(Purpose::IntegrationSecret, &sealed),
+            other.open(purpose, &sealed),
             Err(SealError::UnknownKey { .. })
         ));
-        assert_eq!(
-            sealer.open(Purpose::IntegrationSecret, "whsec_abc"),
-            Err(SealError::NotSealed)
-        );
+        assert_eq!(sealer.open(purpose, "whsec_abc"), Err(SealError::NotSealed));
         let mut damaged = sealed.clone();
         damaged.pop();
         damaged.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(
-            sealer.open(Purpose::IntegrationSecret, &damaged),
-            Err(SealError::Damaged)
-        );
+        assert_eq!(sealer.open(purpose, &damaged), Err(SealError::Damaged));
     }
 
     #[test]
     fn a_previous_key_opens_and_resealing_moves_to_the_current_one() {
+        let purpose = Purpose::EndpointSecret(Uuid::now_v7());
         let old = sealer(1);
-        let sealed = old.seal(Purpose::EndpointSecret, "s");
+        let sealed = old.seal(purpose, "s");
         let new = Sealer::new(&[2; KEY_LEN], &[[1; KEY_LEN]]);
         assert!(new.is_stale(&sealed));
         assert!(new.is_stale("whsec_in_clear"));
-        let resealed = new.reseal(Purpose::EndpointSecret, &sealed).unwrap();
+        let resealed = new.reseal(purpose, &sealed).unwrap();
         assert!(!new.is_stale(&resealed));
-        assert_eq!(new.open(Purpose::EndpointSecret, &resealed).unwrap(), "s");
-        let from_clear = new.reseal(Purpose::EndpointSecret, "whsec_in_clear").unwrap();
-        assert_eq!(
-            new.open(Purpose::EndpointSecret, &from_clear).unwrap(),
-            "whsec_in_clear"
-        );
+        assert_eq!(new.open(purpose, &resealed).unwrap(), "s");
+        let from_clear = new.reseal(purpose, "whsec_in_clear").unwrap();
+        assert_eq!(new.open(purpose, &from_clear).unwrap(), "whsec_in_clear");
     }
 
     #[test]

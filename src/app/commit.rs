@@ -140,6 +140,24 @@ where
     once(state, Once::Delivery(delivery), work).await
 }
 
+/// The first answer to `delivery`, if it was done before (a retry): looked
+/// up before anything else is, so that a retry is answered as the first
+/// time even when what it names has changed since.
+pub async fn delivered_before<T>(state: &AppState, delivery: &Delivery) -> Result<Option<Written<T>>, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let Some(found) = db::inbound::find(&mut conn, delivery).await? else {
+        return Ok(None);
+    };
+    let same_request = found.same_signed || found.request_hash == delivery.request_hash;
+    Ok(match (same_request, found.status) {
+        (true, Some(status)) => Some(Written::Replayed {
+            body: found.body.unwrap_or(Value::Null),
+            created: status == CREATED,
+        }),
+        _ => None,
+    })
+}
+
 /// What makes a write happen once.
 #[derive(Clone, Copy)]
 enum Once<'a> {

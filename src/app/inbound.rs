@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use super::commit::{Written, commit_delivery, commit_once};
+use super::commit::{Written, commit_delivery, delivered_before};
 use super::proposals::{self, OutcomeReport, Signing};
 use super::{Actor, AppError};
 use crate::db;
@@ -45,7 +45,7 @@ pub async fn verify_sender<'h>(
     // A secret that does not open is the service's fault (a missing key),
     // not the sender's: it is answered 500 and logged.
     let secret = sealed
-        .map(|sealed| state.sealer.reveal(Purpose::IntegrationSecret, &sealed))
+        .map(|sealed| state.sealer.open(Purpose::IntegrationSecret(id), &sealed))
         .transpose()
         .map_err(|error| anyhow::anyhow!("integration {id}: its secret cannot be opened: {error}"))?;
     let check = Check {
@@ -118,7 +118,8 @@ impl Action {
 /// Does `action` for `agent` through the sender's integration, once per
 /// delivery id (`request_hash` fingerprints the body: the same id with
 /// another body is refused). Without a delivery id (a Freshdesk template
-/// that sets no `Idempotency-Key`) it acts each time it is sent.
+/// that sets no `Idempotency-Key`) the body is the id: the same request
+/// sent again within `inbound.keep_deliveries_days` does nothing twice.
 pub async fn act(
     state: &AppState,
     sender: &Sender,
@@ -126,45 +127,47 @@ pub async fn act(
     action: Action,
     request_hash: [u8; 32],
 ) -> Result<Written<Proposal>, AppError> {
-    let actor = acting_for(state, sender.integration_id, agent).await?;
-    let delivery = sender.delivery_id.clone().map(|delivery_id| Delivery {
+    let mut delivery = Delivery {
         integration_id: sender.integration_id,
-        delivery_id,
+        delivery_id: (sender.delivery_id.clone()).unwrap_or_else(|| format!("body:{}", hex::encode(request_hash))),
         signed_hash: sender.signed_hash,
         request_hash,
         action: action.name(),
-        employee_id: actor.person.map_or(Uuid::nil(), |p| p.id),
-    });
+        employee_id: Uuid::nil(),
+    };
+    if let Some(replayed) = delivered_before(state, &delivery).await? {
+        return Ok(replayed);
+    }
+    let actor = acting_for(state, sender.integration_id, agent).await?;
+    delivery.employee_id = actor.person.map_or(Uuid::nil(), |p| p.id);
+    let via = sender.integration_id;
     let work = async |conn: &mut sqlx::PgConnection, now| {
         let policy = &state.policy;
         match action {
             Action::Propose(terms) => proposals::file_in(conn, policy, &actor, terms, now).await,
             Action::Revise(target, change) => {
-                let id = resolve(conn, target, Status::Pending).await?;
+                let id = resolve(conn, via, target, Status::Pending).await?;
                 proposals::revise_in(conn, policy, &actor, id, change, now).await
             }
             Action::Cosign(target, signing) => {
-                let id = resolve(conn, target, Status::Pending).await?;
+                let id = resolve(conn, via, target, Status::Pending).await?;
                 proposals::cosign_in(conn, &actor, id, signing, now).await
             }
             Action::Decline(target, signing) => {
-                let id = resolve(conn, target, Status::Pending).await?;
+                let id = resolve(conn, via, target, Status::Pending).await?;
                 proposals::decline_in(conn, &actor, id, signing, now).await
             }
             Action::Withdraw(target, reason) => {
-                let id = resolve(conn, target, Status::Pending).await?;
+                let id = resolve(conn, via, target, Status::Pending).await?;
                 proposals::withdraw_in(conn, &actor, id, reason, now).await
             }
             Action::Outcome(target, report) => {
-                let id = resolve(conn, target, Status::Approved).await?;
+                let id = resolve(conn, via, target, Status::Approved).await?;
                 proposals::record_outcome_in(conn, policy, &actor, id, report, now).await
             }
         }
     };
-    match &delivery {
-        Some(delivery) => commit_delivery(state, delivery, work).await,
-        None => commit_once(state, None, work).await,
-    }
+    commit_delivery(state, &delivery, work).await
 }
 
 /// The agent named, as an actor through the integration: refused alike
@@ -191,15 +194,21 @@ async fn acting_for(state: &AppState, integration_id: Uuid, agent: AgentRef) -> 
 }
 
 /// The proposal a target names. A ticket names the one proposal filed for
-/// it that the action can apply to: pending, or (`Approved`) approved and
+/// it through this integration (ticket numbers of two helpdesks collide)
+/// that the action can apply to: pending, or (`Approved`) approved and
 /// still awaiting its outcome.
-async fn resolve(conn: &mut sqlx::PgConnection, target: Target, status: Status) -> Result<Uuid, AppError> {
+async fn resolve(
+    conn: &mut sqlx::PgConnection,
+    integration_id: Uuid,
+    target: Target,
+    status: Status,
+) -> Result<Uuid, AppError> {
     let ticket = match target {
         Target::Id(id) => return Ok(id),
         Target::Ticket(ticket) => ticket,
     };
     let awaiting_outcome = status == Status::Approved;
-    let found = db::proposals::for_ticket(conn, &ticket, &[status], awaiting_outcome).await?;
+    let found = db::proposals::for_ticket(conn, integration_id, &ticket, &[status], awaiting_outcome).await?;
     match found.as_slice() {
         [id] => Ok(*id),
         [] => Err(AppError::NotFound("proposal")),

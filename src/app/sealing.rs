@@ -14,23 +14,23 @@ pub async fn seal_stored(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<()> {
     let mut resealed = 0;
     for (id, stored) in db::integrations::stored_secrets(&mut conn).await? {
         if sealer.is_stale(&stored) {
-            let sealed = sealer.reseal(Purpose::IntegrationSecret, &stored)?;
+            let sealed = sealer.reseal(Purpose::IntegrationSecret(id), &stored)?;
             db::integrations::replace_stored_secret(&mut conn, id, &stored, &sealed).await?;
             resealed += 1;
         } else {
-            sealer.open(Purpose::IntegrationSecret, &stored)?;
+            sealer.open(Purpose::IntegrationSecret(id), &stored)?;
         }
     }
     for (id, secret, previous) in db::webhooks::stored_secrets(&mut conn).await? {
         let stale = sealer.is_stale(&secret) || previous.as_deref().is_some_and(|p| sealer.is_stale(p));
         if !stale {
-            sealer.open(Purpose::EndpointSecret, &secret)?;
+            sealer.open(Purpose::EndpointSecret(id), &secret)?;
             continue;
         }
-        let new_secret = sealer.reseal(Purpose::EndpointSecret, &secret)?;
+        let new_secret = sealer.reseal(Purpose::EndpointSecret(id), &secret)?;
         let new_previous = previous
             .as_deref()
-            .map(|p| sealer.reseal(Purpose::EndpointSecret, p))
+            .map(|p| sealer.reseal(Purpose::EndpointSecret(id), p))
             .transpose()?;
         db::webhooks::replace_stored_secrets(
             &mut conn,

@@ -60,15 +60,16 @@ pub async fn create_endpoint(state: &AppState, actor: &Actor, spec: EndpointSpec
     actor.require(Role::Admin)?;
     let secret = secrets::new_signing_secret();
     commit(state, async |conn, now| {
+        let id = Uuid::now_v7();
         let row = EndpointRow {
-            id: Uuid::now_v7(),
+            id,
             url: spec.url,
             description: spec.description,
             event_types: names(&spec.event_types),
             enabled: spec.enabled,
             disabled_reason: (!spec.enabled).then(|| "created disabled".to_owned()),
             disabled_at: (!spec.enabled).then_some(now),
-            secret: state.sealer.seal(Purpose::EndpointSecret, &secret),
+            secret: state.sealer.seal(Purpose::EndpointSecret(id), &secret),
             previous_secret: None,
             previous_secret_until: None,
             failing_since: None,
@@ -174,7 +175,7 @@ pub async fn rotate_secret(state: &AppState, actor: &Actor, id: Uuid) -> Result<
     let overlap = chrono::Duration::seconds(i64::try_from(state.settings.webhooks.secret_overlap_secs).unwrap_or(0));
     commit(state, async |conn, now| {
         let mut row = locked(conn, id).await?;
-        let old = std::mem::replace(&mut row.secret, state.sealer.seal(Purpose::EndpointSecret, &secret));
+        let old = std::mem::replace(&mut row.secret, state.sealer.seal(Purpose::EndpointSecret(id), &secret));
         (row.previous_secret, row.previous_secret_until) = if overlap > chrono::Duration::zero() {
             (Some(old), Some(now + overlap))
         } else {
@@ -261,7 +262,7 @@ pub async fn replay(
 fn signing_keys(sealer: &Sealer, claimed: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Vec<SigningKey>> {
     let key = |sealed: &str| -> anyhow::Result<SigningKey> {
         Ok(SigningKey::from_secret(
-            &sealer.reveal(Purpose::EndpointSecret, sealed)?,
+            &sealer.open(Purpose::EndpointSecret(claimed.endpoint_id), sealed)?,
         )?)
     };
     let mut keys = vec![key(&claimed.secret)?];

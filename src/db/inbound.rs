@@ -50,7 +50,17 @@ pub async fn claim(conn: &mut PgConnection, delivery: &Delivery) -> sqlx::Result
     if inserted.is_some() {
         return Ok(None);
     }
-    let answered = sqlx::query_as!(
+    // Committed by now: the insert waited for the first delivery's end.
+    Ok(Some(find(conn, delivery).await?.ok_or_else(|| {
+        sqlx::Error::Protocol("an inbound delivery conflicted, then could not be found".into())
+    })?))
+}
+
+/// The delivery `delivery` repeats, if one was recorded: the same id, or
+/// (preferred after the id) the same signed content.
+pub async fn find(conn: &mut PgConnection, delivery: &Delivery) -> sqlx::Result<Option<Answered>> {
+    let signed = delivery.signed_hash.as_ref().map(|hash| hash.as_slice());
+    sqlx::query_as!(
         Answered,
         r#"
         SELECT request_hash, (signed_hash = $3) IS TRUE AS "same_signed!",
@@ -64,9 +74,8 @@ pub async fn claim(conn: &mut PgConnection, delivery: &Delivery) -> sqlx::Result
         delivery.delivery_id,
         signed,
     )
-    .fetch_one(conn)
-    .await?;
-    Ok(Some(answered))
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn complete(

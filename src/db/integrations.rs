@@ -38,6 +38,7 @@ macro_rules! select_integrations {
 
 pub async fn insert(
     conn: &mut PgConnection,
+    id: Uuid,
     name: &str,
     kind: IntegrationKind,
     inbound_secret: Option<&str>,
@@ -50,7 +51,7 @@ pub async fn insert(
         RETURNING id, name, kind AS "kind: IntegrationKind", active, acts_for_all, acts_for_teams,
                   acts_for_agents, (inbound_secret IS NOT NULL) AS "has_secret!", created_at, updated_at
         "#,
-        Uuid::now_v7(),
+        id,
         name,
         kind.as_str(),
         inbound_secret,

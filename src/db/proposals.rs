@@ -191,11 +191,12 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Prop
     select_proposals!("WHERE p.id = $1", id).fetch_optional(conn).await
 }
 
-/// Up to two proposals filed for `ticket_ref` in one of `statuses` (with
-/// `awaiting_outcome`, only those with no outcome recorded yet): the
-/// caller needs exactly one.
+/// Up to two proposals filed through `integration_id` for `ticket_ref` in
+/// one of `statuses` (with `awaiting_outcome`, only those with no outcome
+/// recorded yet): the caller needs exactly one.
 pub async fn for_ticket(
     conn: &mut PgConnection,
+    integration_id: Uuid,
     ticket_ref: &str,
     statuses: &[Status],
     awaiting_outcome: bool,
@@ -204,14 +205,15 @@ pub async fn for_ticket(
     sqlx::query_scalar!(
         r#"
         SELECT p.id FROM proposals p
-        WHERE p.ticket_ref = $1 AND p.status = ANY($2)
+        WHERE p.ticket_ref = $1 AND p.status = ANY($2) AND p.filed_via_integration_id = $4
           AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM proposal_outcomes o WHERE o.proposal_id = p.id))
         ORDER BY p.id DESC
         LIMIT 2
         "#,
         ticket_ref,
         &statuses as &[&str],
-        awaiting_outcome
+        awaiting_outcome,
+        integration_id
     )
     .fetch_all(conn)
     .await

@@ -355,6 +355,7 @@ async fn bad_missing_or_stale_signatures_are_refused_before_the_body_is_read() {
     let secret = generic.integration.secret.clone();
     let zd_secret = zendesk.integration.secret.clone();
     let wrong = countersign::secrets::new_signing_secret();
+    let signed_at = now();
     let standard = |timestamp| Signed::Standard {
         id: fresh_id(),
         timestamp,
@@ -391,10 +392,10 @@ async fn bad_missing_or_stale_signatures_are_refused_before_the_body_is_read() {
             body.replace("Refund the order", "Refund twice the order"),
             Signed::Headers(vec![
                 ("webhook-id".to_owned(), "msg_1".to_owned()),
-                ("webhook-timestamp".to_owned(), now().to_string()),
+                ("webhook-timestamp".to_owned(), signed_at.to_string()),
                 (
                     "webhook-signature".to_owned(),
-                    standard_signature(&secret, "msg_1", now(), &body),
+                    standard_signature(&secret, "msg_1", signed_at, &body),
                 ),
             ]),
             secret.clone(),
@@ -517,17 +518,25 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
         timestamp: now(),
     };
     let secret = generic.integration.secret.clone();
-    let first = generic.send_raw(&body, &signed, &secret).await.expect(201);
-    let (second, third) = tokio::join!(
-        generic.send_raw(&body, &signed, &secret),
-        generic.send_raw(&body, &signed, &secret)
-    );
-    for again in [second, third] {
-        let again = again.expect(201);
-        assert_eq!(again.body, first.body);
-        assert_eq!(again.header("idempotent-replayed"), Some("true"));
-        assert_eq!(again.header("location"), first.header("location"));
-    }
+    // Three copies at the same instant: one acts, the others wait for it
+    // and answer what it answered.
+    let barrier = tokio::sync::Barrier::new(3);
+    let send = async || {
+        barrier.wait().await;
+        generic.send_raw(&body, &signed, &secret).await
+    };
+    let (a, b, c) = tokio::join!(send(), send(), send());
+    let answers = [a.expect(201), b.expect(201), c.expect(201)];
+    let replayed = answers
+        .iter()
+        .filter(|answer| answer.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 2, "exactly one copy acted");
+    assert!(answers.iter().all(|answer| answer.body == answers[0].body));
+    // And once more, later.
+    let again = generic.send_raw(&body, &signed, &secret).await.expect(201);
+    assert_eq!(again.body, answers[0].body);
+    assert_eq!(again.header("location"), answers[0].header("location"));
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM inbound_deliveries").await, 1);
     // The same id with another body (properly signed) is refused.
@@ -568,6 +577,32 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
     let again = freshdesk.send_raw(&body, &keyed, "").await.expect(201);
     assert_eq!(again.body["id"], first.body["id"]);
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 3);
+    // Without a key, the body is the delivery: the same request again does
+    // nothing twice; another body acts.
+    let unkeyed = Signed::Headers(vec![(
+        "x-countersign-token".to_owned(),
+        freshdesk.integration.secret.clone(),
+    )]);
+    let other = body.replace("Refund after 45 days", "Refund after 46 days");
+    let first = freshdesk.send_raw(&other, &unkeyed, "").await.expect(201);
+    let again = freshdesk.send_raw(&other, &unkeyed, "").await.expect(201);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 4);
+
+    // A retry of a delivery that acted is answered as the first time even
+    // once its agent has left: what it did is done.
+    let person: Uuid = sqlx::query_scalar("SELECT id FROM employees WHERE external_id = $1")
+        .bind(&agent)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.admin
+        .patch(&format!("/v1/employees/{person}"), &json!({ "active": false }))
+        .await
+        .expect(200);
+    let late = freshdesk.send_raw(&other, &unkeyed, "").await.expect(201);
+    assert_eq!(late.body["id"], first.body["id"]);
 }
 
 #[tokio::test]
@@ -689,8 +724,16 @@ async fn malformed_bodies_name_the_field_and_store_nothing() {
         .expect_problem(428, None);
     // A ticket naming two pending proposals is ambiguous; naming none, 404.
     let ticket = unique("T");
-    proposer.file(json!({ "ticket_ref": ticket })).await.expect(201);
-    proposer.file(json!({ "ticket_ref": ticket })).await.expect(201);
+    let filer = unique("form-filer");
+    agent_with_external_id(&app, &filer).await;
+    for summary in ["First try", "Second try"] {
+        let fields = proposal_body(json!({ "ticket_ref": ticket, "summary": summary }));
+        helpdesk
+            .send(&json!({ "action": "propose", "agent_external_id": filer, "proposal": fields }))
+            .await
+            .expect(201);
+    }
+    let before = app.count("SELECT count(*) FROM inbound_deliveries").await;
     helpdesk
         .send(&json!({ "action": "cosign", "agent_external_id": agent, "ticket_ref": ticket, "revision": 1 }))
         .await
@@ -699,7 +742,7 @@ async fn malformed_bodies_name_the_field_and_store_nothing() {
         .send(&json!({ "action": "cosign", "agent_external_id": agent, "ticket_ref": "T-none", "revision": 1 }))
         .await
         .expect_problem(404, None);
-    assert_eq!(app.count("SELECT count(*) FROM inbound_deliveries").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM inbound_deliveries").await, before);
     assert_eq!(app.count("SELECT count(*) FROM signatures").await, 0);
 }
 
@@ -713,8 +756,9 @@ async fn freshdesk_sends_a_token_as_bearer_or_basic_and_a_wrong_one_is_refused()
         json!({ "action": "propose", "agent_external_id": agent, "proposal": proposal_body(json!({})) }).to_string();
     let token = helpdesk.integration.secret.clone();
     let basic = format!("Basic {}", STANDARD.encode(format!("freshdesk:{token}")));
-    for authorization in [format!("Bearer {token}"), basic] {
+    for (n, authorization) in [format!("Bearer {token}"), basic].into_iter().enumerate() {
         let headers = Signed::Headers(vec![("authorization".to_owned(), authorization)]);
+        let body = body.replace("Refund after 45 days", &format!("Refund number {n}"));
         helpdesk.send_raw(&body, &headers, "").await.expect(201);
     }
     for authorization in [
@@ -779,4 +823,90 @@ async fn secrets_are_stored_sealed_and_clear_ones_are_sealed_at_start() {
         .send(&json!({ "action": "propose", "agent_external_id": agent, "proposal": proposal_body(json!({})) }))
         .await
         .expect(201);
+}
+
+#[tokio::test]
+async fn edges_of_the_contract_unknown_integrations_the_window_and_whose_ticket() {
+    let app = TestApp::spawn().await;
+    let helpdesk = Helpdesk::of(&app, "generic").await;
+    let (a, b) = (unique("edge-a"), unique("edge-b"));
+    let proposer = agent_with_external_id(&app, &a).await;
+    agent_with_external_id(&app, &b).await;
+    let propose = |ticket: &str| {
+        json!({ "action": "propose", "agent_external_id": a,
+                "proposal": proposal_body(json!({ "ticket_ref": ticket })) })
+        .to_string()
+    };
+    let secret = helpdesk.integration.secret.clone();
+
+    // No such integration: 404, whatever is signed.
+    let nowhere = Helpdesk {
+        url: format!("{}/v1/integrations/{}/inbound", app.address, Uuid::now_v7()),
+        kind: "generic",
+        integration: helpdesk.integration.clone(),
+    };
+    nowhere
+        .send(&serde_json::from_str(&propose("T-x")).unwrap())
+        .await
+        .expect_problem(404, None);
+
+    // The window: 4 m 50 s old passes, 5 m 10 s old does not.
+    let signed = |age: i64| Signed::Standard {
+        id: fresh_id(),
+        timestamp: now() - age,
+    };
+    helpdesk
+        .send_raw(&propose(&unique("T")), &signed(290), &secret)
+        .await
+        .expect(201);
+    helpdesk
+        .send_raw(&propose(&unique("T")), &signed(310), &secret)
+        .await
+        .expect_problem(401, None);
+
+    // A ticket names proposals filed through this integration only: the
+    // same number filed elsewhere (REST, another helpdesk) is not its own.
+    let ticket = unique("T-shared");
+    proposer.file(json!({ "ticket_ref": ticket })).await.expect(201);
+    let cosign = json!({ "action": "cosign", "agent_external_id": b, "ticket_ref": ticket, "revision": 1 });
+    helpdesk.send(&cosign).await.expect_problem(404, None);
+    let own = helpdesk
+        .send_raw(&propose(&ticket), &helpdesk.fresh(), &secret)
+        .await
+        .expect(201)
+        .id();
+    let approved = helpdesk.send(&cosign).await.expect(200);
+    assert_eq!(approved.id(), own);
+    assert_eq!(approved.body["status"], "approved");
+}
+
+#[tokio::test]
+async fn inbound_secrets_never_reach_the_logs() {
+    let app = TestApp::spawn().await;
+    let zendesk = Helpdesk::of(&app, "zendesk").await;
+    let freshdesk = Helpdesk::of(&app, "freshdesk").await;
+    let rotated = format!("zd-rotated-{}", Uuid::now_v7().simple());
+    app.admin
+        .patch(
+            &format!("/v1/integrations/{}", zendesk.integration.id),
+            &json!({ "secret": rotated }),
+        )
+        .await
+        .expect(200);
+    let body = json!({ "action": "propose", "agent_external_id": "nobody" });
+    zendesk.send(&body).await.expect_problem(401, None);
+    let wrong = format!("Bearer {}x", freshdesk.integration.secret);
+    freshdesk
+        .send_raw(
+            &body.to_string(),
+            &Signed::Headers(vec![("authorization".to_owned(), wrong)]),
+            "",
+        )
+        .await
+        .expect_problem(401, None);
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("inbound webhook refused"), "refusals are logged at all");
+    for secret in [&zendesk.integration.secret, &rotated, &freshdesk.integration.secret] {
+        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
+    }
 }

@@ -820,10 +820,15 @@ async fn a_hosted_deployment_refuses_internal_destinations() {
     // A URL stored while the rule was looser is refused when sending.
     let receiver = Receiver::start().await;
     let now = chrono::Utc::now();
+    let id = Uuid::now_v7();
+    let sealed = app.state.sealer.seal(
+        countersign::sealing::Purpose::EndpointSecret(id),
+        &countersign::secrets::new_signing_secret(),
+    );
     sqlx::query("INSERT INTO webhook_endpoints (id, url, secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(&receiver.url)
-        .bind(countersign::secrets::new_signing_secret())
+        .bind(sealed)
         .bind(now)
         .execute(&app.pool)
         .await
