@@ -48,6 +48,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub inbound: InboundSettings,
     pub secrets: SecretSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -153,6 +154,17 @@ pub struct WebhookSettings {
     pub poll_interval_ms: u64,
     pub keep_response_bytes: usize,
     pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    pub pair_share_threshold: f64,
+    pub pair_min_approvals: i64,
+    pub fast_cosign_secs: f64,
+    pub max_concurrent_exports: usize,
+    pub export_timeout_secs: u64,
+    pub work_mem_mb: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -313,6 +325,24 @@ impl Settings {
                 "inbound.timestamp_tolerance_secs",
                 "must be between 1 and 3600",
             ));
+        }
+        if !(0.0..=1.0).contains(&self.reports.pair_share_threshold) {
+            return Err(invalid("reports.pair_share_threshold", "must be between 0 and 1"));
+        }
+        if !(1..=64).contains(&self.reports.max_concurrent_exports) {
+            return Err(invalid("reports.max_concurrent_exports", "must be between 1 and 64"));
+        }
+        if !(1..=4096).contains(&self.reports.work_mem_mb) {
+            return Err(invalid("reports.work_mem_mb", "must be between 1 and 4096"));
+        }
+        if self.reports.export_timeout_secs == 0 {
+            return Err(invalid("reports.export_timeout_secs", "must be at least 1"));
+        }
+        if self.reports.pair_min_approvals < 1 {
+            return Err(invalid("reports.pair_min_approvals", "must be at least 1"));
+        }
+        if !self.reports.fast_cosign_secs.is_finite() || self.reports.fast_cosign_secs < 0.0 {
+            return Err(invalid("reports.fast_cosign_secs", "must be 0 or more"));
         }
         if self.inbound.keep_deliveries_days == 0 {
             return Err(invalid("inbound.keep_deliveries_days", "must be at least 1"));

@@ -39,6 +39,16 @@ enum Command {
     /// Exit 0 when the service running with these settings is ready
     /// (GET /readyz answers 200), 1 otherwise: for container health checks.
     Healthcheck,
+    /// Fill an empty database with a year of realistic history (agents in
+    /// teams, managers, proposals of every kind and fate, signatures,
+    /// outcomes, reviews) for measuring reports. Writes no audit events;
+    /// refused on a database that already holds proposals.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        proposals: u64,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// Migrate, then grant an existing role exactly what the running service
     /// needs (run as the database owner; see "Two database roles").
     GrantRuntimeRole {
@@ -63,6 +73,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::BootstrapAdmin { email, name } => bootstrap_admin(settings, &email, &name).await,
         Command::Demo => demo(settings).await,
+        Command::Seed { proposals, days } => seed(settings, proposals, days).await,
         Command::Healthcheck => return healthcheck(&settings).await,
         Command::GrantRuntimeRole { role } => {
             with_database(
@@ -143,6 +154,17 @@ async fn bootstrap_admin(settings: Settings, email: &str, name: &str) -> anyhow:
     .await?;
     // The token alone on stdout, so `TOKEN=$(countersign bootstrap-admin …)` works.
     println!("{token}");
+    Ok(())
+}
+
+async fn seed(settings: Settings, proposals: u64, days: u32) -> anyhow::Result<()> {
+    let categories: Vec<String> = settings.proposals.categories.iter().map(|c| c.name.clone()).collect();
+    let started = std::time::Instant::now();
+    let written = with_database(&settings, |pool| async move {
+        countersign::db::seed::seed(&pool, proposals, days, &categories).await
+    })
+    .await?;
+    eprintln!("seeded {written} proposals in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

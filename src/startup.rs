@@ -71,6 +71,7 @@ impl Application {
         app::sealing::seal_stored(&pool, &sealer)
             .await
             .context("sealing the stored secrets (setting `secrets.key`)")?;
+        let export_slots = Arc::new(tokio::sync::Semaphore::new(settings.reports.max_concurrent_exports));
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -82,6 +83,7 @@ impl Application {
             database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),
             audit_progress: Arc::default(),
             sealer: Arc::new(sealer),
+            export_slots,
         };
         Ok(Application {
             listener,

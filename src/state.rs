@@ -33,6 +33,8 @@ pub struct AppState {
     pub audit_progress: Arc<Mutex<VerifiedChain>>,
     /// Seals and opens the secrets stored in the database.
     pub sealer: Arc<Sealer>,
+    /// Exceptions exports running at once (`reports.max_concurrent_exports`).
+    pub export_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a commit wakes in this replica.

@@ -474,8 +474,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
             select_proposals!(
                 $join
                 r#"
-                WHERE ($1::text IS NULL OR (CASE WHEN p.status = 'pending' AND p.expires_at <= $10 THEN 'expired'
-                                                  ELSE p.status END) = $1)
+                WHERE ($1::text IS NULL OR countersign_effective_status(p.status, p.expires_at, $10) = $1)
                   AND ($2::text IS NULL OR p.category = $2)
                   AND ($3::text IS NULL OR p.policy_ref = $3)
                   AND ($4::uuid IS NULL OR p.proposer_id = $4)

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod policy;
 pub mod proposals;
+pub mod reports;
 pub mod reviews;
 pub mod serve;
 pub mod tokens;
@@ -57,6 +58,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(proposals::router())
         .merge(policy::router())
         .merge(reviews::router())
+        .merge(reports::router())
         .merge(audit::router())
         .merge(webhooks::router())
 }

@@ -29,9 +29,10 @@ use crate::domain::policy::ApprovalPolicy;
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "people", description = "Employees, roles and API tokens (admin)"),
-        (name = "integrations", description = "Helpdesk integrations (admin)"),
+        (name = "integrations", description = "Helpdesk integrations (admin) and their inbound webhooks"),
         (name = "proposals", description = "Filing, co-signing, declining, revising, withdrawing, outcomes"),
         (name = "reviews", description = "Manager review of decided proposals"),
+        (name = "reports", description = "Review reports for managers: JSON, or CSV with Accept: text/csv"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "webhooks", description = "Outbound webhooks: endpoints, the delivery log, resending (admin)"),
     )

@@ -16,6 +16,7 @@ mod people;
 mod proposals;
 mod races;
 mod receiver;
+mod reports;
 mod reviews;
 mod roles;
 mod signing;

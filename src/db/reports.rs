@@ -1,0 +1,612 @@
+//! Review reports, computed in PostgreSQL: each is one set-based statement
+//! over the proposals filed in a window (served by `proposals_created`),
+//! never rows loaded into Rust to be counted. A pending proposal past its
+//! deadline counts as expired (`countersign_effective_status`, the same rule
+//! the lists use), so a report does not wait for the expiry worker. Co-signers
+//! are those who endorsed the revision decided on.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// What the summary groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Category,
+    PolicyRef,
+    /// The proposer's team.
+    Team,
+    Proposer,
+    /// Each agent who endorsed it (a proposal co-signed by two is in both groups).
+    Cosigner,
+}
+
+impl GroupBy {
+    /// The group's key and label, and what to join for them. Fixed text
+    /// per variant: nothing from the request reaches the SQL.
+    fn sql(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            GroupBy::Category => ("p.category", "NULL::text", ""),
+            GroupBy::PolicyRef => ("p.policy_ref", "NULL::text", ""),
+            GroupBy::Team => (
+                "coalesce(e.team, '')",
+                "NULL::text",
+                "JOIN employees e ON e.id = p.proposer_id",
+            ),
+            GroupBy::Proposer => (
+                "p.proposer_id::text",
+                "e.name",
+                "JOIN employees e ON e.id = p.proposer_id",
+            ),
+            // Endorsements of the revision decided on: an endorsement of
+            // an earlier text did not count towards the decision.
+            GroupBy::Cosigner => (
+                "s.employee_id::text",
+                "e.name",
+                "JOIN signatures s ON s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse' \
+                 JOIN employees e ON e.id = s.employee_id",
+            ),
+        }
+    }
+}
+
+/// Amounts in one currency, in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CurrencyAmounts {
+    pub currency: String,
+    /// Approved: what two people agreed to.
+    pub approved_minor: i64,
+    /// Executed, as the outcomes report.
+    pub executed_minor: i64,
+}
+
+/// One group of the summary, or (with no key) all of them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    pub is_total: bool,
+    pub group_key: Option<String>,
+    pub group_label: Option<String>,
+    pub total: i64,
+    pub pending: i64,
+    pub approved: i64,
+    pub rejected: i64,
+    pub withdrawn: i64,
+    pub expired: i64,
+    pub approval_rate: Option<f64>,
+    pub median_secs_to_approval: Option<f64>,
+    pub p90_secs_to_approval: Option<f64>,
+    pub amounts: Json<Vec<CurrencyAmounts>>,
+    pub satisfied: i64,
+    pub neutral: i64,
+    pub dissatisfied: i64,
+    pub unknown: i64,
+    pub endorse: i64,
+    pub promote_to_policy: i64,
+    pub coach: i64,
+}
+
+/// What the summary computes per group, and for the totals.
+const SUMMARY_AGGREGATES: &str = r#"
+    count(*) AS total,
+    count(*) FILTER (WHERE status = 'pending') AS pending,
+    count(*) FILTER (WHERE status = 'approved') AS approved,
+    count(*) FILTER (WHERE status = 'rejected') AS rejected,
+    count(*) FILTER (WHERE status = 'withdrawn') AS withdrawn,
+    count(*) FILTER (WHERE status = 'expired') AS expired,
+    count(*) FILTER (WHERE status = 'approved')::float8
+        / nullif(count(*) FILTER (WHERE status IN ('approved', 'rejected', 'expired')), 0) AS approval_rate,
+    percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY secs_to_decision)
+        FILTER (WHERE status = 'approved') AS waits,
+    count(*) FILTER (WHERE customer_outcome = 'satisfied') AS satisfied,
+    count(*) FILTER (WHERE customer_outcome = 'neutral') AS neutral,
+    count(*) FILTER (WHERE customer_outcome = 'dissatisfied') AS dissatisfied,
+    count(*) FILTER (WHERE customer_outcome = 'unknown') AS unknown,
+    count(*) FILTER (WHERE verdict = 'endorse') AS endorse,
+    count(*) FILTER (WHERE verdict = 'promote_to_policy') AS promote_to_policy,
+    count(*) FILTER (WHERE verdict = 'coach') AS coach
+"#;
+
+const SUMMARY_AMOUNTS: &str =
+    "coalesce(sum(approved_minor), 0)::bigint AS approved, coalesce(sum(executed_minor), 0)::bigint AS executed";
+
+/// The summary: a row per group (ordered by key) and the totals row last.
+/// One row per proposal (its outcome and review beside it) is read once;
+/// the totals count each proposal once, whatever the grouping.
+pub async fn summary(
+    conn: &mut PgConnection,
+    group_by: GroupBy,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<SummaryRow>> {
+    let (key, label, join) = group_by.sql();
+    let sql = format!(
+        r#"
+        WITH p AS (
+            SELECT p.id, p.proposer_id, p.category, p.policy_ref, p.revision,
+                   countersign_effective_status(p.status, p.expires_at, $3) AS status,
+                   extract(epoch FROM p.decided_at - p.created_at) AS secs_to_decision,
+                   -- An outcome may name the currency a proposal without an amount was paid in.
+                   coalesce(p.currency, o.currency) AS currency,
+                   CASE WHEN p.status = 'approved' THEN p.amount_minor END AS approved_minor,
+                   CASE WHEN o.executed THEN o.actual_amount_minor END AS executed_minor,
+                   o.customer_outcome, r.verdict
+            FROM proposals p
+            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
+            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
+            WHERE p.created_at >= $1 AND p.created_at < $2
+        ),
+        keyed AS (
+            SELECT {key} AS group_key, {label} AS group_label, p.* FROM p {join}
+        ),
+        agg AS (
+            SELECT false AS is_total, group_key, max(group_label) AS group_label, {SUMMARY_AGGREGATES}
+            FROM keyed GROUP BY group_key
+            UNION ALL
+            SELECT true, NULL, NULL, {SUMMARY_AGGREGATES} FROM p
+        ),
+        amounts AS (
+            SELECT is_total, group_key,
+                   jsonb_agg(jsonb_build_object('currency', currency, 'approved_minor', approved,
+                                                'executed_minor', executed) ORDER BY currency) AS amounts
+            FROM (
+                SELECT false AS is_total, group_key, currency, {SUMMARY_AMOUNTS}
+                FROM keyed WHERE currency IS NOT NULL GROUP BY group_key, currency
+                UNION ALL
+                SELECT true, NULL, currency, {SUMMARY_AMOUNTS}
+                FROM p WHERE currency IS NOT NULL GROUP BY currency
+            ) per_currency
+            GROUP BY is_total, group_key
+        )
+        SELECT agg.is_total, agg.group_key, agg.group_label, agg.total, agg.pending, agg.approved, agg.rejected,
+               agg.withdrawn, agg.expired, agg.approval_rate, agg.waits[1] AS median_secs_to_approval,
+               agg.waits[2] AS p90_secs_to_approval, coalesce(amounts.amounts, '[]'::jsonb) AS amounts,
+               agg.satisfied, agg.neutral, agg.dissatisfied, agg.unknown, agg.endorse, agg.promote_to_policy, agg.coach
+        FROM agg LEFT JOIN amounts
+          ON amounts.is_total = agg.is_total AND amounts.group_key IS NOT DISTINCT FROM agg.group_key
+        ORDER BY agg.is_total, agg.group_key
+        "#
+    );
+    let mut rows: Vec<SummaryRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .fetch_all(conn)
+        .await?;
+    // An empty window still has a totals row: all zeros.
+    if !rows.iter().any(|row| row.is_total) {
+        rows.push(SummaryRow::empty_total());
+    }
+    Ok(rows)
+}
+
+impl SummaryRow {
+    fn empty_total() -> Self {
+        SummaryRow {
+            is_total: true,
+            group_key: None,
+            group_label: None,
+            total: 0,
+            pending: 0,
+            approved: 0,
+            rejected: 0,
+            withdrawn: 0,
+            expired: 0,
+            approval_rate: None,
+            median_secs_to_approval: None,
+            p90_secs_to_approval: None,
+            amounts: Json(vec![]),
+            satisfied: 0,
+            neutral: 0,
+            dissatisfied: 0,
+            unknown: 0,
+            endorse: 0,
+            promote_to_policy: 0,
+            coach: 0,
+        }
+    }
+}
+
+/// One proposal as the exceptions export shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExceptionRow {
+    pub id: Uuid,
+    pub status: String,
+    pub category: String,
+    pub policy_ref: String,
+    pub summary: String,
+    pub customer_ref: Option<String>,
+    pub ticket_ref: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub required_cosigners: i32,
+    pub revision: i32,
+    pub proposer_id: Uuid,
+    pub proposer_name: String,
+    pub proposer_team: Option<String>,
+    /// `name (id)` of each endorser of the revision decided on,
+    /// `; `-separated, in signing order.
+    pub cosigners: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub executed: Option<bool>,
+    pub actual_amount_minor: Option<i64>,
+    pub actual_currency: Option<String>,
+    pub customer_outcome: Option<String>,
+    pub outcome_note: Option<String>,
+    pub verdict: Option<String>,
+    pub reviewer_id: Option<Uuid>,
+    pub reviewer_name: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// The exceptions export, read page by page through a server-side cursor
+/// in a read-only transaction: each page is a whole statement, so dropping
+/// the cursor part-way (the client left, the deadline passed) ends the
+/// transaction at once instead of reading the rest.
+pub struct ExceptionCursor {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+/// Opens the export of every proposal filed in the window, oldest first.
+pub async fn open_exceptions(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<ExceptionCursor> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+    // The window as literals: DECLARE takes no parameters. They are times
+    // this service formatted, never text from a request.
+    let literal = |time: DateTime<Utc>| {
+        format!(
+            "'{}'::timestamptz",
+            time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    };
+    let sql = EXCEPTIONS_SQL
+        .replace("$1", &literal(from))
+        .replace("$2", &literal(to))
+        .replace("$3", &literal(now));
+    sqlx::query(AssertSqlSafe(format!("DECLARE exceptions NO SCROLL CURSOR FOR {sql}")))
+        .execute(&mut *tx)
+        .await?;
+    Ok(ExceptionCursor { tx })
+}
+
+impl ExceptionCursor {
+    /// The next `n` rows; none when the export is done.
+    pub async fn next_page(&mut self, n: u32) -> sqlx::Result<Vec<ExceptionRow>> {
+        sqlx::query_as(AssertSqlSafe(format!("FETCH {n} FROM exceptions")))
+            .fetch_all(&mut *self.tx)
+            .await
+    }
+}
+
+const EXCEPTIONS_SQL: &str = r#"
+    SELECT p.id, countersign_effective_status(p.status, p.expires_at, $3) AS status,
+           p.category, p.policy_ref, p.summary, p.customer_ref, p.ticket_ref, p.amount_minor, p.currency,
+           p.required_cosigners, p.revision, p.proposer_id, e.name AS proposer_name, e.team AS proposer_team,
+           (SELECT string_agg(c.name || ' (' || c.id || ')', '; ' ORDER BY s.created_at)
+              FROM signatures s JOIN employees c ON c.id = s.employee_id
+             WHERE s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse') AS cosigners,
+           p.created_at,
+           coalesce(p.decided_at, CASE WHEN p.status = 'pending' AND p.expires_at <= $3 THEN p.expires_at END)
+               AS decided_at,
+           o.executed, o.actual_amount_minor, o.currency AS actual_currency, o.customer_outcome,
+           o.note AS outcome_note, r.verdict, r.reviewer_id, rv.name AS reviewer_name, r.note AS review_note,
+           r.reviewed_at
+    FROM proposals p
+    JOIN employees e ON e.id = p.proposer_id
+    LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
+    LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
+    LEFT JOIN employees rv ON rv.id = r.reviewer_id
+    WHERE p.created_at >= $1 AND p.created_at < $2
+    ORDER BY p.created_at, p.id
+"#;
+
+/// Cost of approved exceptions in one currency, in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CurrencyCost {
+    pub currency: String,
+    pub total_minor: i64,
+    /// Rounded to a whole minor unit.
+    pub average_minor: i64,
+}
+
+/// One recurring (category, policy_ref) exception.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CandidateRow {
+    pub category: String,
+    pub policy_ref: String,
+    pub volume: i64,
+    pub approved: i64,
+    pub approval_rate: Option<f64>,
+    pub cost: Json<Vec<CurrencyCost>>,
+    pub satisfied_share: Option<f64>,
+    pub promote_votes: i64,
+    pub previous_volume: i64,
+}
+
+/// Recurring exceptions, strongest candidates for a policy change first:
+/// more `promote_to_policy` votes, then more volume, then a higher approval
+/// rate, then more satisfied customers (then by name, for a stable order).
+/// `previous_volume` counts the window of equal length just before.
+pub async fn policy_candidates(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    min_count: i64,
+) -> sqlx::Result<Vec<CandidateRow>> {
+    sqlx::query_as(
+        r#"
+        WITH p AS (
+            SELECT p.id, p.category, p.policy_ref, p.amount_minor, p.currency,
+                   countersign_effective_status(p.status, p.expires_at, $3) AS status
+            FROM proposals p
+            WHERE p.created_at >= $1 AND p.created_at < $2
+        ),
+        recurring AS (
+            SELECT p.category, p.policy_ref, count(*) AS volume,
+                   count(*) FILTER (WHERE p.status = 'approved') AS approved,
+                   count(*) FILTER (WHERE p.status = 'approved')::float8
+                       / nullif(count(*) FILTER (WHERE p.status IN ('approved', 'rejected', 'expired')), 0)
+                       AS approval_rate,
+                   count(*) FILTER (WHERE o.customer_outcome = 'satisfied')::float8
+                       / nullif(count(*) FILTER (WHERE o.customer_outcome IN ('satisfied', 'neutral', 'dissatisfied')), 0)
+                       AS satisfied_share,
+                   count(*) FILTER (WHERE r.verdict = 'promote_to_policy') AS promote_votes
+            FROM p
+            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
+            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
+            GROUP BY p.category, p.policy_ref
+            HAVING count(*) >= $4
+        ),
+        cost AS (
+            SELECT category, policy_ref,
+                   jsonb_agg(jsonb_build_object('currency', currency, 'total_minor', total,
+                                                'average_minor', average) ORDER BY currency) AS cost
+            FROM (
+                SELECT category, policy_ref, currency, sum(amount_minor)::bigint AS total,
+                       round(avg(amount_minor))::bigint AS average
+                FROM p
+                WHERE status = 'approved' AND currency IS NOT NULL
+                GROUP BY category, policy_ref, currency
+            ) per_currency
+            GROUP BY category, policy_ref
+        ),
+        previous AS (
+            SELECT category, policy_ref, count(*) AS volume
+            FROM proposals
+            WHERE created_at >= $1 - ($2 - $1) AND created_at < $1
+            GROUP BY category, policy_ref
+        )
+        SELECT r.category, r.policy_ref, r.volume, r.approved, r.approval_rate,
+               coalesce(c.cost, '[]'::jsonb) AS cost, r.satisfied_share, r.promote_votes,
+               coalesce(pr.volume, 0) AS previous_volume
+        FROM recurring r
+        LEFT JOIN cost c USING (category, policy_ref)
+        LEFT JOIN previous pr USING (category, policy_ref)
+        ORDER BY r.promote_votes DESC, r.volume DESC, r.approval_rate DESC NULLS LAST,
+                 r.satisfied_share DESC NULLS LAST, r.category, r.policy_ref
+        "#,
+    )
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .bind(min_count)
+    .fetch_all(conn)
+    .await
+}
+
+/// Decisions (and expiries) by the hour or weekday a proposal was filed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WaitingRow {
+    /// 0-23 (hour) or 1-7 (ISO weekday, Monday = 1).
+    pub bucket: i32,
+    pub filed: i64,
+    pub decided: i64,
+    pub expired: i64,
+    pub median_secs_to_decision: Option<f64>,
+    pub p90_secs_to_decision: Option<f64>,
+}
+
+/// Time from filing to decision by hour of day and by weekday (in
+/// `time_zone`), each with the proposals that expired: customers who
+/// waited for nothing. Withdrawn proposals are left out of the waits.
+pub async fn waiting(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    time_zone: &str,
+) -> sqlx::Result<(Vec<WaitingRow>, Vec<WaitingRow>)> {
+    let sql = |bucket: &str| {
+        format!(
+            r#"
+            WITH p AS (
+                SELECT p.created_at AT TIME ZONE $4 AS local_filed, p.created_at,
+                       countersign_effective_status(p.status, p.expires_at, $3) AS status,
+                       coalesce(p.decided_at, CASE WHEN p.expires_at <= $3 THEN p.expires_at END) AS decided_at
+                FROM proposals p
+                WHERE p.created_at >= $1 AND p.created_at < $2
+            )
+            SELECT {bucket}::int AS bucket, count(*) AS filed,
+                   count(*) FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS decided,
+                   count(*) FILTER (WHERE status = 'expired') AS expired,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
+                       FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS median_secs_to_decision,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
+                       FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS p90_secs_to_decision
+            FROM p
+            GROUP BY 1
+            ORDER BY 1
+            "#
+        )
+    };
+    let mut by = Vec::with_capacity(2);
+    for bucket in ["extract(hour FROM local_filed)", "extract(isodow FROM local_filed)"] {
+        let rows = sqlx::query_as::<_, WaitingRow>(AssertSqlSafe(sql(bucket)))
+            .bind(from)
+            .bind(to)
+            .bind(now)
+            .bind(time_zone)
+            .fetch_all(&mut *conn)
+            .await?;
+        by.push(rows);
+    }
+    let by_weekday = by.pop().unwrap_or_default();
+    let by_hour = by.pop().unwrap_or_default();
+    Ok((by_hour, by_weekday))
+}
+
+/// The proposals of the window that expired, oldest first, up to `limit`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExpiredRow {
+    pub id: Uuid,
+    pub category: String,
+    pub policy_ref: String,
+    pub summary: String,
+    pub ticket_ref: Option<String>,
+    pub proposer_id: Uuid,
+    pub proposer_name: String,
+    pub proposer_team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub declines: i64,
+    pub endorsements: i64,
+}
+
+pub async fn expired(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<(i64, Vec<ExpiredRow>)> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM proposals p WHERE p.created_at >= $1 AND p.created_at < $2 \
+         AND countersign_effective_status(p.status, p.expires_at, $3) = 'expired'",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = sqlx::query_as(
+        r#"
+        SELECT p.id, p.category, p.policy_ref, p.summary, p.ticket_ref, p.proposer_id, e.name AS proposer_name,
+               e.team AS proposer_team, p.created_at, p.expires_at,
+               (SELECT count(*) FROM signatures s WHERE s.proposal_id = p.id AND s.decision = 'decline') AS declines,
+               (SELECT count(*) FROM signatures s WHERE s.proposal_id = p.id AND s.decision = 'endorse') AS endorsements
+        FROM proposals p JOIN employees e ON e.id = p.proposer_id
+        WHERE p.created_at >= $1 AND p.created_at < $2
+          AND countersign_effective_status(p.status, p.expires_at, $3) = 'expired'
+        ORDER BY p.created_at, p.id
+        LIMIT $4
+        "#,
+    )
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok((total, rows))
+}
+
+/// Whether PostgreSQL knows `name` as a time zone.
+pub async fn is_time_zone(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// A read-only transaction for a report, with `work_mem_mb` for its sorts
+/// and hashes (a report sorts many rows once; the service's writes need
+/// little), ended when dropped.
+pub async fn begin(pool: &PgPool, work_mem_mb: u32) -> sqlx::Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+    sqlx::query(AssertSqlSafe(format!("SET LOCAL work_mem = '{work_mem_mb}MB'")))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Who co-signs whom: one proposer and one co-signer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PairRow {
+    pub proposer_id: Uuid,
+    pub proposer_name: String,
+    pub cosigner_id: Uuid,
+    pub cosigner_name: String,
+    /// Proposals of the proposer this co-signer endorsed.
+    pub cosigned: i64,
+    /// Of those, approved.
+    pub approvals: i64,
+    /// All the proposer's approvals in the window.
+    pub proposer_approvals: i64,
+    pub share_of_approvals: Option<f64>,
+    /// Proposals of the co-signer that the proposer endorsed.
+    pub reciprocal: i64,
+    pub median_secs_to_cosign: Option<f64>,
+}
+
+/// Every proposer/co-signer pair of the window, the most concentrated first.
+pub async fn cosign_pairs(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<PairRow>> {
+    sqlx::query_as(
+        r#"
+        WITH p AS (
+            SELECT p.id, p.proposer_id, p.created_at, p.revision,
+                   countersign_effective_status(p.status, p.expires_at, $3) AS status
+            FROM proposals p
+            WHERE p.created_at >= $1 AND p.created_at < $2
+        ),
+        endorsed AS (
+            -- Endorsements of the revision decided on (one per person).
+            SELECT p.proposer_id, s.employee_id AS cosigner_id, p.status,
+                   extract(epoch FROM s.created_at - p.created_at) AS secs
+            FROM p JOIN signatures s
+              ON s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse'
+        ),
+        pairs AS (
+            SELECT proposer_id, cosigner_id, count(*) AS cosigned,
+                   count(*) FILTER (WHERE status = 'approved') AS approvals,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median_secs_to_cosign
+            FROM endorsed
+            GROUP BY proposer_id, cosigner_id
+        ),
+        approvals AS (
+            SELECT proposer_id, count(*) AS approved FROM p WHERE status = 'approved' GROUP BY proposer_id
+        )
+        SELECT pr.proposer_id, pe.name AS proposer_name, pr.cosigner_id, ce.name AS cosigner_name,
+               pr.cosigned, pr.approvals, coalesce(a.approved, 0) AS proposer_approvals,
+               pr.approvals::float8 / nullif(a.approved, 0) AS share_of_approvals,
+               coalesce(rev.cosigned, 0) AS reciprocal, pr.median_secs_to_cosign
+        FROM pairs pr
+        JOIN employees pe ON pe.id = pr.proposer_id
+        JOIN employees ce ON ce.id = pr.cosigner_id
+        LEFT JOIN approvals a ON a.proposer_id = pr.proposer_id
+        LEFT JOIN pairs rev ON rev.proposer_id = pr.cosigner_id AND rev.cosigner_id = pr.proposer_id
+        ORDER BY share_of_approvals DESC NULLS LAST, pr.cosigned DESC, pe.name, ce.name, pr.proposer_id, pr.cosigner_id
+        "#,
+    )
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
