@@ -39,7 +39,7 @@ time_it() { # label path accept
             -H "authorization: Bearer $TOKEN" -H "accept: $3")")
     done
     if [ "$3" = application/json ]; then
-        rows=$(python3 -c 'import json; d=json.load(open("/tmp/countersign-report.out")); print(len(d.get("groups", [])))')
+        rows=$(python3 -c 'import json; d=json.load(open("/tmp/countersign-report.out")); print(len(d.get("groups", d.get("items", d.get("by_hour", [])))))')
     else
         rows=$(($(wc -l < /tmp/countersign-report.out) - 1))
     fi
@@ -51,6 +51,10 @@ for group in category policy_ref team proposer cosigner; do
     time_it "summary group_by=$group (the whole year)" "/v1/reports/summary?group_by=$group&$YEAR" application/json
 done
 time_it "summary.csv group_by=category (the whole year)" "/v1/reports/summary.csv?$YEAR" text/csv
+for report in policy-candidates cosign-pairs waiting; do
+    time_it "$report (last 30 days)" "/v1/reports/$report" application/json
+    time_it "$report (the whole year)" "/v1/reports/$report?$YEAR" application/json
+done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVICE/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$SERVICE/status"; }

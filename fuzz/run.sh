@@ -18,6 +18,7 @@ command -v schemathesis >/dev/null || { echo "fuzz: schemathesis is not on PATH"
 WORK=$(mktemp -d /tmp/countersign-fuzz.XXXXXX)
 chmod 755 "$WORK"
 export COUNTERSIGN_DATABASE__URL= DATABASE_URL= COUNTERSIGN_DATABASE__DATA_DIR="$WORK/data"
+export COUNTERSIGN_SECRETS__KEY_FILE="$WORK/secrets.key"
 export COUNTERSIGN_SERVER__ADDR="127.0.0.1:$PORT" RUST_LOG=warn
 "$BIN" >"$WORK/service.log" 2>&1 &
 SERVICE=$!

@@ -88,6 +88,17 @@ pub struct SummaryRow {
     pub coach: i64,
 }
 
+/// `column` (a proposal id) within the window `[$1, $2)`, with a minute to
+/// spare: ids are UUIDv7 of the filing time (`proposals_id_is_filing_time`),
+/// so this lets the tables keyed by proposal be read by a range of their
+/// primary key. The join on the id itself keeps the result exact.
+fn in_window(column: &str) -> String {
+    format!(
+        "{column} >= countersign_uuid_v7_floor($1 - interval '1 minute') \
+         AND {column} < countersign_uuid_v7_floor($2 + interval '1 minute')"
+    )
+}
+
 /// What the summary computes per group, and for the totals.
 const SUMMARY_AGGREGATES: &str = r#"
     count(*) AS total,
@@ -123,6 +134,18 @@ pub async fn summary(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<SummaryRow>> {
     let (key, label, join) = group_by.sql();
+    let (outcomes_in_window, reviews_in_window) = (in_window("o.proposal_id"), in_window("r.proposal_id"));
+    // A group per proposal is a projection of `p`, computed where it is
+    // read; a group per co-signer is a join, computed once.
+    let materialized = if group_by == GroupBy::Cosigner {
+        "MATERIALIZED"
+    } else {
+        "NOT MATERIALIZED"
+    };
+    let join = join.replace(
+        "s.proposal_id = p.id",
+        &format!("s.proposal_id = p.id AND {}", in_window("s.proposal_id")),
+    );
     let sql = format!(
         r#"
         WITH p AS (
@@ -135,12 +158,14 @@ pub async fn summary(
                    CASE WHEN o.executed THEN o.actual_amount_minor END AS executed_minor,
                    o.customer_outcome, r.verdict
             FROM proposals p
-            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
-            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
+            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id AND {outcomes_in_window}
+            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id AND {reviews_in_window}
             WHERE p.created_at >= $1 AND p.created_at < $2
         ),
-        keyed AS (
-            SELECT {key} AS group_key, {label} AS group_label, p.* FROM p {join}
+        keyed AS {materialized} (
+            SELECT {key} AS group_key, {label} AS group_label, p.status, p.secs_to_decision, p.currency,
+                   p.approved_minor, p.executed_minor, p.customer_outcome, p.verdict
+            FROM p {join}
         ),
         agg AS (
             SELECT false AS is_total, group_key, max(group_label) AS group_label, {SUMMARY_AGGREGATES}
@@ -344,7 +369,8 @@ pub async fn policy_candidates(
     now: DateTime<Utc>,
     min_count: i64,
 ) -> sqlx::Result<Vec<CandidateRow>> {
-    sqlx::query_as(
+    let (outcomes_in_window, reviews_in_window) = (in_window("o.proposal_id"), in_window("r.proposal_id"));
+    let sql = format!(
         r#"
         WITH p AS (
             SELECT p.id, p.category, p.policy_ref, p.amount_minor, p.currency,
@@ -363,8 +389,8 @@ pub async fn policy_candidates(
                        AS satisfied_share,
                    count(*) FILTER (WHERE r.verdict = 'promote_to_policy') AS promote_votes
             FROM p
-            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
-            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
+            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id AND {outcomes_in_window}
+            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id AND {reviews_in_window}
             GROUP BY p.category, p.policy_ref
             HAVING count(*) >= $4
         ),
@@ -395,14 +421,15 @@ pub async fn policy_candidates(
         LEFT JOIN previous pr USING (category, policy_ref)
         ORDER BY r.promote_votes DESC, r.volume DESC, r.approval_rate DESC NULLS LAST,
                  r.satisfied_share DESC NULLS LAST, r.category, r.policy_ref
-        "#,
-    )
-    .bind(from)
-    .bind(to)
-    .bind(now)
-    .bind(min_count)
-    .fetch_all(conn)
-    .await
+        "#
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .bind(min_count)
+        .fetch_all(conn)
+        .await
 }
 
 /// Decisions (and expiries) by the hour or weekday a proposal was filed.
@@ -560,14 +587,17 @@ pub struct PairRow {
     pub median_secs_to_cosign: Option<f64>,
 }
 
-/// Every proposer/co-signer pair of the window, the most concentrated first.
+/// The proposer/co-signer pairs of the window, the most concentrated
+/// first, up to `limit`.
 pub async fn cosign_pairs(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
+    limit: i64,
 ) -> sqlx::Result<Vec<PairRow>> {
-    sqlx::query_as(
+    let signatures_in_window = in_window("s.proposal_id");
+    let sql = format!(
         r#"
         WITH p AS (
             SELECT p.id, p.proposer_id, p.created_at, p.revision,
@@ -581,6 +611,7 @@ pub async fn cosign_pairs(
                    extract(epoch FROM s.created_at - p.created_at) AS secs
             FROM p JOIN signatures s
               ON s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse'
+             AND {signatures_in_window}
         ),
         pairs AS (
             SELECT proposer_id, cosigner_id, count(*) AS cosigned,
@@ -602,11 +633,14 @@ pub async fn cosign_pairs(
         LEFT JOIN approvals a ON a.proposer_id = pr.proposer_id
         LEFT JOIN pairs rev ON rev.proposer_id = pr.cosigner_id AND rev.cosigner_id = pr.proposer_id
         ORDER BY share_of_approvals DESC NULLS LAST, pr.cosigned DESC, pe.name, ce.name, pr.proposer_id, pr.cosigner_id
-        "#,
-    )
-    .bind(from)
-    .bind(to)
-    .bind(now)
-    .fetch_all(conn)
-    .await
+        LIMIT $4
+        "#
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }

@@ -178,8 +178,7 @@ fn wants_csv(headers: &HeaderMap, csv_path: bool) -> bool {
     get, path = "/v1/reports/summary", tag = "reports", security(("bearer" = [])),
     params(SummaryQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV")),
     responses(
-        (status = 200, body = Summary, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv", description = "one row per group, then `totals`"),
+        (status = 200, content((Summary = "application/json"), (String = "text/csv")), description = "one row per group, then `totals`"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -505,7 +504,8 @@ pub async fn exceptions_csv(
         }
         // The cursor's transaction ends here, read to the end or not.
     });
-    let rest = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) });
+    // Fused: the body may be polled once more after it ended.
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) }).fuse();
     let body = futures_util::stream::once(async move { Ok(header) }).chain(rest);
     Ok(csv_response(Body::from_stream(body), "exceptions.csv"))
 }
@@ -583,8 +583,7 @@ pub struct PolicyCandidates {
     get, path = "/v1/reports/policy-candidates", tag = "reports", security(("bearer" = [])),
     params(CandidatesQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV")),
     responses(
-        (status = 200, body = PolicyCandidates, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv"),
+        (status = 200, content((PolicyCandidates = "application/json"), (String = "text/csv"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -714,6 +713,18 @@ pub struct CosignPair {
     pub flags: Vec<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PairsQuery {
+    /// Default: `to` minus 30 days.
+    pub from: Option<DateTime<Utc>>,
+    /// Default: now.
+    pub to: Option<DateTime<Utc>>,
+    /// How many pairs, the most concentrated first. Default 500.
+    #[param(minimum = 1, maximum = 100000)]
+    pub top: Option<i64>,
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CosignPairs {
     pub from: DateTime<Utc>,
@@ -760,10 +771,9 @@ fn pair(row: PairRow, settings: &crate::config::ReportSettings) -> CosignPair {
 /// with flags that prompt a look (never an accusation).
 #[utoipa::path(
     get, path = "/v1/reports/cosign-pairs", tag = "reports", security(("bearer" = [])),
-    params(WindowQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV")),
+    params(PairsQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV")),
     responses(
-        (status = 200, body = CosignPairs, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv"),
+        (status = 200, content((CosignPairs = "application/json"), (String = "text/csv"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -771,7 +781,7 @@ pub async fn cosign_pairs(
     State(state): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
-    Query(query): Query<WindowQuery>,
+    Query(query): Query<PairsQuery>,
 ) -> Result<Response, ApiError> {
     cosign_pairs_in(state, actor, wants_csv(&headers, false), query).await
 }
@@ -779,7 +789,7 @@ pub async fn cosign_pairs(
 /// The co-sign pairs as CSV.
 #[utoipa::path(
     get, path = "/v1/reports/cosign-pairs.csv", tag = "reports", security(("bearer" = [])),
-    params(WindowQuery),
+    params(PairsQuery),
     responses(
         (status = 200, body = String, content_type = "text/csv"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
@@ -788,17 +798,21 @@ pub async fn cosign_pairs(
 pub async fn cosign_pairs_csv(
     State(state): State<AppState>,
     actor: Actor,
-    Query(query): Query<WindowQuery>,
+    Query(query): Query<PairsQuery>,
 ) -> Result<Response, ApiError> {
     cosign_pairs_in(state, actor, true, query).await
 }
 
-async fn cosign_pairs_in(state: AppState, actor: Actor, csv: bool, query: WindowQuery) -> Result<Response, ApiError> {
+async fn cosign_pairs_in(state: AppState, actor: Actor, csv: bool, query: PairsQuery) -> Result<Response, ApiError> {
     actor.require(Role::Manager)?;
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
+    let top = query.top.unwrap_or(500);
+    if !(1..=100_000).contains(&top) {
+        return Err(FieldErrors::single("top", "must be between 1 and 100000").into());
+    }
     let mut tx = db::reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    let rows = db::reports::cosign_pairs(&mut tx, from, to, now).await?;
+    let rows = db::reports::cosign_pairs(&mut tx, from, to, now, top).await?;
     let report = CosignPairs {
         from,
         to,
@@ -939,8 +953,7 @@ const EXPIRED_LISTED: i64 = 100;
     get, path = "/v1/reports/waiting", tag = "reports", security(("bearer" = [])),
     params(WaitingQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV")),
     responses(
-        (status = 200, body = Waiting, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv", description = "a row per hour, then per weekday"),
+        (status = 200, content((Waiting = "application/json"), (String = "text/csv")), description = "a row per hour, then per weekday"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]

@@ -40,23 +40,23 @@ struct Past {
     fate: Fate,
 }
 
-/// Writes `past` as it would have happened; answers its id.
+/// Writes `past` as it would have happened; answers its id (a UUIDv7 of
+/// its filing time, as every proposal's is).
 async fn happened(app: &TestApp, past: Past) -> Uuid {
-    let id = Uuid::now_v7();
     let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query(
+    let id: Uuid = sqlx::query_scalar(
         "INSERT INTO proposals (id, proposer_id, category, policy_ref, summary, resolution, justification, \
          amount_minor, currency, required_cosigners, declines_to_reject, created_at, updated_at, expires_at) \
-         VALUES ($1, $2, $3, $4, 'Known case', 'Resolve it', 'Because', $5, $6, 1, 2, $7, $7, $7 + interval '30 minutes')",
+         VALUES (countersign_uuid_v7($6), $1, $2, $3, 'Known case', 'Resolve it', 'Because', $4, $5, 1, 2, $6, $6, \
+                 $6 + interval '30 minutes') RETURNING id",
     )
-    .bind(id)
     .bind(past.proposer)
     .bind(past.category)
     .bind(past.policy_ref)
     .bind(past.amount.map(|(minor, _)| minor))
     .bind(past.amount.map(|(_, currency)| currency))
     .bind(past.filed)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
     let sign = async |tx: &mut sqlx::PgConnection, signer: Uuid, decision: &str, when: DateTime<Utc>| {
@@ -789,6 +789,17 @@ async fn cosign_pairs_show_who_signs_for_whom_and_flag_what_deserves_a_look() {
         ]
     );
     assert_eq!(report["items"][1]["proposer_name"], "Ana Zoë");
+    let top = manager
+        .get(&format!("/v1/reports/cosign-pairs?top=1&{JANUARY}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(top["items"].as_array().unwrap().len(), 1);
+    assert_eq!(top["items"][0]["proposer_id"], b.id.to_string());
+    manager
+        .get("/v1/reports/cosign-pairs?limit=0")
+        .await
+        .expect_problem(422, Some("limit"));
     assert_eq!(report["items"][1]["cosigner_name"], "Bo");
     let csv = manager
         .request(reqwest::Method::GET, &format!("/v1/reports/cosign-pairs.csv?{JANUARY}"))
@@ -926,6 +937,16 @@ async fn the_export_streams_page_after_page_and_refuses_a_crowd() {
     assert_eq!(summaries.len(), 1234);
     assert_eq!(summaries[0], "Case 1234", "oldest first");
     assert_eq!(summaries[1233], "Case 1");
+    // Compressed, as a browser asks for it: the stream ends cleanly.
+    let gzipped = manager
+        .request(reqwest::Method::GET, "/v1/reports/exceptions.csv")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let bytes = gzipped.bytes().await.expect("the whole compressed body arrives");
+    assert!(bytes.len() > 1000);
     // Once it is done, the slot is free again.
     crate::helpers::eventually(
         "the export slot to be free",
