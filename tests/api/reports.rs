@@ -964,3 +964,64 @@ async fn the_export_streams_page_after_page_and_refuses_a_crowd() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
+    let app = TestApp::spawn().await;
+    let manager = app.create_user("manager").await;
+    use sqlx::ConnectOptions;
+    let url = app.pool.connect_options().to_url_lossy().to_string();
+    let seed = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .args(["seed", "--proposals", "1200", "--days", "60"])
+            .env("DATABASE_URL", &url)
+            .env("COUNTERSIGN_SECRETS__KEY", crate::helpers::TEST_SEALING_KEY)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let first = seed();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1200);
+    // Every fate, with what each needs: endorsements for approvals, two
+    // declines for rejections, outcomes for approved ones only, reviews of
+    // decided ones by managers who took no part.
+    let fates: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM proposals GROUP BY 1 ORDER BY 1")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let names: Vec<&str> = fates.iter().map(|(status, _)| status.as_str()).collect();
+    assert_eq!(
+        names,
+        ["approved", "expired", "pending", "rejected", "withdrawn"],
+        "{fates:?}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM proposals p WHERE status = 'approved' AND (SELECT count(*) FROM signatures s \
+             WHERE s.proposal_id = p.id AND s.decision = 'endorse') <> p.required_cosigners"
+        )
+        .await,
+        0
+    );
+    assert!(app.count("SELECT count(*) FROM proposal_outcomes").await > 0);
+    assert!(app.count("SELECT count(*) FROM proposal_reviews").await > 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM proposals WHERE decided_at > now() OR created_at > now()")
+            .await,
+        0,
+        "nothing in the future"
+    );
+    // The reports read it.
+    let summary = manager.get("/v1/reports/summary?group_by=team").await.expect(200).body;
+    assert!(
+        summary["totals"]["total"].as_i64().unwrap() > 400,
+        "{}",
+        summary["totals"]
+    );
+    // A database holding proposals is refused.
+    let again = seed();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 1200 proposals"));
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1200);
+}
