@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
+pub mod reports;
 pub mod sealing;
 pub mod secrets;
 pub mod startup;

@@ -9,7 +9,6 @@ pub mod idempotency;
 pub mod inbound;
 pub mod integrations;
 pub mod proposals;
-pub mod reports;
 pub mod seed;
 pub mod tokens;
 pub mod webhooks;

@@ -1,6 +1,6 @@
 //! `/v1/reports`: what managers pull to turn exceptions into better policy.
 //! Manager only; each report covers proposals filed in `[from, to)` (by
-//! default the last 30 days) and is computed in PostgreSQL (`db::reports`).
+//! default the last 30 days) and is computed in PostgreSQL (`crate::reports`).
 //! JSON by default; CSV with `Accept: text/csv` or the `.csv` path. CSV is
 //! RFC 4180, UTF-8, with a header row, and every text cell that a
 //! spreadsheet would run as a formula is neutralised.
@@ -19,12 +19,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::{ApiError, Problem, ProblemType};
 use super::extract::Query;
 use crate::app::Actor;
-use crate::db;
-use crate::db::reports::{
-    CandidateRow, CurrencyAmounts, CurrencyCost, ExceptionRow, ExpiredRow, GroupBy, PairRow, SummaryRow, WaitingRow,
-};
 use crate::domain::employee::Role;
 use crate::domain::fields::FieldErrors;
+use crate::reports;
+use crate::reports::csv::{csv_rows, csv_text, csv_writer, currency_columns, number, safe_cell};
+use crate::reports::{
+    CandidateRow, CurrencyAmounts, CurrencyCost, ExceptionRow, ExpiredRow, GroupBy, PairRow, SummaryRow, WaitingRow,
+};
 use crate::state::AppState;
 
 const DEFAULT_WINDOW_DAYS: i64 = 30;
@@ -213,8 +214,8 @@ async fn summary_in(state: AppState, actor: Actor, csv: bool, query: SummaryQuer
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
     let group_by = query.group_by.unwrap_or(GroupBy::Category);
-    let mut tx = db::reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    let mut rows = db::reports::summary(&mut tx, group_by, from, to, now).await?;
+    let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
+    let mut rows = reports::summary(&mut tx, group_by, from, to, now).await?;
     let totals = rows.pop().filter(|row| row.is_total).map(SummaryGroup::from);
     let totals = totals.ok_or_else(|| anyhow::anyhow!("the summary came without its totals row"))?;
     let summary = Summary {
@@ -248,38 +249,6 @@ fn csv_response(body: Body, filename: &str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// A text cell as a spreadsheet will not run it: one starting with `=`,
-/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
-pub fn safe_cell(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
-        _ => text.into(),
-    }
-}
-
-fn number<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// An RFC 4180 writer: records end in CRLF.
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
-}
-
-/// The currencies a CSV has columns for: those the policy accepts, and any
-/// other the data holds.
-fn currency_columns<'a>(
-    configured: impl Iterator<Item = &'a str>,
-    found: impl Iterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut all: Vec<&str> = configured.chain(found).collect();
-    all.sort_unstable();
-    all.dedup();
-    all
 }
 
 fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u8>> {
@@ -434,15 +403,6 @@ fn exception_record(row: &ExceptionRow) -> Vec<String> {
     ]
 }
 
-/// Rows as CSV records.
-fn csv_rows<R: AsRef<[u8]>>(records: impl IntoIterator<Item = Vec<R>>) -> csv::Result<Vec<u8>> {
-    let mut out = csv_writer();
-    for record in records {
-        out.write_record(&record)?;
-    }
-    out.into_inner().map_err(|e| e.into_error().into())
-}
-
 /// Rows the export reads from the database at a time.
 const EXPORT_PAGE: u32 = 500;
 
@@ -475,7 +435,7 @@ pub async fn exceptions_csv(
     })?;
     // Opened before the answer starts, so that a database that does not
     // answer is a problem response, not a cut-off file.
-    let mut cursor = db::reports::open_exceptions(&state.pool, from, to, now).await?;
+    let mut cursor = reports::open_exceptions(&state.pool, from, to, now).await?;
     let header = csv_rows([EXCEPTION_COLUMNS.to_vec()]).map_err(anyhow::Error::from)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(state.settings.reports.export_timeout_secs);
     let (pages, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -626,8 +586,8 @@ async fn policy_candidates_in(
     if !(1..=1_000_000).contains(&min_count) {
         return Err(FieldErrors::single("min_count", "must be between 1 and 1000000").into());
     }
-    let mut tx = db::reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    let rows = db::reports::policy_candidates(&mut tx, from, to, now, min_count).await?;
+    let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
+    let rows = reports::policy_candidates(&mut tx, from, to, now, min_count).await?;
     let report = PolicyCandidates {
         from,
         to,
@@ -673,16 +633,6 @@ async fn policy_candidates_in(
     });
     let body = csv_text(&header, records).map_err(anyhow::Error::from)?;
     Ok(csv_response(Body::from(body), "policy-candidates.csv"))
-}
-
-/// A header and records as one CSV document.
-fn csv_text(header: &[String], records: impl Iterator<Item = Vec<String>>) -> csv::Result<Vec<u8>> {
-    let mut out = csv_writer();
-    out.write_record(header)?;
-    for record in records {
-        out.write_record(&record)?;
-    }
-    out.into_inner().map_err(|e| e.into_error().into())
 }
 
 // ----------------------------------------------------------- co-sign pairs
@@ -811,8 +761,8 @@ async fn cosign_pairs_in(state: AppState, actor: Actor, csv: bool, query: PairsQ
     if !(1..=100_000).contains(&top) {
         return Err(FieldErrors::single("top", "must be between 1 and 100000").into());
     }
-    let mut tx = db::reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    let rows = db::reports::cosign_pairs(&mut tx, from, to, now, top).await?;
+    let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
+    let rows = reports::cosign_pairs(&mut tx, from, to, now, top).await?;
     let report = CosignPairs {
         from,
         to,
@@ -988,12 +938,12 @@ async fn waiting_in(state: AppState, actor: Actor, csv: bool, query: WaitingQuer
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
     let time_zone = query.time_zone.unwrap_or_else(|| "UTC".to_owned());
-    let mut tx = db::reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    if time_zone.len() > 64 || !db::reports::is_time_zone(&mut tx, &time_zone).await? {
+    let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
+    if time_zone.len() > 64 || !reports::is_time_zone(&mut tx, &time_zone).await? {
         return Err(FieldErrors::single("time_zone", "must be an IANA time zone name, e.g. Europe/Berlin").into());
     }
-    let (by_hour, by_weekday) = db::reports::waiting(&mut tx, from, to, now, &time_zone).await?;
-    let (expired_total, expired) = db::reports::expired(&mut tx, from, to, now, EXPIRED_LISTED).await?;
+    let (by_hour, by_weekday) = reports::waiting(&mut tx, from, to, now, &time_zone).await?;
+    let (expired_total, expired) = reports::expired(&mut tx, from, to, now, EXPIRED_LISTED).await?;
     let report = Waiting {
         from,
         to,

@@ -99,26 +99,13 @@ fn in_window(column: &str) -> String {
     )
 }
 
+const SUMMARY_SQL: &str = include_str!("summary.sql");
+const POLICY_CANDIDATES_SQL: &str = include_str!("policy_candidates.sql");
+const COSIGN_PAIRS_SQL: &str = include_str!("cosign_pairs.sql");
+const WAITING_SQL: &str = include_str!("waiting.sql");
+
 /// What the summary computes per group, and for the totals.
-const SUMMARY_AGGREGATES: &str = r#"
-    count(*) AS total,
-    count(*) FILTER (WHERE status = 'pending') AS pending,
-    count(*) FILTER (WHERE status = 'approved') AS approved,
-    count(*) FILTER (WHERE status = 'rejected') AS rejected,
-    count(*) FILTER (WHERE status = 'withdrawn') AS withdrawn,
-    count(*) FILTER (WHERE status = 'expired') AS expired,
-    count(*) FILTER (WHERE status = 'approved')::float8
-        / nullif(count(*) FILTER (WHERE status IN ('approved', 'rejected', 'expired')), 0) AS approval_rate,
-    percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY secs_to_decision)
-        FILTER (WHERE status = 'approved') AS waits,
-    count(*) FILTER (WHERE customer_outcome = 'satisfied') AS satisfied,
-    count(*) FILTER (WHERE customer_outcome = 'neutral') AS neutral,
-    count(*) FILTER (WHERE customer_outcome = 'dissatisfied') AS dissatisfied,
-    count(*) FILTER (WHERE customer_outcome = 'unknown') AS unknown,
-    count(*) FILTER (WHERE verdict = 'endorse') AS endorse,
-    count(*) FILTER (WHERE verdict = 'promote_to_policy') AS promote_to_policy,
-    count(*) FILTER (WHERE verdict = 'coach') AS coach
-"#;
+const SUMMARY_AGGREGATES: &str = include_str!("summary_aggregates.sql");
 
 const SUMMARY_AMOUNTS: &str =
     "coalesce(sum(approved_minor), 0)::bigint AS approved, coalesce(sum(executed_minor), 0)::bigint AS executed";
@@ -146,55 +133,15 @@ pub async fn summary(
         "s.proposal_id = p.id",
         &format!("s.proposal_id = p.id AND {}", in_window("s.proposal_id")),
     );
-    let sql = format!(
-        r#"
-        WITH p AS (
-            SELECT p.id, p.proposer_id, p.category, p.policy_ref, p.revision,
-                   countersign_effective_status(p.status, p.expires_at, $3) AS status,
-                   extract(epoch FROM p.decided_at - p.created_at) AS secs_to_decision,
-                   -- An outcome may name the currency a proposal without an amount was paid in.
-                   coalesce(p.currency, o.currency) AS currency,
-                   CASE WHEN p.status = 'approved' THEN p.amount_minor END AS approved_minor,
-                   CASE WHEN o.executed THEN o.actual_amount_minor END AS executed_minor,
-                   o.customer_outcome, r.verdict
-            FROM proposals p
-            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id AND {outcomes_in_window}
-            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id AND {reviews_in_window}
-            WHERE p.created_at >= $1 AND p.created_at < $2
-        ),
-        keyed AS {materialized} (
-            SELECT {key} AS group_key, {label} AS group_label, p.status, p.secs_to_decision, p.currency,
-                   p.approved_minor, p.executed_minor, p.customer_outcome, p.verdict
-            FROM p {join}
-        ),
-        agg AS (
-            SELECT false AS is_total, group_key, max(group_label) AS group_label, {SUMMARY_AGGREGATES}
-            FROM keyed GROUP BY group_key
-            UNION ALL
-            SELECT true, NULL, NULL, {SUMMARY_AGGREGATES} FROM p
-        ),
-        amounts AS (
-            SELECT is_total, group_key,
-                   jsonb_agg(jsonb_build_object('currency', currency, 'approved_minor', approved,
-                                                'executed_minor', executed) ORDER BY currency) AS amounts
-            FROM (
-                SELECT false AS is_total, group_key, currency, {SUMMARY_AMOUNTS}
-                FROM keyed WHERE currency IS NOT NULL GROUP BY group_key, currency
-                UNION ALL
-                SELECT true, NULL, currency, {SUMMARY_AMOUNTS}
-                FROM p WHERE currency IS NOT NULL GROUP BY currency
-            ) per_currency
-            GROUP BY is_total, group_key
-        )
-        SELECT agg.is_total, agg.group_key, agg.group_label, agg.total, agg.pending, agg.approved, agg.rejected,
-               agg.withdrawn, agg.expired, agg.approval_rate, agg.waits[1] AS median_secs_to_approval,
-               agg.waits[2] AS p90_secs_to_approval, coalesce(amounts.amounts, '[]'::jsonb) AS amounts,
-               agg.satisfied, agg.neutral, agg.dissatisfied, agg.unknown, agg.endorse, agg.promote_to_policy, agg.coach
-        FROM agg LEFT JOIN amounts
-          ON amounts.is_total = agg.is_total AND amounts.group_key IS NOT DISTINCT FROM agg.group_key
-        ORDER BY agg.is_total, agg.group_key
-        "#
-    );
+    let sql = SUMMARY_SQL
+        .replace("{materialized}", materialized)
+        .replace("{key}", key)
+        .replace("{label}", label)
+        .replace("{join}", &join)
+        .replace("{outcomes_in_window}", &outcomes_in_window)
+        .replace("{reviews_in_window}", &reviews_in_window)
+        .replace("{SUMMARY_AGGREGATES}", SUMMARY_AGGREGATES)
+        .replace("{SUMMARY_AMOUNTS}", SUMMARY_AMOUNTS);
     let mut rows: Vec<SummaryRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(from)
         .bind(to)
@@ -313,27 +260,7 @@ impl ExceptionCursor {
     }
 }
 
-const EXCEPTIONS_SQL: &str = r#"
-    SELECT p.id, countersign_effective_status(p.status, p.expires_at, $3) AS status,
-           p.category, p.policy_ref, p.summary, p.customer_ref, p.ticket_ref, p.amount_minor, p.currency,
-           p.required_cosigners, p.revision, p.proposer_id, e.name AS proposer_name, e.team AS proposer_team,
-           (SELECT string_agg(c.name || ' (' || c.id || ')', '; ' ORDER BY s.created_at)
-              FROM signatures s JOIN employees c ON c.id = s.employee_id
-             WHERE s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse') AS cosigners,
-           p.created_at,
-           coalesce(p.decided_at, CASE WHEN p.status = 'pending' AND p.expires_at <= $3 THEN p.expires_at END)
-               AS decided_at,
-           o.executed, o.actual_amount_minor, o.currency AS actual_currency, o.customer_outcome,
-           o.note AS outcome_note, r.verdict, r.reviewer_id, rv.name AS reviewer_name, r.note AS review_note,
-           r.reviewed_at
-    FROM proposals p
-    JOIN employees e ON e.id = p.proposer_id
-    LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id
-    LEFT JOIN proposal_reviews r ON r.proposal_id = p.id
-    LEFT JOIN employees rv ON rv.id = r.reviewer_id
-    WHERE p.created_at >= $1 AND p.created_at < $2
-    ORDER BY p.created_at, p.id
-"#;
+const EXCEPTIONS_SQL: &str = include_str!("exceptions.sql");
 
 /// Cost of approved exceptions in one currency, in minor units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -370,59 +297,9 @@ pub async fn policy_candidates(
     min_count: i64,
 ) -> sqlx::Result<Vec<CandidateRow>> {
     let (outcomes_in_window, reviews_in_window) = (in_window("o.proposal_id"), in_window("r.proposal_id"));
-    let sql = format!(
-        r#"
-        WITH p AS (
-            SELECT p.id, p.category, p.policy_ref, p.amount_minor, p.currency,
-                   countersign_effective_status(p.status, p.expires_at, $3) AS status
-            FROM proposals p
-            WHERE p.created_at >= $1 AND p.created_at < $2
-        ),
-        recurring AS (
-            SELECT p.category, p.policy_ref, count(*) AS volume,
-                   count(*) FILTER (WHERE p.status = 'approved') AS approved,
-                   count(*) FILTER (WHERE p.status = 'approved')::float8
-                       / nullif(count(*) FILTER (WHERE p.status IN ('approved', 'rejected', 'expired')), 0)
-                       AS approval_rate,
-                   count(*) FILTER (WHERE o.customer_outcome = 'satisfied')::float8
-                       / nullif(count(*) FILTER (WHERE o.customer_outcome IN ('satisfied', 'neutral', 'dissatisfied')), 0)
-                       AS satisfied_share,
-                   count(*) FILTER (WHERE r.verdict = 'promote_to_policy') AS promote_votes
-            FROM p
-            LEFT JOIN proposal_outcomes o ON o.proposal_id = p.id AND {outcomes_in_window}
-            LEFT JOIN proposal_reviews r ON r.proposal_id = p.id AND {reviews_in_window}
-            GROUP BY p.category, p.policy_ref
-            HAVING count(*) >= $4
-        ),
-        cost AS (
-            SELECT category, policy_ref,
-                   jsonb_agg(jsonb_build_object('currency', currency, 'total_minor', total,
-                                                'average_minor', average) ORDER BY currency) AS cost
-            FROM (
-                SELECT category, policy_ref, currency, sum(amount_minor)::bigint AS total,
-                       round(avg(amount_minor))::bigint AS average
-                FROM p
-                WHERE status = 'approved' AND currency IS NOT NULL
-                GROUP BY category, policy_ref, currency
-            ) per_currency
-            GROUP BY category, policy_ref
-        ),
-        previous AS (
-            SELECT category, policy_ref, count(*) AS volume
-            FROM proposals
-            WHERE created_at >= $1 - ($2 - $1) AND created_at < $1
-            GROUP BY category, policy_ref
-        )
-        SELECT r.category, r.policy_ref, r.volume, r.approved, r.approval_rate,
-               coalesce(c.cost, '[]'::jsonb) AS cost, r.satisfied_share, r.promote_votes,
-               coalesce(pr.volume, 0) AS previous_volume
-        FROM recurring r
-        LEFT JOIN cost c USING (category, policy_ref)
-        LEFT JOIN previous pr USING (category, policy_ref)
-        ORDER BY r.promote_votes DESC, r.volume DESC, r.approval_rate DESC NULLS LAST,
-                 r.satisfied_share DESC NULLS LAST, r.category, r.policy_ref
-        "#
-    );
+    let sql = POLICY_CANDIDATES_SQL
+        .replace("{outcomes_in_window}", &outcomes_in_window)
+        .replace("{reviews_in_window}", &reviews_in_window);
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(from)
         .bind(to)
@@ -454,29 +331,7 @@ pub async fn waiting(
     now: DateTime<Utc>,
     time_zone: &str,
 ) -> sqlx::Result<(Vec<WaitingRow>, Vec<WaitingRow>)> {
-    let sql = |bucket: &str| {
-        format!(
-            r#"
-            WITH p AS (
-                SELECT p.created_at AT TIME ZONE $4 AS local_filed, p.created_at,
-                       countersign_effective_status(p.status, p.expires_at, $3) AS status,
-                       coalesce(p.decided_at, CASE WHEN p.expires_at <= $3 THEN p.expires_at END) AS decided_at
-                FROM proposals p
-                WHERE p.created_at >= $1 AND p.created_at < $2
-            )
-            SELECT {bucket}::int AS bucket, count(*) AS filed,
-                   count(*) FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS decided,
-                   count(*) FILTER (WHERE status = 'expired') AS expired,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
-                       FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS median_secs_to_decision,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
-                       FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS p90_secs_to_decision
-            FROM p
-            GROUP BY 1
-            ORDER BY 1
-            "#
-        )
-    };
+    let sql = |bucket: &str| WAITING_SQL.replace("{bucket}", bucket);
     let mut by = Vec::with_capacity(2);
     for bucket in ["extract(hour FROM local_filed)", "extract(isodow FROM local_filed)"] {
         let rows = sqlx::query_as::<_, WaitingRow>(AssertSqlSafe(sql(bucket)))
@@ -597,45 +452,7 @@ pub async fn cosign_pairs(
     limit: i64,
 ) -> sqlx::Result<Vec<PairRow>> {
     let signatures_in_window = in_window("s.proposal_id");
-    let sql = format!(
-        r#"
-        WITH p AS (
-            SELECT p.id, p.proposer_id, p.created_at, p.revision,
-                   countersign_effective_status(p.status, p.expires_at, $3) AS status
-            FROM proposals p
-            WHERE p.created_at >= $1 AND p.created_at < $2
-        ),
-        endorsed AS (
-            -- Endorsements of the revision decided on (one per person).
-            SELECT p.proposer_id, s.employee_id AS cosigner_id, p.status,
-                   extract(epoch FROM s.created_at - p.created_at) AS secs
-            FROM p JOIN signatures s
-              ON s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse'
-             AND {signatures_in_window}
-        ),
-        pairs AS (
-            SELECT proposer_id, cosigner_id, count(*) AS cosigned,
-                   count(*) FILTER (WHERE status = 'approved') AS approvals,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median_secs_to_cosign
-            FROM endorsed
-            GROUP BY proposer_id, cosigner_id
-        ),
-        approvals AS (
-            SELECT proposer_id, count(*) AS approved FROM p WHERE status = 'approved' GROUP BY proposer_id
-        )
-        SELECT pr.proposer_id, pe.name AS proposer_name, pr.cosigner_id, ce.name AS cosigner_name,
-               pr.cosigned, pr.approvals, coalesce(a.approved, 0) AS proposer_approvals,
-               pr.approvals::float8 / nullif(a.approved, 0) AS share_of_approvals,
-               coalesce(rev.cosigned, 0) AS reciprocal, pr.median_secs_to_cosign
-        FROM pairs pr
-        JOIN employees pe ON pe.id = pr.proposer_id
-        JOIN employees ce ON ce.id = pr.cosigner_id
-        LEFT JOIN approvals a ON a.proposer_id = pr.proposer_id
-        LEFT JOIN pairs rev ON rev.proposer_id = pr.cosigner_id AND rev.cosigner_id = pr.proposer_id
-        ORDER BY share_of_approvals DESC NULLS LAST, pr.cosigned DESC, pe.name, ce.name, pr.proposer_id, pr.cosigner_id
-        LIMIT $4
-        "#
-    );
+    let sql = COSIGN_PAIRS_SQL.replace("{signatures_in_window}", &signatures_in_window);
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(from)
         .bind(to)
