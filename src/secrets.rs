@@ -40,6 +40,18 @@ pub fn new_signing_secret() -> String {
     format!("whsec_{}", STANDARD.encode(random_bytes::<32>()))
 }
 
+/// A secret as given in a request (Zendesk's signing secret): `Debug`
+/// shows `…`, so it reaches no log or panic message however it is printed.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct GivenSecret(pub String);
+
+impl std::fmt::Debug for GivenSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenSecret(…)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +71,13 @@ mod tests {
         assert!(!looks_like_token("cs_short"));
         assert!(!looks_like_token(&format!("xx_{}", "a".repeat(43))));
         assert!(!looks_like_token(&format!("cs_{}", "!".repeat(43))));
+    }
+
+    #[test]
+    fn a_given_secret_is_never_printed() {
+        let given = GivenSecret("zendesk-signing-secret".to_owned());
+        assert_eq!(format!("{given:?}"), "GivenSecret(…)");
+        assert_eq!(format!("{:?}", Some(given)), "Some(GivenSecret(…))");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::domain::event::EventType;
 use crate::domain::fields::FieldErrors;
 use crate::domain::integration::IntegrationKind;
 use crate::sealing::Purpose;
-use crate::secrets;
+use crate::secrets::{self, GivenSecret};
 use crate::state::AppState;
 
 /// An integration as created: `token` and `secret` exist only in this
@@ -40,9 +40,9 @@ impl std::fmt::Debug for CreatedIntegration {
 
 /// The secret an integration verifies inbound requests with: Zendesk's,
 /// as given (or none yet), or one generated here for the others.
-fn inbound_secret(kind: IntegrationKind, given: Option<String>) -> Result<Option<String>, AppError> {
+fn inbound_secret(kind: IntegrationKind, given: Option<GivenSecret>) -> Result<Option<String>, AppError> {
     match (kind, given) {
-        (IntegrationKind::Zendesk, given) => Ok(given),
+        (IntegrationKind::Zendesk, given) => Ok(given.map(|secret| secret.0)),
         (_, None) => Ok(Some(secrets::new_signing_secret())),
         (_, Some(_)) => Err(FieldErrors::single(
             "secret",
@@ -57,7 +57,7 @@ pub async fn create_integration(
     actor: &Actor,
     name: String,
     kind: IntegrationKind,
-    zendesk_secret: Option<String>,
+    zendesk_secret: Option<GivenSecret>,
 ) -> Result<CreatedIntegration, AppError> {
     actor.require(Role::Admin)?;
     let secret = inbound_secret(kind, zendesk_secret)?;
@@ -91,7 +91,7 @@ pub async fn create_integration(
 }
 
 /// A change to an integration: `None` keeps a field.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IntegrationChange {
     pub name: Option<String>,
     pub active: Option<bool>,
@@ -99,21 +99,7 @@ pub struct IntegrationChange {
     pub acts_for_teams: Option<Vec<String>>,
     pub acts_for_agents: Option<Vec<uuid::Uuid>>,
     /// Zendesk's signing secret, for a `zendesk` integration only.
-    pub secret: Option<String>,
-}
-
-// Hand-written so that a secret given never reaches a log or a panic message.
-impl std::fmt::Debug for IntegrationChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegrationChange")
-            .field("name", &self.name)
-            .field("active", &self.active)
-            .field("acts_for_all", &self.acts_for_all)
-            .field("acts_for_teams", &self.acts_for_teams)
-            .field("acts_for_agents", &self.acts_for_agents)
-            .field("secret", &self.secret.as_ref().map(|_| "…"))
-            .finish()
-    }
+    pub secret: Option<GivenSecret>,
 }
 
 pub async fn update_integration(
@@ -142,7 +128,8 @@ pub async fn update_integration(
         }
         let secret_set = change.secret.is_some();
         if let Some(secret) = &change.secret {
-            db::integrations::set_secret(conn, id, &state.sealer.seal(Purpose::IntegrationSecret(id), secret)).await?;
+            let sealed = state.sealer.seal(Purpose::IntegrationSecret(id), &secret.0);
+            db::integrations::set_secret(conn, id, &sealed).await?;
         }
         let mut after = before.clone();
         after.name = change.name.unwrap_or(after.name);

@@ -21,6 +21,7 @@ use crate::db::integrations::IntegrationRow;
 use crate::domain::employee::Role;
 use crate::domain::fields::{FieldErrors, required_line};
 use crate::domain::integration::IntegrationKind;
+use crate::secrets::GivenSecret;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,7 +79,7 @@ pub struct IntegrationList {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegration {
     #[schema(min_length = 1, max_length = 200)]
@@ -86,12 +87,12 @@ pub struct CreateIntegration {
     pub kind: IntegrationKind,
     /// `zendesk` only: the signing secret Zendesk shows for its webhook
     /// (may be given later with PATCH; inbound requests are refused until then).
-    #[schema(min_length = 8, max_length = 200)]
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 200)]
+    pub secret: Option<GivenSecret>,
 }
 
 /// Fields left out stay as they are.
-#[derive(Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegration {
     #[schema(min_length = 1, max_length = 200)]
@@ -107,11 +108,11 @@ pub struct UpdateIntegration {
     #[schema(max_items = 1000)]
     pub acts_for_agents: Option<Vec<Uuid>>,
     /// `zendesk` only: the signing secret Zendesk shows for its webhook.
-    #[schema(min_length = 8, max_length = 200)]
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 200)]
+    pub secret: Option<GivenSecret>,
 }
 
-// Hand-written so that a secret given never reaches a log or a panic message.
+// Hand-written so that the token and secret shown once reach no log.
 impl std::fmt::Debug for CreatedIntegration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreatedIntegration")
@@ -121,40 +122,17 @@ impl std::fmt::Debug for CreatedIntegration {
     }
 }
 
-impl std::fmt::Debug for CreateIntegration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateIntegration")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("secret", &self.secret.as_ref().map(|_| "…"))
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for UpdateIntegration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpdateIntegration")
-            .field("name", &self.name)
-            .field("active", &self.active)
-            .field("acts_for_all", &self.acts_for_all)
-            .field("acts_for_teams", &self.acts_for_teams)
-            .field("acts_for_agents", &self.acts_for_agents)
-            .field("secret", &self.secret.as_ref().map(|_| "…"))
-            .finish()
-    }
-}
-
 /// Zendesk's signing secret as given: printable ASCII, 8 to 200 characters.
-fn zendesk_secret(errors: &mut FieldErrors, secret: Option<String>) -> Option<String> {
+fn zendesk_secret(errors: &mut FieldErrors, secret: Option<GivenSecret>) -> Option<GivenSecret> {
     let secret = secret?;
-    let secret = secret.trim();
+    let secret = secret.0.trim();
     if !(8..=200).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
         errors.add(
             "secret",
             "must be the signing secret Zendesk shows: 8-200 printable ASCII characters",
         );
     }
-    Some(secret.to_owned())
+    Some(GivenSecret(secret.to_owned()))
 }
 
 /// Register a helpdesk integration.

@@ -427,6 +427,8 @@ pub async fn exceptions_csv(
     let (from, to) = window(query.from, query.to, now)?;
     // A few at once, each for a bounded time: an export holds a database
     // connection while its client reads.
+    // Held by the reader of the database and by the answer both: an export
+    // counts until it is read to the end or its client has left.
     let slot = state.export_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::refused(
             ProblemType::Unavailable,
@@ -439,6 +441,8 @@ pub async fn exceptions_csv(
     let header = csv_rows([EXCEPTION_COLUMNS.to_vec()]).map_err(anyhow::Error::from)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(state.settings.reports.export_timeout_secs);
     let (pages, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let slot = std::sync::Arc::new(slot);
+    let held_by_answer = slot.clone();
     tokio::spawn(async move {
         let _slot = slot;
         let export = async {
@@ -466,7 +470,12 @@ pub async fn exceptions_csv(
     });
     // Fused: the body may be polled once more after it ended.
     let rest = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) }).fuse();
-    let body = futures_util::stream::once(async move { Ok(header) }).chain(rest);
+    let body = futures_util::stream::once(async move { Ok(header) })
+        .chain(rest)
+        .map(move |page| {
+            let _held = &held_by_answer;
+            page
+        });
     Ok(csv_response(Body::from_stream(body), "exceptions.csv"))
 }
 

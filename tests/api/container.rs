@@ -100,9 +100,9 @@ async fn the_healthcheck_command_passes_for_a_ready_service_and_fails_otherwise(
     assert_eq!(check(addr.to_string()).await.unwrap(), Some(1));
 }
 
-#[test]
-fn the_production_configuration_refuses_to_start_without_a_database_url() {
-    // The image's layout: config/local.toml is production.toml.
+/// A working directory laid out as the image's: config/local.toml is
+/// production.toml.
+fn production_layout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
     std::fs::copy(
@@ -110,6 +110,12 @@ fn the_production_configuration_refuses_to_start_without_a_database_url() {
         dir.path().join("config/local.toml"),
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn the_production_configuration_refuses_to_start_without_a_database_url() {
+    let dir = production_layout();
     let output = Command::new(BINARY)
         .arg("migrate")
         .env_remove("DATABASE_URL")
@@ -132,13 +138,7 @@ fn the_production_configuration_refuses_to_start_without_a_database_url() {
 
 #[test]
 fn the_production_configuration_refuses_to_start_without_a_sealing_key() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("config")).unwrap();
-    std::fs::copy(
-        Path::new(ROOT).join("config/production.toml"),
-        dir.path().join("config/local.toml"),
-    )
-    .unwrap();
+    let dir = production_layout();
     let output = Command::new(BINARY)
         .arg("migrate")
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")

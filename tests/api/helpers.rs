@@ -342,6 +342,33 @@ pub fn standardwebhooks_python(test: &str) -> Option<String> {
     None
 }
 
+/// Runs `script` with `python`, the JSON `input` on its stdin; answers what
+/// it printed, failing the test (with its stderr) when it fails.
+#[track_caller]
+pub fn run_python(python: &str, script: &str, input: &Value) -> String {
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    said
+}
+
 /// The key that seals stored secrets in tests: base64 of 32 bytes. A
 /// binary a test starts on a test's database is given it too
 /// (`COUNTERSIGN_SECRETS__KEY`).

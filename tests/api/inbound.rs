@@ -5,8 +5,6 @@
 //! nothing, retried deliveries answered once, and the two-person rule
 //! holding through the helpdesk.
 
-use std::process::{Command, Stdio};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
@@ -305,23 +303,7 @@ print(Webhook(case["secret"]).sign(case["id"], at, case["body"]))
 "#;
     let timestamp = now();
     let case = json!({ "secret": helpdesk.integration.secret, "id": id, "timestamp": timestamp, "body": body });
-    let mut child = Command::new(&python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(case.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let signature = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let signature = crate::helpers::run_python(&python, script, &case).trim().to_owned();
     assert!(signature.starts_with("v1,"), "{signature}");
     // Python's signature is the one the Rust test signer makes, too.
     assert_eq!(

@@ -146,27 +146,7 @@ print("verified", len(cases))
         { "secret": secret, "wrong_secret": wrong, "body": after_rotation.body, "headers": headers(&after_rotation) },
         { "secret": new_secret, "wrong_secret": wrong, "body": after_rotation.body, "headers": headers(&after_rotation) },
     ]);
-    let mut child = Command::new(&python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cases.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let said = crate::helpers::run_python(&python, script, &cases);
     assert_eq!(said.trim(), "verified 3");
 }
 
