@@ -53,6 +53,19 @@ impl Actor {
     }
 }
 
+/// Refuses a caller (a token, or an integration's inbound webhooks) that
+/// made more requests than `server.rate_limit_per_second` allows.
+pub(super) fn within_rate_limit(state: &AppState, caller: Uuid) -> Result<(), AppError> {
+    if let Some(limit) = &state.rate_limit
+        && let Err(not_until) = limit.check_key(&caller)
+    {
+        let retry_after =
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        return Err(AppError::RateLimited { retry_after });
+    }
+    Ok(())
+}
+
 /// The caller behind `token`; for an integration token, acting for the
 /// agent named by `on_behalf_of` (employee id or helpdesk external_id).
 pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&str>) -> Result<Actor, AppError> {
@@ -65,13 +78,7 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
         .filter(|owner| !owner.revoked)
         .ok_or_else(unknown)?;
 
-    if let Some(limit) = &state.rate_limit
-        && let Err(not_until) = limit.check_key(&owner.token_id)
-    {
-        let retry_after =
-            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        return Err(AppError::RateLimited { retry_after });
-    }
+    within_rate_limit(state, owner.token_id)?;
     let stale = owner
         .last_used_at
         .is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::seconds(60));

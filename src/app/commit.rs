@@ -145,17 +145,11 @@ where
 /// time even when what it names has changed since.
 pub async fn delivered_before<T>(state: &AppState, delivery: &Delivery) -> Result<Option<Written<T>>, AppError> {
     let mut conn = state.pool.acquire().await?;
-    let Some(found) = db::inbound::find(&mut conn, delivery).await? else {
-        return Ok(None);
-    };
-    let same_request = found.same_signed || found.request_hash == delivery.request_hash;
-    Ok(match (same_request, found.status) {
-        (true, Some(status)) => Some(Written::Replayed {
-            body: found.body.unwrap_or(Value::Null),
-            created: status == CREATED,
-        }),
-        _ => None,
-    })
+    let found = db::inbound::find(&mut conn, delivery).await?;
+    Ok(found
+        .map(|found| Stored::of_delivery(found, delivery))
+        .filter(|stored| stored.same_request)
+        .and_then(Stored::replayed))
 }
 
 /// What makes a write happen once.
@@ -172,6 +166,27 @@ struct Stored {
     body: Option<Value>,
 }
 
+impl Stored {
+    /// The recorded delivery a new one repeats: the same request when it
+    /// signed the same content, or came with the same body.
+    fn of_delivery(found: db::inbound::Answered, delivery: &Delivery) -> Stored {
+        Stored {
+            same_request: found.same_signed || found.request_hash == delivery.request_hash,
+            status: found.status,
+            body: found.body,
+        }
+    }
+
+    /// The first answer, as a replay (none if it was stored without one).
+    fn replayed<T>(self) -> Option<Written<T>> {
+        let status = self.status?;
+        Some(Written::Replayed {
+            body: self.body.unwrap_or(Value::Null),
+            created: status == CREATED,
+        })
+    }
+}
+
 impl Once<'_> {
     /// Takes the key (or delivery) for `conn`'s transaction, or finds what
     /// was answered under it.
@@ -184,11 +199,9 @@ impl Once<'_> {
                     status: stored.status,
                     body: stored.body,
                 }),
-            Once::Delivery(delivery) => db::inbound::claim(conn, delivery).await?.map(|found| Stored {
-                same_request: found.same_signed || found.request_hash == delivery.request_hash,
-                status: found.status,
-                body: found.body,
-            }),
+            Once::Delivery(delivery) => db::inbound::claim(conn, delivery)
+                .await?
+                .map(|found| Stored::of_delivery(found, delivery)),
         })
     }
 
@@ -225,13 +238,9 @@ where
         if !stored.same_request {
             return Err(once.reused());
         }
-        let status = stored
-            .status
-            .ok_or_else(|| anyhow::anyhow!("a write done once was stored without its answer"))?;
-        return Ok(Written::Replayed {
-            body: stored.body.unwrap_or(Value::Null),
-            created: status == CREATED,
-        });
+        return stored
+            .replayed()
+            .ok_or_else(|| anyhow::anyhow!("a write done once was stored without its answer").into());
     }
     let (value, created) = finish(tx, Some(&state.wakes), Some(&keyed), work).await?;
     Ok(Written::Done { value, created })

@@ -7,6 +7,7 @@
 
 use uuid::Uuid;
 
+use super::actor::within_rate_limit;
 use super::commit::{Written, commit_delivery, delivered_before};
 use super::proposals::{self, OutcomeReport, Signing};
 use super::{Actor, AppError};
@@ -61,13 +62,7 @@ pub async fn verify_sender<'h>(
     if !row.active {
         return Err(AppError::Unauthenticated("the integration is deactivated".to_owned()));
     }
-    if let Some(limit) = &state.rate_limit
-        && let Err(not_until) = limit.check_key(&id)
-    {
-        let retry_after =
-            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        return Err(AppError::RateLimited { retry_after });
-    }
+    within_rate_limit(state, id)?;
     Ok(Sender {
         integration_id: id,
         kind: row.kind,

@@ -22,7 +22,7 @@ use crate::app::Actor;
 use crate::domain::employee::Role;
 use crate::domain::fields::FieldErrors;
 use crate::reports;
-use crate::reports::csv::{csv_rows, csv_text, csv_writer, currency_columns, number, safe_cell};
+use crate::reports::csv::{csv_rows, csv_text, currency_columns, number, safe_cell};
 use crate::reports::{
     CandidateRow, CurrencyAmounts, CurrencyCost, ExceptionRow, ExpiredRow, GroupBy, PairRow, SummaryRow, WaitingRow,
 };
@@ -252,7 +252,6 @@ fn csv_response(body: Body, filename: &str) -> Response {
 }
 
 fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u8>> {
-    let mut out = csv_writer();
     let mut header: Vec<String> = [
         "group",
         "key",
@@ -285,13 +284,12 @@ fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u
         ]
         .map(str::to_owned),
     );
-    out.write_record(&header)?;
     let rows = summary
         .groups
         .iter()
         .map(|g| ("group", g))
         .chain([("totals", &summary.totals)]);
-    for (kind, group) in rows {
+    let records = rows.map(|(kind, group)| {
         let mut record: Vec<String> = vec![
             kind.to_owned(),
             safe_cell(group.key.as_deref().unwrap_or("")).into_owned(),
@@ -329,9 +327,9 @@ fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u
             ]
             .map(|n| n.to_string()),
         );
-        out.write_record(&record)?;
-    }
-    out.into_inner().map_err(|e| e.into_error().into())
+        record
+    });
+    csv_text(&header, records)
 }
 
 const EXCEPTION_COLUMNS: [&str; 27] = [

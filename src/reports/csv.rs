@@ -15,7 +15,7 @@ pub fn number<T: ToString>(value: Option<T>) -> String {
 }
 
 /// An RFC 4180 writer: records end in CRLF.
-pub fn csv_writer() -> csv::Writer<Vec<u8>> {
+fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new())
@@ -44,10 +44,5 @@ pub fn csv_rows<R: AsRef<[u8]>>(records: impl IntoIterator<Item = Vec<R>>) -> cs
 
 /// A header and records as one CSV document.
 pub fn csv_text(header: &[String], records: impl Iterator<Item = Vec<String>>) -> csv::Result<Vec<u8>> {
-    let mut out = csv_writer();
-    out.write_record(header)?;
-    for record in records {
-        out.write_record(&record)?;
-    }
-    out.into_inner().map_err(|e| e.into_error().into())
+    csv_rows(std::iter::once(header.to_vec()).chain(records))
 }

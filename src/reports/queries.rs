@@ -142,44 +142,14 @@ pub async fn summary(
         .replace("{reviews_in_window}", &reviews_in_window)
         .replace("{SUMMARY_AGGREGATES}", SUMMARY_AGGREGATES)
         .replace("{SUMMARY_AMOUNTS}", SUMMARY_AMOUNTS);
-    let mut rows: Vec<SummaryRow> = sqlx::query_as(AssertSqlSafe(sql))
+    // The totals row is an aggregate without GROUP BY: there even for an
+    // empty window.
+    sqlx::query_as(AssertSqlSafe(sql))
         .bind(from)
         .bind(to)
         .bind(now)
         .fetch_all(conn)
-        .await?;
-    // An empty window still has a totals row: all zeros.
-    if !rows.iter().any(|row| row.is_total) {
-        rows.push(SummaryRow::empty_total());
-    }
-    Ok(rows)
-}
-
-impl SummaryRow {
-    fn empty_total() -> Self {
-        SummaryRow {
-            is_total: true,
-            group_key: None,
-            group_label: None,
-            total: 0,
-            pending: 0,
-            approved: 0,
-            rejected: 0,
-            withdrawn: 0,
-            expired: 0,
-            approval_rate: None,
-            median_secs_to_approval: None,
-            p90_secs_to_approval: None,
-            amounts: Json(vec![]),
-            satisfied: 0,
-            neutral: 0,
-            dissatisfied: 0,
-            unknown: 0,
-            endorse: 0,
-            promote_to_policy: 0,
-            coach: 0,
-        }
-    }
+        .await
 }
 
 /// One proposal as the exceptions export shows it.

@@ -493,6 +493,17 @@ impl User {
         Answer::of(self.request(Method::PATCH, path).json(body)).await
     }
 
+    /// A body that is not JSON (CSV), as text, after a 200.
+    pub async fn text(&self, path: &str) -> String {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("the request is sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> Answer {
         Answer::of(self.request(Method::DELETE, path)).await
     }

@@ -516,16 +516,8 @@ async fn the_exceptions_export_is_one_safe_csv_row_per_proposal() {
 
     // An empty window: the header alone.
     let empty = manager
-        .request(
-            reqwest::Method::GET,
-            "/v1/reports/exceptions.csv?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z",
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text("/v1/reports/exceptions.csv?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z")
+        .await;
     assert_eq!(empty.lines().count(), 1, "{empty}");
 }
 
@@ -619,16 +611,8 @@ async fn policy_candidates_rank_recurring_exceptions_with_their_trend() {
     assert_eq!(default["min_count"], 3);
     assert_eq!(default["items"].as_array().unwrap().len(), 1);
     let csv = manager
-        .request(
-            reqwest::Method::GET,
-            &format!("/v1/reports/policy-candidates.csv?min_count=2&{JANUARY}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text(&format!("/v1/reports/policy-candidates.csv?min_count=2&{JANUARY}"))
+        .await;
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -716,14 +700,7 @@ async fn waiting_shows_decisions_by_hour_and_weekday_and_who_waited_for_nothing(
         .get("/v1/reports/waiting?time_zone=Mars/Olympus")
         .await
         .expect_problem(422, Some("time_zone"));
-    let csv = manager
-        .request(reqwest::Method::GET, &format!("/v1/reports/waiting.csv?{JANUARY}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = manager.text(&format!("/v1/reports/waiting.csv?{JANUARY}")).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
@@ -801,14 +778,7 @@ async fn cosign_pairs_show_who_signs_for_whom_and_flag_what_deserves_a_look() {
         .await
         .expect_problem(422, Some("limit"));
     assert_eq!(report["items"][1]["cosigner_name"], "Bo");
-    let csv = manager
-        .request(reqwest::Method::GET, &format!("/v1/reports/cosign-pairs.csv?{JANUARY}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = manager.text(&format!("/v1/reports/cosign-pairs.csv?{JANUARY}")).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4);
     assert_eq!(
@@ -881,25 +851,11 @@ async fn only_endorsements_of_the_revision_decided_on_count_and_every_payment_ha
             .all(|p| p["cosigner_id"] != early.id.to_string()),
         "{pairs}"
     );
-    let csv = manager
-        .request(reqwest::Method::GET, "/v1/reports/exceptions.csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = manager.text("/v1/reports/exceptions.csv").await;
     assert!(!csv.contains(&early.id.to_string()));
     assert!(csv.contains(&late.id.to_string()));
     // A team that looks like a formula is shown, not run.
-    let by_team = manager
-        .request(reqwest::Method::GET, "/v1/reports/summary.csv?group_by=team")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let by_team = manager.text("/v1/reports/summary.csv?group_by=team").await;
     assert!(by_team.contains("\r\ngroup,'=ops,"), "{by_team}");
 }
 
