@@ -49,6 +49,7 @@ pub struct Settings {
     pub inbound: InboundSettings,
     pub secrets: SecretSettings,
     pub reports: ReportSettings,
+    pub web: WebSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -165,6 +166,29 @@ pub struct ReportSettings {
     pub max_concurrent_exports: usize,
     pub export_timeout_secs: u64,
     pub work_mem_mb: u32,
+}
+
+/// The web pages' sessions and sign-in links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub session_hours: u32,
+    pub idle_minutes: u32,
+    pub sign_in_link_minutes: u32,
+    pub secure_cookies: SecureCookies,
+    pub public_url: String,
+    pub inbox_refresh_ms: u32,
+}
+
+/// When the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookies {
+    /// When the request came over HTTPS (`X-Forwarded-Proto: https` from a
+    /// proxy, or a `public_url` starting with `https://`).
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +343,20 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        for (key, value) in [
+            ("web.session_hours", self.web.session_hours),
+            ("web.idle_minutes", self.web.idle_minutes),
+            ("web.sign_in_link_minutes", self.web.sign_in_link_minutes),
+            ("web.inbox_refresh_ms", self.web.inbox_refresh_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        let url = &self.web.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("web.public_url", "must start with http:// or https://"));
         }
         if !(1..=3600).contains(&self.inbound.timestamp_tolerance_secs) {
             return Err(invalid(

@@ -15,5 +15,6 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod views;
+pub mod web;
 pub mod webhooks;
 pub mod workers;

@@ -17,9 +17,20 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A fresh API token: the clear value (to show once) and its hash (to store).
 pub fn new_api_token() -> (String, [u8; 32]) {
-    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()));
-    let hash = hash_token(&token);
-    (token, hash)
+    new_hashed_secret(TOKEN_PREFIX)
+}
+
+/// 256 random bits after `prefix`, with the SHA-256 to store: API tokens,
+/// web session cookies (`css_`) and sign-in links (`csl_`).
+pub fn new_hashed_secret(prefix: &str) -> (String, [u8; 32]) {
+    let secret = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()));
+    let hash = hash_token(&secret);
+    (secret, hash)
+}
+
+/// 256 random bits as unpadded base64url (a form's CSRF token).
+pub fn new_random_text() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 pub fn hash_token(token: &str) -> [u8; 32] {

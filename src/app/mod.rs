@@ -1,5 +1,5 @@
 //! The application layer: one function per use case, between the doors
-//! (`http/` today; inbound webhooks, web pages and workers too) and the
+//! (`http/`, inbound webhooks, the web pages (`web/`) and the workers) and the
 //! rules (`domain/`) and SQL (`db/`). A use case takes the acting person
 //! (and the integration acting for them), typed input and the time, asks
 //! `domain` for the decision, writes through `db`, and ends in the one
@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod people;
 pub mod proposals;
 pub mod sealing;
+pub mod sessions;
 pub mod webhooks;
 
 pub use actor::Actor;

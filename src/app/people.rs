@@ -144,8 +144,10 @@ pub async fn update_employee_in(
         json!({ "before": before, "after": after }),
         now,
     )];
-    // Deactivation ends every token; reactivating issues none back.
+    // Deactivation ends every token and web session; reactivating gives
+    // none back.
     if before.active && !after.active {
+        db::web::end_sessions_of(conn, id, now).await?;
         for token in db::tokens::revoke_all_of(conn, id).await? {
             events.push(EventContent::new(
                 EventType::TokenRevoked,

@@ -11,6 +11,7 @@ pub mod integrations;
 pub mod proposals;
 pub mod seed;
 pub mod tokens;
+pub mod web;
 pub mod webhooks;
 
 use std::path::PathBuf;

@@ -52,6 +52,16 @@ pub enum EventType {
     WebhookEndpointReplayed,
     #[serde(rename = "webhook_delivery.redelivered")]
     WebhookDeliveryRedelivered,
+    /// An admin issued a one-time sign-in link for the web pages.
+    #[serde(rename = "sign_in_link.issued")]
+    SignInLinkIssued,
+    /// Someone signed in to the web pages (with a token or a link).
+    #[serde(rename = "web_session.started")]
+    WebSessionStarted,
+    /// They signed out (deactivation ends sessions without an event of
+    /// their own: `employee.updated` records it).
+    #[serde(rename = "web_session.ended")]
+    WebSessionEnded,
 }
 
 /// What an event is about.
@@ -63,6 +73,8 @@ pub enum Subject {
     Integration,
     WebhookEndpoint,
     WebhookDelivery,
+    SignInLink,
+    WebSession,
 }
 
 impl Subject {
@@ -74,12 +86,14 @@ impl Subject {
             Subject::Integration => "integration",
             Subject::WebhookEndpoint => "webhook_endpoint",
             Subject::WebhookDelivery => "webhook_delivery",
+            Subject::SignInLink => "sign_in_link",
+            Subject::WebSession => "web_session",
         }
     }
 }
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 26] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -103,6 +117,9 @@ impl EventType {
         EventType::WebhookEndpointDisabled,
         EventType::WebhookEndpointReplayed,
         EventType::WebhookDeliveryRedelivered,
+        EventType::SignInLinkIssued,
+        EventType::WebSessionStarted,
+        EventType::WebSessionEnded,
     ];
 
     /// The events outbound webhooks send (every proposal event).
@@ -145,6 +162,9 @@ impl EventType {
             EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
             EventType::WebhookEndpointReplayed => "webhook_endpoint.replayed",
             EventType::WebhookDeliveryRedelivered => "webhook_delivery.redelivered",
+            EventType::SignInLinkIssued => "sign_in_link.issued",
+            EventType::WebSessionStarted => "web_session.started",
+            EventType::WebSessionEnded => "web_session.ended",
         }
     }
 
@@ -164,6 +184,8 @@ impl EventType {
             | EventType::WebhookEndpointDisabled
             | EventType::WebhookEndpointReplayed => Subject::WebhookEndpoint,
             EventType::WebhookDeliveryRedelivered => Subject::WebhookDelivery,
+            EventType::SignInLinkIssued => Subject::SignInLink,
+            EventType::WebSessionStarted | EventType::WebSessionEnded => Subject::WebSession,
             _ => Subject::Proposal,
         }
     }

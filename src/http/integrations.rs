@@ -123,7 +123,7 @@ impl std::fmt::Debug for CreatedIntegration {
 }
 
 /// Zendesk's signing secret as given: printable ASCII, 8 to 200 characters.
-fn zendesk_secret(errors: &mut FieldErrors, secret: Option<GivenSecret>) -> Option<GivenSecret> {
+pub(crate) fn zendesk_secret(errors: &mut FieldErrors, secret: Option<GivenSecret>) -> Option<GivenSecret> {
     let secret = secret?;
     let secret = secret.0.trim();
     if !(8..=200).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {

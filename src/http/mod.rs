@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit));
     api_router
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
+        .merge(crate::web::router())
         .fallback(|| async { problem_response(ProblemType::NotFound, "no such endpoint".to_owned()) })
         .layer(layers)
         .with_state(state)
@@ -109,12 +110,12 @@ pub fn router(state: AppState) -> Router {
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let formatted = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_some_and(|value| value.contains("json") || value.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !formatted {
         let (kind, detail) = match status {
             StatusCode::METHOD_NOT_ALLOWED => {
                 (ProblemType::MethodNotAllowed, "this endpoint does not take that method")

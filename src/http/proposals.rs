@@ -173,7 +173,7 @@ pub struct EventList {
 // (shared with the inbound webhook door, whose bodies carry the same fields)
 
 impl CreateProposal {
-    pub(super) fn terms(self, errors: &mut FieldErrors) -> Terms {
+    pub(crate) fn terms(self, errors: &mut FieldErrors) -> Terms {
         Terms {
             category: required_line(errors, "category", &self.category, 64),
             policy_ref: required_line(errors, "policy_ref", &self.policy_ref, 200),
@@ -188,7 +188,7 @@ impl CreateProposal {
 }
 
 impl ReviseProposal {
-    pub(super) fn change(self, errors: &mut FieldErrors) -> TermsChange {
+    pub(crate) fn change(self, errors: &mut FieldErrors) -> TermsChange {
         TermsChange {
             category: self.category.map(|v| required_line(errors, "category", &v, 64)),
             policy_ref: self.policy_ref.map(|v| required_line(errors, "policy_ref", &v, 200)),
@@ -210,7 +210,7 @@ impl ReviseProposal {
 }
 
 impl RecordOutcome {
-    pub(super) fn report(self, errors: &mut FieldErrors) -> OutcomeReport {
+    pub(crate) fn report(self, errors: &mut FieldErrors) -> OutcomeReport {
         OutcomeReport {
             executed: self.executed,
             note: optional_text(errors, "note", self.note.as_deref(), 2000),

@@ -209,7 +209,8 @@ pub async fn summary_csv(
     summary_in(state, actor, true, query).await
 }
 
-async fn summary_in(state: AppState, actor: Actor, csv: bool, query: SummaryQuery) -> Result<Response, ApiError> {
+/// The summary (for this door's JSON and CSV, and the web's pages).
+pub(crate) async fn summary_report(state: &AppState, actor: &Actor, query: SummaryQuery) -> Result<Summary, ApiError> {
     actor.require(Role::Manager)?;
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
@@ -218,13 +219,22 @@ async fn summary_in(state: AppState, actor: Actor, csv: bool, query: SummaryQuer
     let mut rows = reports::summary(&mut tx, group_by, from, to, now).await?;
     let totals = rows.pop().filter(|row| row.is_total).map(SummaryGroup::from);
     let totals = totals.ok_or_else(|| anyhow::anyhow!("the summary came without its totals row"))?;
-    let summary = Summary {
+    Ok(Summary {
         from,
         to,
         group_by,
         groups: rows.into_iter().map(SummaryGroup::from).collect(),
         totals,
-    };
+    })
+}
+
+pub(crate) async fn summary_in(
+    state: AppState,
+    actor: Actor,
+    csv: bool,
+    query: SummaryQuery,
+) -> Result<Response, ApiError> {
+    let summary = summary_report(&state, &actor, query).await?;
     if !csv {
         return Ok(axum::Json(summary).into_response());
     }
@@ -580,12 +590,11 @@ pub async fn policy_candidates_csv(
     policy_candidates_in(state, actor, true, query).await
 }
 
-async fn policy_candidates_in(
-    state: AppState,
-    actor: Actor,
-    csv: bool,
+pub(crate) async fn policy_candidates_report(
+    state: &AppState,
+    actor: &Actor,
     query: CandidatesQuery,
-) -> Result<Response, ApiError> {
+) -> Result<PolicyCandidates, ApiError> {
     actor.require(Role::Manager)?;
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
@@ -595,12 +604,21 @@ async fn policy_candidates_in(
     }
     let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
     let rows = reports::policy_candidates(&mut tx, from, to, now, min_count).await?;
-    let report = PolicyCandidates {
+    Ok(PolicyCandidates {
         from,
         to,
         min_count,
         items: rows.into_iter().map(PolicyCandidate::from).collect(),
-    };
+    })
+}
+
+pub(crate) async fn policy_candidates_in(
+    state: AppState,
+    actor: Actor,
+    csv: bool,
+    query: CandidatesQuery,
+) -> Result<Response, ApiError> {
+    let report = policy_candidates_report(&state, &actor, query).await?;
     if !csv {
         return Ok(axum::Json(report).into_response());
     }
@@ -760,7 +778,11 @@ pub async fn cosign_pairs_csv(
     cosign_pairs_in(state, actor, true, query).await
 }
 
-async fn cosign_pairs_in(state: AppState, actor: Actor, csv: bool, query: PairsQuery) -> Result<Response, ApiError> {
+pub(crate) async fn cosign_pairs_report(
+    state: &AppState,
+    actor: &Actor,
+    query: PairsQuery,
+) -> Result<CosignPairs, ApiError> {
     actor.require(Role::Manager)?;
     let now = Utc::now();
     let (from, to) = window(query.from, query.to, now)?;
@@ -770,11 +792,20 @@ async fn cosign_pairs_in(state: AppState, actor: Actor, csv: bool, query: PairsQ
     }
     let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
     let rows = reports::cosign_pairs(&mut tx, from, to, now, top).await?;
-    let report = CosignPairs {
+    Ok(CosignPairs {
         from,
         to,
         items: rows.into_iter().map(|row| pair(row, &state.settings.reports)).collect(),
-    };
+    })
+}
+
+pub(crate) async fn cosign_pairs_in(
+    state: AppState,
+    actor: Actor,
+    csv: bool,
+    query: PairsQuery,
+) -> Result<Response, ApiError> {
+    let report = cosign_pairs_report(&state, &actor, query).await?;
     if !csv {
         return Ok(axum::Json(report).into_response());
     }

@@ -20,4 +20,5 @@ mod reports;
 mod reviews;
 mod roles;
 mod signing;
+mod web;
 mod webhooks;

@@ -1,0 +1,374 @@
+//! The admins' pages: people (create, deactivate or reactivate, issue a
+//! one-time sign-in link or an API token) and helpdesk integrations
+//! (register one, see its token and secret once) — enough to set a team up
+//! without curl. Secrets are shown on the answer to the post that made
+//! them, never again, and the page is not cached.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::format::{Stamp, stamp};
+use super::page::{Frame, WebError, render};
+use super::session::{Posted, Signed};
+use crate::app::people::{NewPerson, PersonChange};
+use crate::app::sessions::WebSession;
+use crate::app::{self, AppError};
+use crate::db;
+use crate::domain::employee::Role;
+use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
+use crate::domain::integration::IntegrationKind;
+use crate::secrets::GivenSecret;
+use crate::state::AppState;
+
+fn admin(session: &WebSession) -> Result<(), WebError> {
+    session.actor.require(Role::Admin).map(|_| ()).map_err(WebError::from)
+}
+
+fn given(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty()).then_some(text)
+}
+
+// ----------------------------------------------------------------- people
+
+#[derive(Debug, Clone)]
+struct PersonLine {
+    id: Uuid,
+    name: String,
+    email: String,
+    role: &'static str,
+    team: Option<String>,
+    active: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PersonForm {
+    name: String,
+    email: String,
+    role: String,
+    team: String,
+    external_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+struct PeoplePage {
+    frame: Frame,
+    people: Vec<PersonLine>,
+    form: PersonForm,
+    errors: Vec<(String, String)>,
+    /// A secret just issued: (what it is, for whom, the value, until when).
+    issued: Option<Issued>,
+}
+
+#[derive(Debug)]
+struct Issued {
+    what: &'static str,
+    whom: String,
+    value: String,
+    expires: Option<Stamp>,
+}
+
+async fn people_page(
+    state: &AppState,
+    session: &WebSession,
+    form: PersonForm,
+    errors: Vec<(String, String)>,
+    issued: Option<Issued>,
+) -> Result<PeoplePage, WebError> {
+    let mut conn = state.pool.acquire().await?;
+    let rows = db::employees::list(
+        &mut conn,
+        &db::employees::ListFilter {
+            role: None,
+            team: None,
+            active: None,
+            after: None,
+            limit: 1000,
+        },
+    )
+    .await?;
+    Ok(PeoplePage {
+        frame: Frame::new(session, "People", "/people"),
+        people: rows
+            .into_iter()
+            .map(|row| PersonLine {
+                id: row.id,
+                name: row.name,
+                email: row.email,
+                role: row.role.as_str(),
+                team: row.team,
+                active: row.active,
+            })
+            .collect(),
+        form,
+        errors,
+        issued,
+    })
+}
+
+async fn show_people(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    admin(&session)?;
+    let page = people_page(&state, &session, PersonForm::default(), Vec::new(), None).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    admin(&session)?;
+    let mut errors = FieldErrors::new();
+    let role = Role::parse(&form.role);
+    if role.is_none() {
+        errors.add("role", "choose agent, manager or admin");
+    }
+    let person = NewPerson {
+        name: required_line(&mut errors, "name", &form.name, 200),
+        email: email_address(&mut errors, &form.email),
+        role: role.unwrap_or(Role::Agent),
+        team: optional_line(&mut errors, "team", given(&form.team), 100),
+        external_id: optional_line(&mut errors, "external_id", given(&form.external_id), 200),
+    };
+    let created = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::people::create_employee(&state, &session.actor, person).await,
+    };
+    match created {
+        Ok(_) => Ok(Redirect::to("/people").into_response()),
+        Err(error) => {
+            let errors = match error {
+                AppError::Invalid(errors) => errors.as_map().clone().into_iter().collect(),
+                other => match WebError::from(other) {
+                    WebError::Refused { detail, .. } => vec![(String::new(), detail)],
+                    internal => return Err(internal),
+                },
+            };
+            let page = people_page(&state, &session, form, errors, None).await?;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Nothing {}
+
+async fn set_active(state: &AppState, session: &WebSession, id: Uuid, active: bool) -> Result<Response, WebError> {
+    admin(session)?;
+    let change = PersonChange {
+        active: Some(active),
+        ..PersonChange::default()
+    };
+    app::people::update_employee(state, &session.actor, id, change)
+        .await
+        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    Ok(Redirect::to("/people").into_response())
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<Nothing>,
+) -> Result<Response, WebError> {
+    set_active(&state, &posted.session, id, false).await
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<Nothing>,
+) -> Result<Response, WebError> {
+    set_active(&state, &posted.session, id, true).await
+}
+
+/// The address people open: `web.public_url`, or the one this admin used.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    let configured = state.settings.web.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("localhost");
+    let https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+async fn person_name(state: &AppState, id: Uuid) -> Result<String, WebError> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(db::employees::find(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("employee"))?
+        .name)
+}
+
+async fn issue_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    posted: Posted<Nothing>,
+) -> Result<Response, WebError> {
+    let session = posted.session;
+    admin(&session)?;
+    let link = app::sessions::issue_sign_in_link(&state, &session.actor, id)
+        .await
+        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    let issued = Issued {
+        what: "one-time sign-in link",
+        whom: person_name(&state, id).await?,
+        value: format!("{}/sign-in/{}", base_url(&state, &headers), link.secret),
+        expires: Some(stamp(link.expires_at)),
+    };
+    let page = people_page(&state, &session, PersonForm::default(), Vec::new(), Some(issued)).await?;
+    Ok(render(StatusCode::CREATED, &page))
+}
+
+async fn issue_token(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<Nothing>,
+) -> Result<Response, WebError> {
+    let session = posted.session;
+    admin(&session)?;
+    let issued = app::people::issue_token(&state, &session.actor, id, Some("issued on the web page".to_owned()))
+        .await
+        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    let issued = Issued {
+        what: "API token",
+        whom: person_name(&state, id).await?,
+        value: issued.token,
+        expires: None,
+    };
+    let page = people_page(&state, &session, PersonForm::default(), Vec::new(), Some(issued)).await?;
+    Ok(render(StatusCode::CREATED, &page))
+}
+
+// ----------------------------------------------------------- integrations
+
+#[derive(Debug, Clone)]
+struct IntegrationLine {
+    id: Uuid,
+    name: String,
+    kind: &'static str,
+    active: bool,
+    has_secret: bool,
+    created: Stamp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IntegrationForm {
+    name: String,
+    kind: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "integrations.html")]
+struct IntegrationsPage {
+    frame: Frame,
+    integrations: Vec<IntegrationLine>,
+    form_name: String,
+    errors: Vec<(String, String)>,
+    /// Just created: (name, token, generated inbound secret, inbound URL).
+    created: Option<(String, String, Option<String>, String)>,
+}
+
+async fn integrations_page(
+    state: &AppState,
+    session: &WebSession,
+    form_name: String,
+    errors: Vec<(String, String)>,
+    created: Option<(String, String, Option<String>, String)>,
+) -> Result<IntegrationsPage, WebError> {
+    let mut conn = state.pool.acquire().await?;
+    let rows = db::integrations::list(&mut conn, None, 1000).await?;
+    Ok(IntegrationsPage {
+        frame: Frame::new(session, "Integrations", "/integrations"),
+        integrations: rows
+            .into_iter()
+            .map(|row| IntegrationLine {
+                id: row.id,
+                name: row.name,
+                kind: row.kind.as_str(),
+                active: row.active,
+                has_secret: row.has_secret,
+                created: stamp(row.created_at),
+            })
+            .collect(),
+        form_name,
+        errors,
+        created,
+    })
+}
+
+async fn show_integrations(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    admin(&session)?;
+    let page = integrations_page(&state, &session, String::new(), Vec::new(), None).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn create_integration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: Posted<IntegrationForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    admin(&session)?;
+    let mut errors = FieldErrors::new();
+    let name = required_line(&mut errors, "name", &form.name, 200);
+    let kind = IntegrationKind::parse(&form.kind);
+    if kind.is_none() {
+        errors.add("kind", "choose generic, zendesk or freshdesk");
+    }
+    let secret = crate::http::integrations::zendesk_secret(
+        &mut errors,
+        given(&form.secret).map(|secret| GivenSecret(secret.to_owned())),
+    );
+    let created = match (errors.finish(), kind) {
+        (Ok(()), Some(kind)) => app::integrations::create_integration(&state, &session.actor, name, kind, secret).await,
+        (Err(errors), _) => Err(AppError::Invalid(errors)),
+        (Ok(()), None) => unreachable!("an unknown kind is a field error"),
+    };
+    match created {
+        Ok(created) => {
+            let inbound = format!(
+                "{}/v1/integrations/{}/inbound",
+                base_url(&state, &headers),
+                created.row.id
+            );
+            let shown = (created.row.name.clone(), created.token, created.secret, inbound);
+            let page = integrations_page(&state, &session, String::new(), Vec::new(), Some(shown)).await?;
+            Ok(render(StatusCode::CREATED, &page))
+        }
+        Err(error) => {
+            let errors = match error {
+                AppError::Invalid(errors) => errors.as_map().clone().into_iter().collect(),
+                other => match WebError::from(other) {
+                    WebError::Refused { detail, .. } => vec![(String::new(), detail)],
+                    internal => return Err(internal),
+                },
+            };
+            let page = integrations_page(&state, &session, form.name, errors, None).await?;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/people", get(show_people).post(create_person))
+        .route("/people/{id}/deactivate", post(deactivate))
+        .route("/people/{id}/reactivate", post(reactivate))
+        .route("/people/{id}/sign-in-link", post(issue_link))
+        .route("/people/{id}/token", post(issue_token))
+        .route("/integrations", get(show_integrations).post(create_integration))
+}

@@ -1,0 +1,691 @@
+//! The agents' pages: the live inbox, filing and revising, "my proposals",
+//! and the proposal page with its signatures, audit trail and the actions
+//! the viewer may take (co-sign or decline as a peer; revise, withdraw or
+//! record the outcome as the proposer; review as a manager). Each action
+//! calls the same `app::proposals` use case as the REST API and answers
+//! with a redirect back to the proposal (post, redirect, get).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::format::{self, Card, Stamp, amount_of, card, stamp};
+use super::page::{Frame, WebError, render};
+use super::session::{Posted, Signed};
+use crate::app::proposals::{OutcomeReport, Signing};
+use crate::app::{self, AppError, IdempotencyKey, Written};
+use crate::db;
+use crate::domain::employee::Role;
+use crate::domain::fields::{FieldErrors, optional_text, required_text};
+use crate::domain::proposal::{CustomerOutcome, Decision, Status, Verdict};
+use crate::http::proposals::{CreateProposal, RecordOutcome, ReviseProposal};
+use crate::state::AppState;
+use crate::views::{self, Proposal};
+
+/// Lists show at most this many proposals (the oldest waiting first).
+const LIST_LIMIT: i64 = 100;
+
+fn require(session: &app::sessions::WebSession, role: Role) -> Result<(), WebError> {
+    session.actor.require(role).map(|_| ()).map_err(WebError::from)
+}
+
+fn proposal_path(id: Uuid) -> String {
+    format!("/proposals/{id}")
+}
+
+async fn list(state: &AppState, filter: db::proposals::ListFilter) -> Result<Vec<Card>, WebError> {
+    let now = Utc::now();
+    let filter = db::proposals::ListFilter {
+        now,
+        limit: LIST_LIMIT,
+        ..filter
+    };
+    let mut conn = state.pool.acquire().await?;
+    let rows = db::proposals::list(&mut conn, &filter).await?;
+    Ok(rows.iter().map(|row| card(&views::proposal(row, now))).collect())
+}
+
+// ----------------------------------------------------------------- inbox
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    frame: Frame,
+    refresh_ms: u32,
+    items: Vec<Card>,
+}
+
+#[derive(Template)]
+#[template(path = "inbox_items.html")]
+struct InboxItems {
+    items: Vec<Card>,
+}
+
+async fn inbox_cards(state: &AppState, session: &app::sessions::WebSession) -> Result<Vec<Card>, WebError> {
+    require(session, Role::Agent)?;
+    let filter = db::proposals::ListFilter {
+        signable_by: Some(session.person.id),
+        oldest_first: true,
+        ..db::proposals::ListFilter::default()
+    };
+    list(state, filter).await
+}
+
+/// Proposals the agent may co-sign, oldest (longest waiting) first; the
+/// page asks for the list again every `web.inbox_refresh_ms`.
+async fn show_inbox(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    let items = inbox_cards(&state, &session).await?;
+    let page = InboxPage {
+        frame: Frame::new(&session, "Inbox", "/inbox"),
+        refresh_ms: state.settings.web.inbox_refresh_ms,
+        items,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The inbox's list alone, for the page's refresh.
+async fn inbox_items(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    let items = inbox_cards(&state, &session).await?;
+    Ok(render(StatusCode::OK, &InboxItems { items }))
+}
+
+#[derive(Template)]
+#[template(path = "proposal_list.html")]
+struct ListPage {
+    frame: Frame,
+    heading: &'static str,
+    empty: &'static str,
+    items: Vec<Card>,
+}
+
+async fn my_proposals(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    require(&session, Role::Agent)?;
+    let filter = db::proposals::ListFilter {
+        proposer: Some(session.person.id),
+        ..db::proposals::ListFilter::default()
+    };
+    let page = ListPage {
+        frame: Frame::new(&session, "My proposals", "/proposals/mine"),
+        heading: "My proposals",
+        empty: "You have not filed a proposal yet.",
+        items: list(&state, filter).await?,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+// ------------------------------------------------------- filing, revising
+
+/// The filing and revising form's fields, as typed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TermsForm {
+    category: String,
+    policy_ref: String,
+    summary: String,
+    resolution: String,
+    justification: String,
+    customer_ref: String,
+    ticket_ref: String,
+    amount: String,
+    currency: String,
+    /// Sent again when the same form is posted twice (a double click): the
+    /// proposal is filed once.
+    form_key: String,
+}
+
+fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+impl TermsForm {
+    fn of(proposal: &Proposal) -> Self {
+        TermsForm {
+            category: proposal.category.clone(),
+            policy_ref: proposal.policy_ref.clone(),
+            summary: proposal.summary.clone(),
+            resolution: proposal.resolution.clone(),
+            justification: proposal.justification.clone(),
+            customer_ref: proposal.customer_ref.clone().unwrap_or_default(),
+            ticket_ref: proposal.ticket_ref.clone().unwrap_or_default(),
+            amount: amount_of(proposal.amount_minor, proposal.currency.as_deref())
+                .and_then(|text| text.split_once(' ').map(|(number, _)| number.to_owned()))
+                .unwrap_or_default(),
+            currency: proposal.currency.clone().unwrap_or_default(),
+            form_key: String::new(),
+        }
+    }
+
+    /// The amount in minor units, with its currency, or neither.
+    fn money(&self, errors: &mut FieldErrors) -> (Option<i64>, Option<String>) {
+        match (given(&self.amount), given(&self.currency)) {
+            (None, None) => (None, None),
+            (Some(_), None) => {
+                errors.add("currency", "choose the currency of the amount");
+                (None, None)
+            }
+            (None, Some(_)) => (None, None),
+            (Some(amount), Some(currency)) => match format::parse_amount(&amount, &currency) {
+                Ok(minor) => (Some(minor), Some(currency)),
+                Err(message) => {
+                    errors.add("amount_minor", message);
+                    (None, Some(currency))
+                }
+            },
+        }
+    }
+
+    fn create(&self, errors: &mut FieldErrors) -> CreateProposal {
+        let (amount_minor, currency) = self.money(errors);
+        CreateProposal {
+            category: self.category.clone(),
+            policy_ref: self.policy_ref.clone(),
+            summary: self.summary.clone(),
+            resolution: self.resolution.clone(),
+            justification: self.justification.clone(),
+            customer_ref: given(&self.customer_ref),
+            ticket_ref: given(&self.ticket_ref),
+            amount_minor,
+            currency,
+        }
+    }
+
+    /// Every field, as a revision: what did not change changes nothing.
+    fn revise(&self, errors: &mut FieldErrors) -> ReviseProposal {
+        let (amount_minor, currency) = self.money(errors);
+        ReviseProposal {
+            category: Some(self.category.clone()),
+            policy_ref: Some(self.policy_ref.clone()),
+            summary: Some(self.summary.clone()),
+            resolution: Some(self.resolution.clone()),
+            justification: Some(self.justification.clone()),
+            customer_ref: Some(given(&self.customer_ref)),
+            ticket_ref: Some(given(&self.ticket_ref)),
+            amount_minor: Some(amount_minor),
+            currency: Some(currency),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CategoryChoice {
+    name: String,
+    description: String,
+    moves_money: bool,
+}
+
+#[derive(Template)]
+#[template(path = "proposal_form.html")]
+struct TermsPage {
+    frame: Frame,
+    /// `None` when filing; the proposal and its revision when revising.
+    revising: Option<(Uuid, i32)>,
+    form: TermsForm,
+    categories: Vec<CategoryChoice>,
+    currencies: Vec<String>,
+    /// Field → what is wrong with it (shown beside the field).
+    errors: HashMap<String, String>,
+    /// A refusal that is about no one field.
+    refusal: Option<String>,
+}
+
+impl TermsPage {
+    fn error(&self, field: &str) -> Option<&String> {
+        // The form's amount is `amount`; the rules speak of `amount_minor`.
+        let alias = if field == "amount" { "amount_minor" } else { field };
+        self.errors.get(field).or_else(|| self.errors.get(alias))
+    }
+}
+
+fn terms_page(state: &AppState, frame: Frame, revising: Option<(Uuid, i32)>, form: TermsForm) -> TermsPage {
+    TermsPage {
+        frame,
+        revising,
+        form,
+        categories: state
+            .policy
+            .categories
+            .iter()
+            .map(|c| CategoryChoice {
+                name: c.name.clone(),
+                description: c.description.clone(),
+                moves_money: c.moves_money,
+            })
+            .collect(),
+        currencies: state.policy.peer_limits.keys().cloned().collect(),
+        errors: HashMap::new(),
+        refusal: None,
+    }
+}
+
+/// The form again, with what was typed and what is wrong (422), or the
+/// error page for a refusal that is not about the form.
+fn refused_form(mut page: TermsPage, error: AppError) -> Response {
+    match error {
+        AppError::Invalid(errors) => {
+            page.errors = errors.as_map().clone().into_iter().collect();
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        AppError::Policy(_) | AppError::Rule(_) => {
+            let WebError::Refused { status, detail, .. } = WebError::from(error) else {
+                unreachable!("rule refusals are not internal");
+            };
+            page.refusal = Some(detail);
+            render(status, &page)
+        }
+        other => WebError::from(other).into_response(),
+    }
+}
+
+async fn new_proposal(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+    require(&session, Role::Agent)?;
+    let form = TermsForm {
+        form_key: crate::secrets::new_random_text(),
+        ..TermsForm::default()
+    };
+    let page = terms_page(
+        &state,
+        Frame::new(&session, "File a proposal", "/proposals/new"),
+        None,
+        form,
+    );
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn file_proposal(State(state): State<AppState>, posted: Posted<TermsForm>) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    require(&session, Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let create = form.create(&mut errors);
+    // The same form sent twice is the same request; the same key with
+    // other fields is refused, as for REST.
+    let fingerprint = Sha256::digest(format!("web: file a proposal\0{create:?}"));
+    let terms = create.terms(&mut errors);
+    let key = given(&form.form_key).map(|key| IdempotencyKey {
+        key,
+        scope: session.actor.idempotency_scope(),
+        fingerprint: fingerprint.into(),
+    });
+    let frame = Frame::new(&session, "File a proposal", "/proposals/new");
+    let filed = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::file(&state, &session.actor, terms, key.as_ref()).await,
+    };
+    match filed {
+        Ok(Written::Done { value, .. }) => Ok(Redirect::to(&proposal_path(value.id)).into_response()),
+        Ok(Written::Replayed { body, .. }) => {
+            let id = body.get("id").and_then(|id| id.as_str()).unwrap_or_default();
+            Ok(Redirect::to(&format!("/proposals/{id}")).into_response())
+        }
+        Err(error) => Ok(refused_form(terms_page(&state, frame, None, form), error)),
+    }
+}
+
+async fn find(state: &AppState, id: Uuid) -> Result<Proposal, WebError> {
+    let mut conn = state.pool.acquire().await?;
+    let row = db::proposals::find(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("proposal"))?;
+    Ok(views::proposal(&row, Utc::now()))
+}
+
+async fn revise_form(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    require(&session, Role::Agent)?;
+    let proposal = find(&state, id).await?;
+    let frame = Frame::new(&session, "Revise the proposal", "");
+    let page = terms_page(&state, frame, Some((id, proposal.revision)), TermsForm::of(&proposal));
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn revise_proposal(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<TermsForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let change = form.revise(&mut errors).change(&mut errors);
+    let revised = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::revise(&state, &session.actor, id, change).await,
+    };
+    match revised {
+        Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
+        Err(error) => {
+            let current = find(&state, id).await?.revision;
+            let frame = Frame::new(&session, "Revise the proposal", "");
+            Ok(refused_form(
+                terms_page(&state, frame, Some((id, current)), form),
+                error,
+            ))
+        }
+    }
+}
+
+// -------------------------------------------------------- proposal page
+
+#[derive(Debug, Clone)]
+struct SignatureLine {
+    name: String,
+    team: Option<String>,
+    endorsed: bool,
+    revision: i32,
+    text: Option<String>,
+    at: Stamp,
+}
+
+#[derive(Debug, Clone)]
+struct TrailLine {
+    event_type: String,
+    actor: String,
+    via_integration: bool,
+    at: Stamp,
+}
+
+#[derive(Debug, Clone)]
+struct OutcomeLine {
+    executed: bool,
+    amount: Option<String>,
+    customer: &'static str,
+    note: Option<String>,
+    at: Stamp,
+}
+
+#[derive(Debug, Clone)]
+struct ReviewLine {
+    reviewer: String,
+    verdict: &'static str,
+    note: String,
+    at: Stamp,
+}
+
+/// What the viewer may do with the proposal now.
+#[derive(Debug, Clone, Default)]
+struct Actions {
+    sign: bool,
+    revise_or_withdraw: bool,
+    record_outcome: bool,
+    review: bool,
+}
+
+#[derive(Template)]
+#[template(path = "proposal.html")]
+struct ProposalPage {
+    frame: Frame,
+    proposal: Proposal,
+    card: Card,
+    signatures: Vec<SignatureLine>,
+    trail: Vec<TrailLine>,
+    actions: Actions,
+    outcome: Option<OutcomeLine>,
+    review: Option<ReviewLine>,
+    currencies: Vec<String>,
+}
+
+fn actions_for(session: &app::sessions::WebSession, proposal: &Proposal) -> Actions {
+    let me = session.person.id;
+    let pending = proposal.status == Status::Pending;
+    let is_proposer = proposal.proposer_id == me;
+    let signed_now = proposal
+        .signatures
+        .iter()
+        .any(|s| s.employee_id == me && s.revision == proposal.revision);
+    let involved = is_proposer || proposal.signatures.iter().any(|s| s.employee_id == me);
+    match session.person.role {
+        Role::Agent => Actions {
+            sign: pending && !is_proposer && !signed_now,
+            revise_or_withdraw: pending && is_proposer,
+            record_outcome: is_proposer && proposal.status == Status::Approved && proposal.outcome.is_none(),
+            review: false,
+        },
+        Role::Manager => Actions {
+            review: !pending && proposal.review.is_none() && !involved,
+            ..Actions::default()
+        },
+        Role::Admin => Actions::default(),
+    }
+}
+
+async fn show_proposal(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    let proposal = find(&state, id).await?;
+    let mut conn = state.pool.acquire().await?;
+    let events = db::proposals::events(&mut conn, id, None, 500).await?;
+    let mut names: HashMap<Uuid, String> = HashMap::from([(proposal.proposer_id, proposal.proposer_name.clone())]);
+    for signature in &proposal.signatures {
+        names.insert(signature.employee_id, signature.name.clone());
+    }
+    if let Some(review) = &proposal.review {
+        names.insert(review.reviewer_id, review.reviewer_name.clone());
+    }
+    for actor in events.iter().filter_map(|e| e.actor_employee_id) {
+        if !names.contains_key(&actor)
+            && let Some(person) = db::employees::find(&mut conn, actor).await?
+        {
+            names.insert(actor, person.name);
+        }
+    }
+    let trail = events
+        .iter()
+        .map(|event| TrailLine {
+            event_type: event.event_type.clone(),
+            actor: event.actor_employee_id.map_or_else(
+                || "the service".to_owned(),
+                |id| names.get(&id).cloned().unwrap_or_default(),
+            ),
+            via_integration: event.via_integration_id.is_some(),
+            at: stamp(event.occurred_at),
+        })
+        .collect();
+    let signatures = proposal
+        .signatures
+        .iter()
+        .map(|s| SignatureLine {
+            name: s.name.clone(),
+            team: s.team.clone(),
+            endorsed: s.decision == Decision::Endorse,
+            revision: s.revision,
+            text: s.comment.clone().or_else(|| s.reason.clone()),
+            at: stamp(s.created_at),
+        })
+        .collect();
+    let outcome = proposal.outcome.as_ref().map(|o| OutcomeLine {
+        executed: o.executed,
+        amount: amount_of(o.actual_amount_minor, o.currency.as_deref()),
+        customer: o.customer_outcome.as_str(),
+        note: o.note.clone(),
+        at: stamp(o.recorded_at),
+    });
+    let review = proposal.review.as_ref().map(|r| ReviewLine {
+        reviewer: r.reviewer_name.clone(),
+        verdict: r.verdict.as_str(),
+        note: r.note.clone(),
+        at: stamp(r.reviewed_at),
+    });
+    let page = ProposalPage {
+        frame: Frame::new(&session, proposal.summary.clone(), ""),
+        card: card(&proposal),
+        actions: actions_for(&session, &proposal),
+        signatures,
+        trail,
+        outcome,
+        review,
+        currencies: state.policy.peer_limits.keys().cloned().collect(),
+        proposal,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// Back to the proposal after an action; a refusal's page links back too.
+fn done<T>(id: Uuid, result: Result<T, AppError>) -> Result<Response, WebError> {
+    match result {
+        Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
+        Err(error) => Err(WebError::from(error).back_to(proposal_path(id))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SignForm {
+    revision: i32,
+    #[serde(default)]
+    text: String,
+}
+
+async fn cosign(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<SignForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let comment = optional_text(&mut errors, "comment", given(&form.text).as_deref(), 2000);
+    let signing = Signing {
+        revision: Some(form.revision),
+        if_match: None,
+        text: comment,
+    };
+    let result = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::cosign(&state, &session.actor, id, signing, None).await,
+    };
+    done(id, result)
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<SignForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let reason = required_text(&mut errors, "reason", &form.text, 2000);
+    let signing = Signing {
+        revision: Some(form.revision),
+        if_match: None,
+        text: Some(reason),
+    };
+    let result = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::decline(&state, &session.actor, id, signing, None).await,
+    };
+    done(id, result)
+}
+
+#[derive(Debug, Deserialize)]
+struct WithdrawForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<WithdrawForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let reason = optional_text(&mut errors, "reason", given(&form.reason).as_deref(), 2000);
+    let result = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::withdraw(&state, &session.actor, id, reason, None).await,
+    };
+    done(id, result)
+}
+
+#[derive(Debug, Deserialize)]
+struct OutcomeForm {
+    executed: String,
+    #[serde(default)]
+    actual_amount: String,
+    #[serde(default)]
+    currency: String,
+    customer_outcome: CustomerOutcome,
+    #[serde(default)]
+    note: String,
+}
+
+async fn record_outcome(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<OutcomeForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let (actual_amount_minor, currency) = match (given(&form.actual_amount), given(&form.currency)) {
+        (Some(amount), Some(currency)) => match format::parse_amount(&amount, &currency) {
+            Ok(minor) => (Some(minor), Some(currency)),
+            Err(message) => {
+                errors.add("actual_amount_minor", message);
+                (None, None)
+            }
+        },
+        _ => (None, None),
+    };
+    let report: OutcomeReport = RecordOutcome {
+        executed: form.executed == "yes",
+        actual_amount_minor,
+        currency,
+        customer_outcome: form.customer_outcome,
+        note: given(&form.note),
+    }
+    .report(&mut errors);
+    let result = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::record_outcome(&state, &session.actor, id, report, None).await,
+    };
+    done(id, result)
+}
+
+#[derive(Debug, Deserialize)]
+struct ReviewForm {
+    verdict: Verdict,
+    #[serde(default)]
+    note: String,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<ReviewForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let note = required_text(&mut errors, "note", &form.note, 5000);
+    let result = match errors.finish() {
+        Err(errors) => Err(AppError::Invalid(errors)),
+        Ok(()) => app::proposals::review(&state, &session.actor, id, form.verdict, note, None).await,
+    };
+    done(id, result)
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/inbox", get(show_inbox))
+        .route("/inbox/items", get(inbox_items))
+        .route("/proposals", post(file_proposal))
+        .route("/proposals/new", get(new_proposal))
+        .route("/proposals/mine", get(my_proposals))
+        .route("/proposals/{id}", get(show_proposal))
+        .route("/proposals/{id}/revise", get(revise_form).post(revise_proposal))
+        .route("/proposals/{id}/cosign", post(cosign))
+        .route("/proposals/{id}/decline", post(decline))
+        .route("/proposals/{id}/withdraw", post(withdraw))
+        .route("/proposals/{id}/outcome", post(record_outcome))
+        .route("/proposals/{id}/review", post(review))
+}

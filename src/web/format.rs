@@ -1,0 +1,208 @@
+//! How the pages show things: money in major units, times (in UTC, turned
+//! into the viewer's zone by the page script), durations, proposals as
+//! cards, and bar charts drawn as SVG on the server.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::views::Proposal;
+
+/// Digits after the decimal point of a currency (ISO 4217's minor unit).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// `1050, "EUR"` → `10.50 EUR`.
+pub fn money(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    if digits == 0 {
+        return format!("{minor} {currency}");
+    }
+    let scale = 10_i64.pow(digits);
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    let scale = scale.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        minor / scale,
+        minor % scale,
+        width = digits as usize
+    )
+}
+
+/// An amount as typed (`10`, `10.5`, `10.50`, `1,000.50`) in minor units.
+pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
+    let digits = minor_digits(currency) as usize;
+    let text: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || whole.len() > 15 {
+        return Err("must be an amount such as 25.00".to_owned());
+    }
+    if fraction.len() > digits {
+        return Err(format!("{currency} has {digits} digits after the decimal point"));
+    }
+    let fraction = format!("{fraction:0<digits$}");
+    format!("{whole}{fraction}")
+        .parse()
+        .map_err(|_| "is too large".to_owned())
+}
+
+/// A moment as the page shows it: machine-readable for the script that
+/// writes it in the viewer's zone, and readable without the script.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    pub iso: String,
+    pub text: String,
+}
+
+pub fn stamp(at: DateTime<Utc>) -> Stamp {
+    Stamp {
+        iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        text: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
+}
+
+/// `95.0` → `1 min 35 s`.
+pub fn duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as i64;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+/// A proposal as lists show it.
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub id: Uuid,
+    pub summary: String,
+    pub category: String,
+    pub policy_ref: String,
+    pub status: &'static str,
+    pub amount: Option<String>,
+    pub proposer: String,
+    pub proposer_team: Option<String>,
+    pub endorsements: i32,
+    pub required: i32,
+    pub filed: Stamp,
+    pub expires: Stamp,
+    pub decided: Option<Stamp>,
+}
+
+pub fn card(proposal: &Proposal) -> Card {
+    Card {
+        id: proposal.id,
+        summary: proposal.summary.clone(),
+        category: proposal.category.clone(),
+        policy_ref: proposal.policy_ref.clone(),
+        status: proposal.status.as_str(),
+        amount: amount_of(proposal.amount_minor, proposal.currency.as_deref()),
+        proposer: proposal.proposer_name.clone(),
+        proposer_team: proposal.proposer_team.clone(),
+        endorsements: proposal.endorsements,
+        required: proposal.required_cosigners,
+        filed: stamp(proposal.created_at),
+        expires: stamp(proposal.expires_at),
+        decided: proposal.decided_at.map(stamp),
+    }
+}
+
+pub fn amount_of(minor: Option<i64>, currency: Option<&str>) -> Option<String> {
+    match (minor, currency) {
+        (Some(minor), Some(currency)) => Some(money(minor, currency)),
+        _ => None,
+    }
+}
+
+/// A horizontal bar chart, scaled here and drawn by `chart.html`: labels
+/// and values are text, each bar a small SVG (readable, and responsive).
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub title: String,
+    pub bars: Vec<Bar>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value_text: String,
+    /// Width in per mille of the largest bar's.
+    pub width: u32,
+}
+
+/// Bars for `(label, value, value as text)`, scaled to the largest value.
+pub fn chart(title: &str, values: impl IntoIterator<Item = (String, f64, String)>) -> Chart {
+    let values: Vec<_> = values.into_iter().collect();
+    let largest = values.iter().map(|(_, value, _)| *value).fold(0.0_f64, f64::max);
+    let bars = values
+        .into_iter()
+        .map(|(label, value, value_text)| {
+            let width = if largest > 0.0 {
+                ((value / largest) * 1000.0)
+                    .round()
+                    .max(if value > 0.0 { 4.0 } else { 0.0 }) as u32
+            } else {
+                0
+            };
+            Bar {
+                label,
+                value_text,
+                width,
+            }
+        })
+        .collect();
+    Chart {
+        title: title.to_owned(),
+        bars,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_and_writes_in_major_units() {
+        assert_eq!(money(1050, "EUR"), "10.50 EUR");
+        assert_eq!(money(5, "EUR"), "0.05 EUR");
+        assert_eq!(money(1200, "JPY"), "1200 JPY");
+        assert_eq!(money(1234, "KWD"), "1.234 KWD");
+        assert_eq!(parse_amount("10.5", "EUR"), Ok(1050));
+        assert_eq!(parse_amount("1,000", "EUR"), Ok(100_000));
+        assert_eq!(parse_amount(" 25.00 ", "EUR"), Ok(2500));
+        assert_eq!(parse_amount("1200", "JPY"), Ok(1200));
+        assert!(parse_amount("10.505", "EUR").is_err());
+        assert!(parse_amount("1.5", "JPY").is_err());
+        assert!(parse_amount("-3", "EUR").is_err());
+        assert!(parse_amount("ten", "EUR").is_err());
+        assert!(parse_amount("", "EUR").is_err());
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(42.4), "42 s");
+        assert_eq!(duration(95.0), "1 min 35 s");
+        assert_eq!(duration(7260.0), "2 h 1 min");
+    }
+
+    #[test]
+    fn bars_scale_to_the_largest_value() {
+        let drawn = chart(
+            "t",
+            [
+                ("a".to_owned(), 10.0, "10".to_owned()),
+                ("b".to_owned(), 5.0, "5".to_owned()),
+            ],
+        );
+        assert_eq!(drawn.bars[0].width, 1000);
+        assert_eq!(drawn.bars[1].width, 500);
+        assert_eq!(chart("t", []).bars.len(), 0);
+    }
+}

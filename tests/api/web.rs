@@ -1,0 +1,588 @@
+//! The web pages over plain HTTP: signing in (token, one-time link), the
+//! session cookie's flags and its end (sign out, deactivation), CSRF and
+//! cross-site posts refused with nothing written, escaping, field errors,
+//! a double submit filing once, and web actions audited like API ones.
+//! (`browser.rs` drives the same pages in a real Chromium.)
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, User, proposal_body};
+
+/// Someone using the pages: their cookies and their session's form token.
+pub struct WebUser {
+    client: reqwest::Client,
+    address: String,
+    cookies: Vec<(String, String)>,
+    pub csrf: String,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A form's body, as a browser sends it.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap()
+}
+
+/// The value of the first `name="csrf"` field of a page.
+fn form_token(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("the page has a form") + r#"name="csrf" value=""#.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl WebUser {
+    pub fn new(app: &TestApp) -> Self {
+        countersign::webhooks::sender::install_tls_provider();
+        WebUser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            address: app.address.clone(),
+            cookies: Vec::new(),
+            csrf: String::new(),
+        }
+    }
+
+    fn remember(&mut self, page: &Page) {
+        for cookie in page.set_cookies() {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let response = request
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("the service answers");
+        let page = Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        };
+        self.remember(&page);
+        page
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.address));
+        self.send(request).await
+    }
+
+    /// Posts a form as the page's own form would (its Origin, its token).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", &csrf));
+        self.post_exactly(path, &fields).await
+    }
+
+    /// Posts exactly these fields (no token added).
+    pub async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header("origin", self.address.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(fields));
+        self.send(request).await
+    }
+
+    /// Signs in with `token` through the sign-in form.
+    pub async fn sign_in(app: &TestApp, token: &str) -> WebUser {
+        let mut user = WebUser::new(app);
+        let form = user.get("/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form_token(&form.body);
+        let signed = user
+            .post_exactly("/sign-in", &[("csrf", &csrf), ("token", token)])
+            .await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+        user.refresh_token().await;
+        user
+    }
+
+    /// Reads the session's form token off the role's start page.
+    pub async fn refresh_token(&mut self) {
+        let home = self.get("/").await;
+        assert_eq!(home.status, StatusCode::SEE_OTHER);
+        let start = self.get(home.location()).await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+        self.csrf = form_token(&start.body);
+    }
+}
+
+async fn proposals_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM proposals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn filing(summary: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("category", "deadline_extension".to_owned()),
+        ("policy_ref", "POL-7".to_owned()),
+        ("summary", summary.to_owned()),
+        ("resolution", "Send a voucher".to_owned()),
+        ("justification", "Third delay this month".to_owned()),
+        ("amount", String::new()),
+        ("currency", String::new()),
+        ("customer_ref", String::new()),
+        ("ticket_ref", String::new()),
+    ]
+}
+
+fn borrowed<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn signing_in_with_a_token_starts_a_strict_session_and_records_it() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut browser = WebUser::new(&app);
+    let form = browser.get("/sign-in").await;
+    let policy = form.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert_eq!(form.headers["x-frame-options"], "DENY");
+    let csrf = form_token(&form.body);
+
+    let wrong = browser
+        .post_exactly("/sign-in", &[("csrf", &csrf), ("token", "cs_not-a-real-token")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("unknown or revoked"), "{}", wrong.body);
+
+    let csrf = form_token(&wrong.body);
+    let signed = browser
+        .post_exactly("/sign-in", &[("csrf", &csrf), ("token", &agent.token)])
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let cookie = signed
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("countersign_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+    let inbox = browser.get("/inbox").await;
+    assert_eq!(inbox.status, StatusCode::OK);
+    assert!(inbox.body.contains("Nothing is waiting for you"), "{}", inbox.body);
+
+    let (signed_in_with, ended): (String, bool) =
+        sqlx::query_as("SELECT signed_in_with, ended_at IS NOT NULL FROM web_sessions WHERE employee_id = $1")
+            .bind(agent.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((signed_in_with.as_str(), ended), ("token", false));
+    let started: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE event_type = 'web_session.started' AND actor_employee_id = $1",
+    )
+    .bind(agent.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(started, 1);
+
+    // Behind an HTTPS proxy the cookie is Secure.
+    let mut proxied = WebUser::new(&app);
+    let form = proxied.get("/sign-in").await;
+    let csrf = form_token(&form.body);
+    let request = proxied
+        .client
+        .post(format!("{}/sign-in", app.address))
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", csrf.as_str()), ("token", agent.token.as_str())]));
+    let signed = proxied.send(request).await;
+    let cookie = signed
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("countersign_session="))
+        .unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // An integration's token is nobody to sign in as.
+    let integration = app.integration("generic").await;
+    let mut robot = WebUser::new(&app);
+    let form = robot.get("/sign-in").await;
+    let csrf = form_token(&form.body);
+    let refused = robot
+        .post_exactly("/sign-in", &[("csrf", &csrf), ("token", &integration.token)])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("integration"), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_form_without_its_token_or_from_another_site_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut browser = WebUser::sign_in(&app, &agent.token).await;
+    let fields = filing("A voucher for a late delivery");
+    let fields = borrowed(&fields);
+
+    let missing = browser.post_exactly("/proposals", &fields).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "{}", missing.body);
+    assert!(missing.body.contains("form token"), "{}", missing.body);
+
+    let mut wrong = fields.clone();
+    wrong.push(("csrf", "not-the-sessions-token"));
+    assert_eq!(
+        browser.post_exactly("/proposals", &wrong).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Another session's token is not this session's.
+    let other = WebUser::sign_in(&app, &agent.token).await;
+    let mut borrowed_token = fields.clone();
+    borrowed_token.push(("csrf", &other.csrf));
+    assert_eq!(
+        browser.post_exactly("/proposals", &borrowed_token).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The right token, sent by another site's page.
+    let mut right = fields.clone();
+    let csrf = browser.csrf.clone();
+    right.push(("csrf", &csrf));
+    let request = browser
+        .client
+        .post(format!("{}/proposals", app.address))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&right));
+    assert_eq!(browser.send(request).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(proposals_count(&app).await, 0, "nothing refused was written");
+
+    let filed = browser.post("/proposals", &fields).await;
+    assert_eq!(filed.status, StatusCode::SEE_OTHER, "{}", filed.body);
+    assert!(filed.location().starts_with("/proposals/"));
+    assert_eq!(proposals_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn field_errors_are_shown_beside_the_field_and_a_double_submit_files_once() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut browser = WebUser::sign_in(&app, &agent.token).await;
+
+    let mut fields = filing("");
+    fields[5].1 = "12.345".to_owned();
+    fields[6].1 = "EUR".to_owned();
+    let refused = browser.post("/proposals", &borrowed(&fields)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains(r#"id="summary-error""#), "{}", refused.body);
+    assert!(refused.body.contains(r#"id="amount-error""#), "{}", refused.body);
+    assert!(
+        refused.body.contains("2 digits after the decimal point"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("Send a voucher"), "what was typed is kept");
+    assert_eq!(proposals_count(&app).await, 0);
+
+    // A refund needs an amount (a rule of the policy, not of one field).
+    let form = browser.get("/proposals/new").await;
+    let start = form.body.find(r#"name="form_key" value=""#).unwrap() + r#"name="form_key" value=""#.len();
+    let form_key = form.body[start..].split('"').next().unwrap().to_owned();
+    let mut fields = filing("Refund a double charge");
+    fields[0].1 = "refund".to_owned();
+    fields[5].1 = "25.50".to_owned();
+    fields[6].1 = "EUR".to_owned();
+    fields.push(("form_key", form_key));
+    let first = browser.post("/proposals", &borrowed(&fields)).await;
+    let second = browser.post("/proposals", &borrowed(&fields)).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
+    assert_eq!(
+        first.location(),
+        second.location(),
+        "the same form posted twice files once"
+    );
+    assert_eq!(proposals_count(&app).await, 1);
+    let amount: (i64, String) = sqlx::query_as("SELECT amount_minor, currency FROM proposals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(amount, (2550, "EUR".to_owned()));
+}
+
+#[tokio::test]
+async fn a_summary_with_markup_renders_as_text_everywhere() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let peer = app.create_user("agent").await;
+    let id = proposer
+        .file(json!({ "summary": "<script>alert(1)</script>", "justification": "<img src=x onerror=alert(2)>" }))
+        .await
+        .expect(201)
+        .id();
+    let mut browser = WebUser::sign_in(&app, &peer.token).await;
+    for path in ["/inbox", "/inbox/items", &format!("/proposals/{id}")] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<script>alert(1)"), "{path} must escape");
+        assert!(!page.body.contains("<img src=x"), "{path} must escape");
+    }
+}
+
+#[tokio::test]
+async fn web_actions_go_through_the_same_rules_and_audit_as_the_api() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let peer = app.create_user("agent").await;
+    let id = proposer.file(proposal_body(json!({}))).await.expect(201).id();
+
+    // The proposer cannot co-sign their own, from the page either.
+    let mut own = WebUser::sign_in(&app, &proposer.token).await;
+    let refused = own.post(&format!("/proposals/{id}/cosign"), &[("revision", "1")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains(&format!("/proposals/{id}")), "links back");
+
+    // A stale revision is refused as revision-changed.
+    proposer
+        .revise(&id, json!({ "resolution": "Refund twice over" }))
+        .await
+        .expect(200);
+    let mut browser = WebUser::sign_in(&app, &peer.token).await;
+    let stale = browser
+        .post(&format!("/proposals/{id}/cosign"), &[("revision", "1")])
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+
+    let signed = browser
+        .post(
+            &format!("/proposals/{id}/cosign"),
+            &[("revision", "2"), ("text", "Fair")],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let proposal = proposer.read(&id).await.expect(200).proposal();
+    assert_eq!(proposal.status.as_str(), "approved");
+    assert_eq!(proposal.signatures[0].comment.as_deref(), Some("Fair"));
+    let cosigned_by: Option<Uuid> = sqlx::query_scalar(
+        "SELECT actor_employee_id FROM audit_events WHERE subject_id = $1 AND event_type = 'proposal.cosigned'",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(cosigned_by, Some(peer.id));
+    let page = browser.get(&format!("/proposals/{id}")).await;
+    assert!(
+        page.body.contains("proposal.approved"),
+        "the audit trail is on the page"
+    );
+}
+
+async fn issue_link(app: &TestApp, admin: &mut WebUser, person: &User) -> String {
+    let issued = admin.post(&format!("/people/{}/sign-in-link", person.id), &[]).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let start = issued.body.find("/sign-in/csl_").expect("the link is shown");
+    let path = issued.body[start..].split('"').next().unwrap().to_owned();
+    assert!(
+        issued.body.contains(&format!("{}{path}", app.address)),
+        "a whole address"
+    );
+    path
+}
+
+#[tokio::test]
+async fn a_sign_in_link_works_once_and_opening_it_spends_nothing() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut admin = WebUser::sign_in(&app, &app.admin.token).await;
+    let path = issue_link(&app, &mut admin, &agent).await;
+
+    let mut browser = WebUser::new(&app);
+    let shown = browser.get(&path).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains("signs you in as"), "{}", shown.body);
+    let again = browser.get(&path).await;
+    assert_eq!(again.status, StatusCode::OK, "opening twice spends nothing");
+    let csrf = form_token(&again.body);
+    let used = browser.post_exactly(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER, "{}", used.body);
+    assert_eq!(browser.get("/inbox").await.status, StatusCode::OK);
+
+    let mut second = WebUser::new(&app);
+    let form = second.get("/sign-in").await;
+    let csrf = form_token(&form.body);
+    let reused = second.post_exactly(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert!(reused.body.contains("already used"), "{}", reused.body);
+    assert_eq!(second.get("/inbox").await.status, StatusCode::SEE_OTHER);
+
+    let (used, sessions): (bool, i64) = sqlx::query_as(
+        "SELECT (SELECT used_at IS NOT NULL FROM sign_in_links), \
+                (SELECT count(*) FROM web_sessions WHERE employee_id = $1 AND signed_in_with = 'link')",
+    )
+    .bind(agent.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((used, sessions), (true, 1));
+    let reset = sqlx::query("UPDATE sign_in_links SET used_at = NULL")
+        .execute(&app.pool)
+        .await;
+    assert!(reset.is_err(), "the schema keeps a used link used");
+
+    // An expired link is refused.
+    let path = issue_link(&app, &mut admin, &agent).await;
+    sqlx::query(
+        "UPDATE sign_in_links SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' \
+         WHERE used_at IS NULL",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut late = WebUser::new(&app);
+    assert_eq!(late.get(&path).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn signing_out_or_being_deactivated_ends_the_session_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut leaving = WebUser::sign_in(&app, &agent.token).await;
+    let signed_out = leaving.post("/sign-out", &[]).await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_out.location(), "/sign-in");
+
+    let mut browser = WebUser::sign_in(&app, &agent.token).await;
+    let stolen_cookie = browser.cookie_header();
+    assert_eq!(browser.get("/inbox").await.status, StatusCode::OK);
+    app.set_employee(&agent, json!({ "active": false })).await;
+    let after = browser.get("/inbox").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/sign-in");
+    let items = browser.get("/inbox/items").await;
+    assert_eq!(items.status, StatusCode::SEE_OTHER);
+
+    // Reactivating gives no session back.
+    app.set_employee(&agent, json!({ "active": true })).await;
+    let mut replayed = WebUser::new(&app);
+    let request = replayed.client.get(format!("{}/inbox", app.address));
+    let reused = replayed.send(request.header("cookie", stolen_cookie)).await;
+    assert_eq!(reused.status, StatusCode::SEE_OTHER);
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM web_sessions WHERE employee_id = $1 AND ended_at IS NULL")
+        .bind(agent.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "signing out and deactivation end every session");
+}
+
+#[tokio::test]
+async fn the_pages_of_each_role_answer_and_refuse_the_others() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let manager = app.create_user("manager").await;
+    let peer = app.create_user("agent").await;
+    app.approved_proposal(&agent, &peer).await;
+    let mut agent_pages = WebUser::sign_in(&app, &agent.token).await;
+    let mut manager_pages = WebUser::sign_in(&app, &manager.token).await;
+    let mut admin_pages = WebUser::sign_in(&app, &app.admin.token).await;
+    for path in ["/inbox", "/proposals/new", "/proposals/mine"] {
+        assert_eq!(agent_pages.get(path).await.status, StatusCode::OK, "{path}");
+        assert_eq!(manager_pages.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    for path in [
+        "/reviews",
+        "/reports",
+        "/reports/summary.csv",
+        "/reports/cosign-pairs.csv",
+    ] {
+        assert_eq!(manager_pages.get(path).await.status, StatusCode::OK, "{path}");
+        assert_eq!(agent_pages.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    for path in ["/people", "/integrations"] {
+        assert_eq!(admin_pages.get(path).await.status, StatusCode::OK, "{path}");
+        assert_eq!(agent_pages.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let queue = manager_pages.get("/reviews").await;
+    assert!(queue.body.contains("class=\"card status-approved\""), "{}", queue.body);
+    let csv = manager_pages.get("/reports/summary.csv?from=2026-01-01").await;
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.body.starts_with("group,key,label,total"), "{}", csv.body);
+    let bad = manager_pages.get("/reports?from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An admin sets a person up from the page.
+    let added = admin_pages
+        .post(
+            "/people",
+            &[
+                ("name", "Nia Agent"),
+                ("email", "nia@example.com"),
+                ("role", "agent"),
+                ("team", "billing"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let again = admin_pages
+        .post(
+            "/people",
+            &[("name", "Nia Again"), ("email", "nia@example.com"), ("role", "agent")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("already exists"), "{}", again.body);
+    let created = admin_pages
+        .post(
+            "/integrations",
+            &[("name", "Zendesk EU"), ("kind", "zendesk"), ("secret", "")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body.contains("/v1/integrations/") && created.body.contains("cs_"));
+}
