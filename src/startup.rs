@@ -16,10 +16,10 @@ use tokio::sync::watch;
 use crate::app;
 use crate::config::Settings;
 use crate::db::{self, Database};
-use crate::http;
 use crate::sealing::{KeySource, Sealer};
 use crate::state::AppState;
 use crate::workers;
+use crate::{http, web};
 
 pub struct Application {
     listener: TcpListener,
@@ -121,7 +121,12 @@ impl Application {
             idle_timeout: Duration::from_secs(server.idle_timeout_secs),
             max_connections: server.max_connections,
         };
-        let server = http::serve::serve(listener, http::router(state.clone()), limits, stop_rx.clone());
+        let server = http::serve::serve(
+            listener,
+            http::router(state.clone(), web::router()),
+            limits,
+            stop_rx.clone(),
+        );
         let mut server = tokio::spawn(server);
         let result = tokio::select! {
             result = &mut server => result,

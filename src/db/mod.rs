@@ -166,6 +166,8 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("webhook_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
     ("webhook_attempts", "SELECT, INSERT, DELETE"),
     ("inbound_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
+    ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
+    ("sign_in_links", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

@@ -69,7 +69,9 @@ pub fn openapi_document(policy: Option<&ApprovalPolicy>) -> serde_json::Value {
     openapi::complete(api().split_for_parts().1, policy)
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole service: the API with its document, and `pages` (the web
+/// door, which sits above this one) behind the same layers.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let (api_router, openapi) = api().split_for_parts();
     let document = openapi::complete(openapi, Some(&state.policy));
     let body_limit = state.settings.server.body_limit_bytes;
@@ -99,7 +101,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit));
     api_router
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
-        .merge(crate::web::router())
+        .merge(pages)
         .fallback(|| async { problem_response(ProblemType::NotFound, "no such endpoint".to_owned()) })
         .layer(layers)
         .with_state(state)

@@ -2,6 +2,7 @@
 
 mod app_layer;
 mod audit;
+mod browser;
 mod connections;
 mod container;
 mod contract;
