@@ -24,14 +24,13 @@ const LINK_PREFIX: &str = "csl_";
 const TOUCH_EVERY_SECS: i64 = 60;
 
 /// A session just started: the cookie value goes to the browser, once.
-#[derive(Debug)]
 pub struct StartedSession {
     pub cookie: String,
     pub expires_at: DateTime<Utc>,
 }
 
 /// The person behind a session, as each web request sees them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebSession {
     pub id: Uuid,
     pub actor: Actor,
@@ -43,10 +42,43 @@ pub struct WebSession {
 }
 
 /// A one-time sign-in link, shown once to the admin who issued it.
-#[derive(Debug)]
 pub struct IssuedLink {
     pub secret: String,
     pub expires_at: DateTime<Utc>,
+}
+
+// The cookie, the CSRF token and the link are secrets: `Debug` leaves them
+// out, so no log line or panic message can carry one.
+impl std::fmt::Debug for StartedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedSession")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("id", &self.id)
+            .field("person", &self.person)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for IssuedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedLink")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedLink {
+    /// Where the web door serves it, below the service's address.
+    pub fn path(&self) -> String {
+        format!("/sign-in/{}", self.secret)
+    }
 }
 
 fn unknown_session() -> AppError {
@@ -57,9 +89,10 @@ async fn start_session(
     conn: &mut sqlx::PgConnection,
     state: &AppState,
     person: Person,
-    signed_in_with: &'static str,
+    token_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(StartedSession, EventContent), AppError> {
+    let signed_in_with = if token_id.is_some() { "token" } else { "link" };
     let (cookie, cookie_hash) = secrets::new_hashed_secret(COOKIE_PREFIX);
     let csrf_token = secrets::new_random_text();
     let expires_at = now + Duration::hours(i64::from(state.settings.web.session_hours));
@@ -68,6 +101,7 @@ async fn start_session(
         &NewSession {
             cookie_hash: &cookie_hash,
             employee_id: person.id,
+            token_id,
             csrf_token: &csrf_token,
             signed_in_with,
             now,
@@ -110,7 +144,7 @@ pub async fn sign_in_with_token(state: &AppState, token: &str) -> Result<Started
     }
     let person = Person { id, role, active };
     commit(state, async |conn, now| {
-        let (started, event) = start_session(conn, state, person, "token", now).await?;
+        let (started, event) = start_session(conn, state, person, Some(owner.token_id), now).await?;
         Ok(Change::new(started, vec![event]))
     })
     .await
@@ -146,15 +180,23 @@ pub async fn sign_in_with_link(state: &AppState, link: &str) -> Result<StartedSe
         let employee = db::employees::find(conn, found.employee_id)
             .await?
             .ok_or(AppError::NotFound("employee"))?;
-        let (started, event) = start_session(conn, state, employee.person(), "link", now).await?;
+        let (started, event) = start_session(conn, state, employee.person(), None, now).await?;
         Ok(Change::new(started, vec![event]))
     })
     .await
 }
 
+/// Whether a request counts as the person being there (it keeps the session
+/// from idling out); a page refreshing itself does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Active,
+    Refresh,
+}
+
 /// The session behind a cookie, if it still works: not ended, not past its
-/// end or idle limit, and its person still active.
-pub async fn recognise(state: &AppState, cookie: &str) -> Result<WebSession, AppError> {
+/// end or idle limit, its person still active and its token not revoked.
+pub async fn recognise(state: &AppState, cookie: &str, presence: Presence) -> Result<WebSession, AppError> {
     if !cookie.starts_with(COOKIE_PREFIX) || cookie.len() > 100 {
         return Err(unknown_session());
     }
@@ -167,7 +209,7 @@ pub async fn recognise(state: &AppState, cookie: &str) -> Result<WebSession, App
         return Err(unknown_session());
     }
     super::actor::within_rate_limit(state, row.id)?;
-    if now - row.last_seen_at > Duration::seconds(TOUCH_EVERY_SECS) {
+    if presence == Presence::Active && now - row.last_seen_at > Duration::seconds(TOUCH_EVERY_SECS) {
         db::web::touch_session(&state.pool, row.id, now).await?;
     }
     let person = Person {

@@ -8,14 +8,14 @@ use uuid::Uuid;
 use crate::domain::employee::Role;
 
 /// A session with everything the web door checks on each request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionRow {
     pub id: Uuid,
     pub employee_id: Uuid,
     pub csrf_token: String,
-    pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Signed out, ended by deactivation, or its token revoked.
     pub ended: bool,
     pub role: Role,
     pub active: bool,
@@ -23,9 +23,19 @@ pub struct SessionRow {
     pub team: Option<String>,
 }
 
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("employee_id", &self.employee_id)
+            .finish_non_exhaustive()
+    }
+}
+
 pub struct NewSession<'a> {
     pub cookie_hash: &'a [u8],
     pub employee_id: Uuid,
+    pub token_id: Option<Uuid>,
     pub csrf_token: &'a str,
     pub signed_in_with: &'a str,
     pub now: DateTime<Utc>,
@@ -35,14 +45,15 @@ pub struct NewSession<'a> {
 pub async fn insert_session(conn: &mut PgConnection, session: &NewSession<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar!(
         r#"
-        INSERT INTO web_sessions (id, cookie_hash, employee_id, csrf_token, signed_in_with,
+        INSERT INTO web_sessions (id, cookie_hash, employee_id, token_id, csrf_token, signed_in_with,
                                   created_at, last_seen_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
         RETURNING id
         "#,
         Uuid::now_v7(),
         session.cookie_hash,
         session.employee_id,
+        session.token_id,
         session.csrf_token,
         session.signed_in_with,
         session.now,
@@ -56,11 +67,12 @@ pub async fn find_session(pool: &PgPool, cookie_hash: &[u8]) -> sqlx::Result<Opt
     sqlx::query_as!(
         SessionRow,
         r#"
-        SELECT s.id, s.employee_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
-               (s.ended_at IS NOT NULL) AS "ended!",
+        SELECT s.id, s.employee_id, s.csrf_token, s.last_seen_at, s.expires_at,
+               (s.ended_at IS NOT NULL OR t.revoked_at IS NOT NULL) AS "ended!",
                e.role AS "role: Role", e.active, e.name, e.team
         FROM web_sessions s
         JOIN employees e ON e.id = s.employee_id
+        LEFT JOIN api_tokens t ON t.id = s.token_id
         WHERE s.cookie_hash = $1
         "#,
         cookie_hash
@@ -134,7 +146,6 @@ pub async fn insert_link(conn: &mut PgConnection, link: &NewLink<'_>) -> sqlx::R
 /// Whom an unused, unexpired link signs in (nothing is changed).
 #[derive(Debug, Clone)]
 pub struct LinkRow {
-    pub id: Uuid,
     pub employee_id: Uuid,
     pub name: String,
 }
@@ -143,7 +154,7 @@ pub async fn find_usable_link(pool: &PgPool, link_hash: &[u8], now: DateTime<Utc
     sqlx::query_as!(
         LinkRow,
         r#"
-        SELECT l.id, l.employee_id, e.name
+        SELECT l.employee_id, e.name
         FROM sign_in_links l
         JOIN employees e ON e.id = l.employee_id
         WHERE l.link_hash = $1 AND l.used_at IS NULL AND l.expires_at > $2 AND e.active
@@ -165,7 +176,7 @@ pub async fn use_link(conn: &mut PgConnection, link_hash: &[u8], now: DateTime<U
         FROM employees e
         WHERE l.link_hash = $1 AND l.used_at IS NULL AND l.expires_at > $2
           AND e.id = l.employee_id AND e.active
-        RETURNING l.id, l.employee_id, e.name
+        RETURNING l.employee_id, e.name
         "#,
         link_hash,
         now

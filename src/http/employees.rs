@@ -2,13 +2,14 @@
 //! Nothing is deleted: deactivating a person stops their tokens at once.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::answer::public_address;
 use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query, double_option};
 use super::pagination::Keyset;
@@ -293,6 +294,41 @@ pub async fn issue_token(
     Ok((StatusCode::CREATED, axum::Json(answer)))
 }
 
+/// A one-time sign-in link for the web pages.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssuedSignInLink {
+    pub employee_id: Uuid,
+    /// Shown this once: it signs the person in, once, until `expires_at`.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issue a one-time sign-in link to the web pages for an active person
+/// (`web.sign_in_link_minutes`, default 60); its address starts with
+/// `web.public_url`, or the address this request was sent to.
+#[utoipa::path(
+    post, path = "/v1/employees/{id}/sign-in-links", tag = "people", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 201, body = IssuedSignInLink), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the person is inactive"),
+    )
+)]
+pub async fn issue_sign_in_link(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+) -> Result<impl IntoResponse, ApiError> {
+    let link = app::sessions::issue_sign_in_link(&state, &actor, id).await?;
+    let answer = IssuedSignInLink {
+        employee_id: id,
+        url: format!("{}{}", public_address(&state.settings, &headers), link.path()),
+        expires_at: link.expires_at,
+    };
+    Ok((StatusCode::CREATED, axum::Json(answer)))
+}
+
 /// A person's tokens (never the tokens themselves).
 #[utoipa::path(
     get, path = "/v1/employees/{id}/tokens", tag = "people", security(("bearer" = [])),
@@ -331,4 +367,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_employee, list_employees))
         .routes(routes!(get_employee, update_employee))
         .routes(routes!(issue_token, list_tokens))
+        .routes(routes!(issue_sign_in_link))
 }

@@ -85,10 +85,16 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
                 .get::<RequestId>()
                 .and_then(|id| id.header_value().to_str().ok())
                 .unwrap_or("-");
+            // A route whose path carries a secret names it `{secret}` (a
+            // sign-in link): its template is logged, never the path.
+            let path = match request.extensions().get::<MatchedPath>() {
+                Some(route) if route.as_str().contains("{secret}") => route.as_str(),
+                _ => request.uri().path(),
+            };
             tracing::info_span!(
                 "request",
                 method = %request.method(),
-                path = %request.uri().path(),
+                path = %path,
                 request_id = %request_id,
             )
         }))

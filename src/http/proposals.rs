@@ -350,7 +350,7 @@ pub(super) async fn list_page(
 }
 
 /// Revisions count from 1.
-pub(super) fn check_revision(errors: &mut FieldErrors, revision: Option<i32>) {
+pub(crate) fn check_revision(errors: &mut FieldErrors, revision: Option<i32>) {
     if revision.is_some_and(|revision| revision < 1) {
         errors.add("revision", "must be 1 or more");
     }

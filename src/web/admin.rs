@@ -7,14 +7,14 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::format::{Stamp, stamp};
-use super::page::{Frame, WebError, render};
+use super::format::{Stamp, given, stamp};
+use super::page::{Frame, WebError, render, require_role};
 use super::session::{Posted, Signed};
 use crate::app::people::{NewPerson, PersonChange};
 use crate::app::sessions::WebSession;
@@ -23,16 +23,12 @@ use crate::db;
 use crate::domain::employee::Role;
 use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
 use crate::domain::integration::IntegrationKind;
+use crate::http::answer::public_address;
 use crate::secrets::GivenSecret;
 use crate::state::AppState;
 
 fn admin(session: &WebSession) -> Result<(), WebError> {
-    session.actor.require(Role::Admin).map(|_| ()).map_err(WebError::from)
-}
-
-fn given(text: &str) -> Option<&str> {
-    let text = text.trim();
-    (!text.is_empty()).then_some(text)
+    require_role(session, Role::Admin)
 }
 
 // ----------------------------------------------------------------- people
@@ -68,7 +64,7 @@ struct PeoplePage {
     issued: Option<Issued>,
 }
 
-#[derive(Debug)]
+/// Not `Debug`: `value` is a live secret.
 struct Issued {
     what: &'static str,
     whom: String,
@@ -186,22 +182,6 @@ async fn reactivate(
     set_active(&state, &posted.session, id, true).await
 }
 
-/// The address people open: `web.public_url`, or the one this admin used.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let configured = state.settings.web.public_url.trim_end_matches('/');
-    if !configured.is_empty() {
-        return configured.to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost");
-    let https = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
-    format!("{}://{host}", if https { "https" } else { "http" })
-}
-
 async fn person_name(state: &AppState, id: Uuid) -> Result<String, WebError> {
     let mut conn = state.pool.acquire().await?;
     Ok(db::employees::find(&mut conn, id)
@@ -218,13 +198,15 @@ async fn issue_link(
 ) -> Result<Response, WebError> {
     let session = posted.session;
     admin(&session)?;
+    // Read before issuing: a secret once issued must reach the admin.
+    let whom = person_name(&state, id).await?;
     let link = app::sessions::issue_sign_in_link(&state, &session.actor, id)
         .await
         .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
     let issued = Issued {
         what: "one-time sign-in link",
-        whom: person_name(&state, id).await?,
-        value: format!("{}/sign-in/{}", base_url(&state, &headers), link.secret),
+        whom,
+        value: format!("{}{}", public_address(&state.settings, &headers), link.path()),
         expires: Some(stamp(link.expires_at)),
     };
     let page = people_page(&state, &session, PersonForm::default(), Vec::new(), Some(issued)).await?;
@@ -238,12 +220,13 @@ async fn issue_token(
 ) -> Result<Response, WebError> {
     let session = posted.session;
     admin(&session)?;
+    let whom = person_name(&state, id).await?;
     let issued = app::people::issue_token(&state, &session.actor, id, Some("issued on the web page".to_owned()))
         .await
         .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
     let issued = Issued {
         what: "API token",
-        whom: person_name(&state, id).await?,
+        whom,
         value: issued.token,
         expires: None,
     };
@@ -342,7 +325,7 @@ async fn create_integration(
         Ok(created) => {
             let inbound = format!(
                 "{}/v1/integrations/{}/inbound",
-                base_url(&state, &headers),
+                public_address(&state.settings, &headers),
                 created.row.id
             );
             let shown = (created.row.name.clone(), created.token, created.secret, inbound);

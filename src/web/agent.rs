@@ -18,24 +18,35 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::format::{self, Card, Stamp, amount_of, card, stamp};
-use super::page::{Frame, WebError, render};
-use super::session::{Posted, Signed};
+use super::format::{self, Card, Stamp, amount_of, card, currency_choices, given, stamp};
+use super::page::{Frame, WebError, render, require_role};
+use super::session::{Posted, Refreshing, Signed};
 use crate::app::proposals::{OutcomeReport, Signing};
+use crate::app::sessions::WebSession;
 use crate::app::{self, AppError, IdempotencyKey, Written};
 use crate::db;
 use crate::domain::employee::Role;
 use crate::domain::fields::{FieldErrors, optional_text, required_text};
 use crate::domain::proposal::{CustomerOutcome, Decision, Status, Verdict};
-use crate::http::proposals::{CreateProposal, RecordOutcome, ReviseProposal};
+use crate::http::proposals::{CreateProposal, RecordOutcome, ReviseProposal, check_revision};
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 
 /// Lists show at most this many proposals (the oldest waiting first).
 const LIST_LIMIT: i64 = 100;
 
-fn require(session: &app::sessions::WebSession, role: Role) -> Result<(), WebError> {
-    session.actor.require(role).map(|_| ()).map_err(WebError::from)
+/// An idempotency key for a form post: the key the page put in the form
+/// (fresh on each render), so the same form sent twice (a double click, a
+/// resend after a dropped answer) is done once. The fingerprint is the
+/// route and the fields: the same key with other fields is refused, as
+/// for REST.
+fn form_key(session: &WebSession, route: &str, key: &str, fields: &impl std::fmt::Debug) -> Option<IdempotencyKey> {
+    let key = given(key)?;
+    Some(IdempotencyKey {
+        key: format!("web {route} {key}"),
+        scope: session.actor.idempotency_scope(),
+        fingerprint: Sha256::digest(format!("{route}\0{fields:?}")).into(),
+    })
 }
 
 fn proposal_path(id: Uuid) -> String {
@@ -70,8 +81,8 @@ struct InboxItems {
     items: Vec<Card>,
 }
 
-async fn inbox_cards(state: &AppState, session: &app::sessions::WebSession) -> Result<Vec<Card>, WebError> {
-    require(session, Role::Agent)?;
+async fn inbox_cards(state: &AppState, session: &WebSession) -> Result<Vec<Card>, WebError> {
+    require_role(session, Role::Agent)?;
     let filter = db::proposals::ListFilter {
         signable_by: Some(session.person.id),
         oldest_first: true,
@@ -93,7 +104,7 @@ async fn show_inbox(State(state): State<AppState>, Signed(session): Signed) -> R
 }
 
 /// The inbox's list alone, for the page's refresh.
-async fn inbox_items(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
+async fn inbox_items(State(state): State<AppState>, Refreshing(session): Refreshing) -> Result<Response, WebError> {
     let items = inbox_cards(&state, &session).await?;
     Ok(render(StatusCode::OK, &InboxItems { items }))
 }
@@ -108,7 +119,7 @@ struct ListPage {
 }
 
 async fn my_proposals(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
-    require(&session, Role::Agent)?;
+    require_role(&session, Role::Agent)?;
     let filter = db::proposals::ListFilter {
         proposer: Some(session.person.id),
         ..db::proposals::ListFilter::default()
@@ -142,9 +153,8 @@ struct TermsForm {
     form_key: String,
 }
 
-fn given(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
+fn given_owned(text: &str) -> Option<String> {
+    given(text).map(str::to_owned)
 }
 
 impl TermsForm {
@@ -167,7 +177,7 @@ impl TermsForm {
 
     /// The amount in minor units, with its currency, or neither.
     fn money(&self, errors: &mut FieldErrors) -> (Option<i64>, Option<String>) {
-        match (given(&self.amount), given(&self.currency)) {
+        match (given_owned(&self.amount), given_owned(&self.currency)) {
             (None, None) => (None, None),
             (Some(_), None) => {
                 errors.add("currency", "choose the currency of the amount");
@@ -192,8 +202,8 @@ impl TermsForm {
             summary: self.summary.clone(),
             resolution: self.resolution.clone(),
             justification: self.justification.clone(),
-            customer_ref: given(&self.customer_ref),
-            ticket_ref: given(&self.ticket_ref),
+            customer_ref: given_owned(&self.customer_ref),
+            ticket_ref: given_owned(&self.ticket_ref),
             amount_minor,
             currency,
         }
@@ -208,8 +218,8 @@ impl TermsForm {
             summary: Some(self.summary.clone()),
             resolution: Some(self.resolution.clone()),
             justification: Some(self.justification.clone()),
-            customer_ref: Some(given(&self.customer_ref)),
-            ticket_ref: Some(given(&self.ticket_ref)),
+            customer_ref: Some(given_owned(&self.customer_ref)),
+            ticket_ref: Some(given_owned(&self.ticket_ref)),
             amount_minor: Some(amount_minor),
             currency: Some(currency),
         }
@@ -247,6 +257,7 @@ impl TermsPage {
 }
 
 fn terms_page(state: &AppState, frame: Frame, revising: Option<(Uuid, i32)>, form: TermsForm) -> TermsPage {
+    let form_currency = form.currency.clone();
     TermsPage {
         frame,
         revising,
@@ -261,7 +272,7 @@ fn terms_page(state: &AppState, frame: Frame, revising: Option<(Uuid, i32)>, for
                 moves_money: c.moves_money,
             })
             .collect(),
-        currencies: state.policy.peer_limits.keys().cloned().collect(),
+        currencies: currency_choices(&state.policy, given(&form_currency)),
         errors: HashMap::new(),
         refusal: None,
     }
@@ -287,7 +298,7 @@ fn refused_form(mut page: TermsPage, error: AppError) -> Response {
 }
 
 async fn new_proposal(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
-    require(&session, Role::Agent)?;
+    require_role(&session, Role::Agent)?;
     let form = TermsForm {
         form_key: crate::secrets::new_random_text(),
         ..TermsForm::default()
@@ -303,18 +314,11 @@ async fn new_proposal(State(state): State<AppState>, Signed(session): Signed) ->
 
 async fn file_proposal(State(state): State<AppState>, posted: Posted<TermsForm>) -> Result<Response, WebError> {
     let Posted { session, form } = posted;
-    require(&session, Role::Agent)?;
+    require_role(&session, Role::Agent)?;
     let mut errors = FieldErrors::new();
     let create = form.create(&mut errors);
-    // The same form sent twice is the same request; the same key with
-    // other fields is refused, as for REST.
-    let fingerprint = Sha256::digest(format!("web: file a proposal\0{create:?}"));
+    let key = form_key(&session, "POST /proposals", &form.form_key, &create);
     let terms = create.terms(&mut errors);
-    let key = given(&form.form_key).map(|key| IdempotencyKey {
-        key,
-        scope: session.actor.idempotency_scope(),
-        fingerprint: fingerprint.into(),
-    });
     let frame = Frame::new(&session, "File a proposal", "/proposals/new");
     let filed = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
@@ -323,8 +327,11 @@ async fn file_proposal(State(state): State<AppState>, posted: Posted<TermsForm>)
     match filed {
         Ok(Written::Done { value, .. }) => Ok(Redirect::to(&proposal_path(value.id)).into_response()),
         Ok(Written::Replayed { body, .. }) => {
-            let id = body.get("id").and_then(|id| id.as_str()).unwrap_or_default();
-            Ok(Redirect::to(&format!("/proposals/{id}")).into_response())
+            let filed = body
+                .get("id")
+                .and_then(|id| id.as_str())
+                .and_then(|id| Uuid::parse_str(id).ok());
+            Ok(Redirect::to(&filed.map_or_else(|| "/proposals/mine".to_owned(), proposal_path)).into_response())
         }
         Err(error) => Ok(refused_form(terms_page(&state, frame, None, form), error)),
     }
@@ -343,7 +350,7 @@ async fn revise_form(
     Signed(session): Signed,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
-    require(&session, Role::Agent)?;
+    require_role(&session, Role::Agent)?;
     let proposal = find(&state, id).await?;
     let frame = Frame::new(&session, "Revise the proposal", "");
     let page = terms_page(&state, frame, Some((id, proposal.revision)), TermsForm::of(&proposal));
@@ -433,9 +440,11 @@ struct ProposalPage {
     outcome: Option<OutcomeLine>,
     review: Option<ReviewLine>,
     currencies: Vec<String>,
+    /// Each form's idempotency key (see [`form_key`]).
+    form_key: String,
 }
 
-fn actions_for(session: &app::sessions::WebSession, proposal: &Proposal) -> Actions {
+fn actions_for(session: &WebSession, proposal: &Proposal) -> Actions {
     let me = session.person.id;
     let pending = proposal.status == Status::Pending;
     let is_proposer = proposal.proposer_id == me;
@@ -526,25 +535,31 @@ async fn show_proposal(
         trail,
         outcome,
         review,
-        currencies: state.policy.peer_limits.keys().cloned().collect(),
+        currencies: currency_choices(&state.policy, proposal.currency.as_deref()),
+        form_key: crate::secrets::new_random_text(),
         proposal,
     };
     Ok(render(StatusCode::OK, &page))
 }
 
-/// Back to the proposal after an action; a refusal's page links back too.
-fn done<T>(id: Uuid, result: Result<T, AppError>) -> Result<Response, WebError> {
+/// Back to the proposal after an action (done now, or done before under
+/// the form's key); a refusal's page links back too.
+fn done<T>(id: Uuid, result: Result<Written<T>, AppError>) -> Result<Response, WebError> {
     match result {
         Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
         Err(error) => Err(WebError::from(error).back_to(proposal_path(id))),
     }
 }
 
+/// A co-sign or decline: the revision the page showed, and a comment or
+/// reason.
 #[derive(Debug, Deserialize)]
 struct SignForm {
-    revision: i32,
+    revision: Option<i32>,
     #[serde(default)]
     text: String,
+    #[serde(default)]
+    form_key: String,
 }
 
 async fn cosign(
@@ -554,15 +569,17 @@ async fn cosign(
 ) -> Result<Response, WebError> {
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
-    let comment = optional_text(&mut errors, "comment", given(&form.text).as_deref(), 2000);
+    check_revision(&mut errors, form.revision);
+    let comment = optional_text(&mut errors, "comment", given(&form.text), 2000);
+    let key = form_key(&session, &format!("POST /proposals/{id}/cosign"), &form.form_key, &form);
     let signing = Signing {
-        revision: Some(form.revision),
+        revision: form.revision,
         if_match: None,
         text: comment,
     };
     let result = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::cosign(&state, &session.actor, id, signing, None).await,
+        Ok(()) => app::proposals::cosign(&state, &session.actor, id, signing, key.as_ref()).await,
     };
     done(id, result)
 }
@@ -574,15 +591,22 @@ async fn decline(
 ) -> Result<Response, WebError> {
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
+    check_revision(&mut errors, form.revision);
     let reason = required_text(&mut errors, "reason", &form.text, 2000);
+    let key = form_key(
+        &session,
+        &format!("POST /proposals/{id}/decline"),
+        &form.form_key,
+        &form,
+    );
     let signing = Signing {
-        revision: Some(form.revision),
+        revision: form.revision,
         if_match: None,
         text: Some(reason),
     };
     let result = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::decline(&state, &session.actor, id, signing, None).await,
+        Ok(()) => app::proposals::decline(&state, &session.actor, id, signing, key.as_ref()).await,
     };
     done(id, result)
 }
@@ -591,6 +615,8 @@ async fn decline(
 struct WithdrawForm {
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    form_key: String,
 }
 
 async fn withdraw(
@@ -600,10 +626,16 @@ async fn withdraw(
 ) -> Result<Response, WebError> {
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
-    let reason = optional_text(&mut errors, "reason", given(&form.reason).as_deref(), 2000);
+    let reason = optional_text(&mut errors, "reason", given(&form.reason), 2000);
+    let key = form_key(
+        &session,
+        &format!("POST /proposals/{id}/withdraw"),
+        &form.form_key,
+        &form,
+    );
     let result = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::withdraw(&state, &session.actor, id, reason, None).await,
+        Ok(()) => app::proposals::withdraw(&state, &session.actor, id, reason, key.as_ref()).await,
     };
     done(id, result)
 }
@@ -618,6 +650,8 @@ struct OutcomeForm {
     customer_outcome: CustomerOutcome,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    form_key: String,
 }
 
 async fn record_outcome(
@@ -628,26 +662,36 @@ async fn record_outcome(
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
     let (actual_amount_minor, currency) = match (given(&form.actual_amount), given(&form.currency)) {
-        (Some(amount), Some(currency)) => match format::parse_amount(&amount, &currency) {
-            Ok(minor) => (Some(minor), Some(currency)),
+        (None, _) => (None, None),
+        (Some(_), None) => {
+            errors.add("currency", "choose the currency of the actual amount");
+            (None, None)
+        }
+        (Some(amount), Some(currency)) => match format::parse_amount(amount, currency) {
+            Ok(minor) => (Some(minor), Some(currency.to_owned())),
             Err(message) => {
                 errors.add("actual_amount_minor", message);
                 (None, None)
             }
         },
-        _ => (None, None),
     };
     let report: OutcomeReport = RecordOutcome {
         executed: form.executed == "yes",
         actual_amount_minor,
         currency,
         customer_outcome: form.customer_outcome,
-        note: given(&form.note),
+        note: given_owned(&form.note),
     }
     .report(&mut errors);
+    let key = form_key(
+        &session,
+        &format!("POST /proposals/{id}/outcome"),
+        &form.form_key,
+        &form,
+    );
     let result = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::record_outcome(&state, &session.actor, id, report, None).await,
+        Ok(()) => app::proposals::record_outcome(&state, &session.actor, id, report, key.as_ref()).await,
     };
     done(id, result)
 }
@@ -657,6 +701,8 @@ struct ReviewForm {
     verdict: Verdict,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    form_key: String,
 }
 
 async fn review(
@@ -667,9 +713,10 @@ async fn review(
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
     let note = required_text(&mut errors, "note", &form.note, 5000);
+    let key = form_key(&session, &format!("POST /proposals/{id}/review"), &form.form_key, &form);
     let result = match errors.finish() {
         Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::review(&state, &session.actor, id, form.verdict, note, None).await,
+        Ok(()) => app::proposals::review(&state, &session.actor, id, form.verdict, note, key.as_ref()).await,
     };
     done(id, result)
 }

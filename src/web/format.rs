@@ -7,6 +7,24 @@ use uuid::Uuid;
 
 use crate::views::Proposal;
 
+/// A form field as typed, or `None` when left blank.
+pub fn given(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The currencies a form offers: those the policy accepts, and the one a
+/// proposal already has (filed in another currency over REST).
+pub fn currency_choices(policy: &crate::domain::policy::ApprovalPolicy, current: Option<&str>) -> Vec<String> {
+    let mut choices: Vec<String> = policy.peer_limits.keys().cloned().collect();
+    if let Some(current) = current
+        && !choices.iter().any(|c| c == current)
+    {
+        choices.push(current.to_owned());
+    }
+    choices
+}
+
 /// Digits after the decimal point of a currency (ISO 4217's minor unit).
 pub fn minor_digits(currency: &str) -> u32 {
     match currency {

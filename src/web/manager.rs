@@ -13,9 +13,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::format::{Card, Chart, card, chart, duration, money};
-use super::page::{Frame, WebError, render};
+use super::page::{Frame, WebError, render, require_role};
 use super::session::Signed;
-use crate::app::sessions::WebSession;
 use crate::db;
 use crate::domain::employee::Role;
 use crate::http::reports::{
@@ -41,7 +40,7 @@ struct QueuePage {
 /// Decided proposals nobody has reviewed, oldest first, leaving out those
 /// the manager filed or signed.
 async fn review_queue(State(state): State<AppState>, Signed(session): Signed) -> Result<Response, WebError> {
-    session.actor.require(Role::Manager)?;
+    require_role(&session, Role::Manager)?;
     let now = Utc::now();
     let filter = db::proposals::ListFilter {
         awaiting_review: true,
@@ -218,7 +217,7 @@ async fn reports(
     Signed(session): Signed,
     Query(form): Query<ReportForm>,
 ) -> Result<Response, WebError> {
-    session.actor.require(Role::Manager)?;
+    require_role(&session, Role::Manager)?;
     let window = form.window()?;
     let back = |error: crate::http::error::ApiError| WebError::from(error).back_to("/reports".to_owned());
     let summary = summary_report(
@@ -333,16 +332,12 @@ fn csv_refused(error: crate::http::error::ApiError) -> WebError {
     WebError::from(error).back_to("/reports".to_owned())
 }
 
-fn manager(session: &WebSession) -> Result<(), WebError> {
-    session.actor.require(Role::Manager).map(|_| ()).map_err(WebError::from)
-}
-
 async fn summary_csv(
     State(state): State<AppState>,
     Signed(session): Signed,
     Query(form): Query<ReportForm>,
 ) -> Result<Response, WebError> {
-    manager(&session)?;
+    require_role(&session, Role::Manager)?;
     let window = form.window()?;
     let query = SummaryQuery {
         from: Some(window.from),
@@ -357,7 +352,7 @@ async fn candidates_csv(
     Signed(session): Signed,
     Query(form): Query<ReportForm>,
 ) -> Result<Response, WebError> {
-    manager(&session)?;
+    require_role(&session, Role::Manager)?;
     let window = form.window()?;
     let query = CandidatesQuery {
         from: Some(window.from),
@@ -374,7 +369,7 @@ async fn pairs_csv(
     Signed(session): Signed,
     Query(form): Query<ReportForm>,
 ) -> Result<Response, WebError> {
-    manager(&session)?;
+    require_role(&session, Role::Manager)?;
     let window = form.window()?;
     let query = PairsQuery {
         from: Some(window.from),

@@ -81,6 +81,11 @@ impl Frame {
     }
 }
 
+/// The session's person must hold `role` (a 403 page otherwise).
+pub fn require_role(session: &WebSession, role: Role) -> Result<(), WebError> {
+    session.actor.require(role).map(|_| ()).map_err(WebError::from)
+}
+
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (
@@ -228,11 +233,7 @@ impl IntoResponse for WebError {
                 html,
             )
                 .into_response(),
-            Err(_) => (status, detail_fallback()).into_response(),
+            Err(_) => (status, "The page could not be shown.").into_response(),
         }
     }
-}
-
-fn detail_fallback() -> &'static str {
-    "The page could not be shown."
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::page::{Frame, WebError, render};
 use crate::app;
-use crate::app::sessions::{StartedSession, WebSession};
+use crate::app::sessions::{Presence, StartedSession, WebSession};
 use crate::config::SecureCookies;
 use crate::secrets;
 use crate::state::AppState;
@@ -79,16 +79,34 @@ fn same_secret(given: &str, expected: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Signed(pub WebSession);
 
+/// A page refreshing itself (the inbox): signed in like [`Signed`], but
+/// not counted as the person being there, so an unattended open page still
+/// idles out after `web.idle_minutes`.
+#[derive(Debug, Clone)]
+pub struct Refreshing(pub WebSession);
+
+async fn session_of(parts: &Parts, state: &AppState, presence: Presence) -> Result<WebSession, WebError> {
+    let cookie = cookie(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+    match app::sessions::recognise(state, cookie, presence).await {
+        Ok(session) => Ok(session),
+        Err(app::AppError::Unauthenticated(_)) => Err(WebError::SignIn),
+        Err(error) => Err(error.into()),
+    }
+}
+
 impl FromRequestParts<AppState> for Signed {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let cookie = cookie(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
-        match app::sessions::recognise(state, cookie).await {
-            Ok(session) => Ok(Signed(session)),
-            Err(app::AppError::Unauthenticated(_)) => Err(WebError::SignIn),
-            Err(error) => Err(error.into()),
-        }
+        session_of(parts, state, Presence::Active).await.map(Signed)
+    }
+}
+
+impl FromRequestParts<AppState> for Refreshing {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        session_of(parts, state, Presence::Refresh).await.map(Refreshing)
     }
 }
 
@@ -112,17 +130,20 @@ pub struct Posted<T> {
 }
 
 /// Refuses a post another site's page sent (browsers send `Origin` with
-/// every form post; `Sec-Fetch-Site` too, in current ones).
-fn check_same_origin(headers: &HeaderMap) -> Result<(), WebError> {
+/// every form post; `Sec-Fetch-Site` too, in current ones). The origin must
+/// be the address the request came to, or `web.public_url` (behind a proxy
+/// that rewrites `Host`).
+fn check_same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
     let cross_site = headers
         .get("sec-fetch-site")
         .is_some_and(|site| site.as_bytes() == b"cross-site");
-    let origin_host = headers
-        .get(header::ORIGIN)
-        .and_then(|origin| origin.to_str().ok())
-        .map(|origin| origin.split_once("://").map_or(origin, |(_, host)| host));
+    let origin = headers.get(header::ORIGIN).and_then(|origin| origin.to_str().ok());
     let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
-    let foreign_origin = matches!((origin_host, host), (Some(origin), Some(host)) if origin != host);
+    let public = state.settings.web.public_url.trim_end_matches('/');
+    let foreign_origin = origin.is_some_and(|origin| {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, host)| host);
+        Some(origin_host) != host && (public.is_empty() || origin != public)
+    });
     if cross_site || foreign_origin {
         return Err(WebError::forged());
     }
@@ -142,9 +163,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     type Rejection = WebError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = request.into_parts();
-        check_same_origin(&parts.headers)?;
-        let Signed(session) = <Signed as FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await?;
+        let (parts, body) = request.into_parts();
+        check_same_origin(state, &parts.headers)?;
+        let session = session_of(&parts, state, Presence::Active).await?;
         let body = axum::body::Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|_| WebError::bad_form("the form could not be read"))?;
@@ -157,8 +178,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 }
 
 /// A sign-in form's post: its own CSRF cookie must match its field.
-fn check_sign_in_form(headers: &HeaderMap, csrf: &str) -> Result<(), WebError> {
-    check_same_origin(headers)?;
+fn check_sign_in_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(), WebError> {
+    check_same_origin(state, headers)?;
     match cookie(headers, SIGN_IN_COOKIE) {
         Some(expected) if same_secret(csrf, expected) => Ok(()),
         _ => Err(WebError::forged()),
@@ -204,6 +225,17 @@ struct TokenSignIn {
     token: String,
 }
 
+/// Signing in again in the same browser ends the session it had, so no
+/// forgotten session stays valid on the server.
+async fn end_previous_session(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    if let Some(cookie) = cookie(headers, SESSION_COOKIE)
+        && let Ok(previous) = app::sessions::recognise(state, cookie, Presence::Refresh).await
+    {
+        app::sessions::sign_out(state, &previous).await?;
+    }
+    Ok(())
+}
+
 /// Starts the session: its cookie, and the sign-in form's cookie cleared.
 fn signed_in(state: &AppState, headers: &HeaderMap, started: StartedSession) -> Response {
     let secure = secure(state, headers);
@@ -238,7 +270,8 @@ async fn sign_in_with_token(
     headers: HeaderMap,
     axum::Form(form): axum::Form<TokenSignIn>,
 ) -> Result<Response, WebError> {
-    check_sign_in_form(&headers, &form.csrf)?;
+    check_sign_in_form(&state, &headers, &form.csrf)?;
+    end_previous_session(&state, &headers).await?;
     match app::sessions::sign_in_with_token(&state, form.token.trim()).await {
         Ok(started) => Ok(signed_in(&state, &headers, started)),
         Err(error) => Ok(refused_sign_in(&state, &headers, None, error)),
@@ -265,7 +298,8 @@ async fn sign_in_with_link(
     Path(link): Path<String>,
     axum::Form(form): axum::Form<LinkSignIn>,
 ) -> Result<Response, WebError> {
-    check_sign_in_form(&headers, &form.csrf)?;
+    check_sign_in_form(&state, &headers, &form.csrf)?;
+    end_previous_session(&state, &headers).await?;
     match app::sessions::sign_in_with_link(&state, &link).await {
         Ok(started) => Ok(signed_in(&state, &headers, started)),
         Err(error) => Ok(refused_sign_in(&state, &headers, None, error)),
@@ -290,6 +324,7 @@ async fn sign_out(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(show_sign_in).post(sign_in_with_token))
-        .route("/sign-in/{link}", get(show_link).post(sign_in_with_link))
+        // `{secret}`: the request log shows the route, not the link.
+        .route("/sign-in/{secret}", get(show_link).post(sign_in_with_link))
         .route("/sign-out", post(sign_out))
 }

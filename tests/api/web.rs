@@ -421,6 +421,50 @@ async fn web_actions_go_through_the_same_rules_and_audit_as_the_api() {
         page.body.contains("proposal.approved"),
         "the audit trail is on the page"
     );
+
+    // An actual amount needs its currency; nothing is recorded without it.
+    let mut own = WebUser::sign_in(&app, &proposer.token).await;
+    let outcome = [
+        ("executed", "yes"),
+        ("actual_amount", "49.99"),
+        ("currency", ""),
+        ("customer_outcome", "neutral"),
+    ];
+    let refused = own.post(&format!("/proposals/{id}/outcome"), &outcome).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("currency"), "{}", refused.body);
+    let outcomes: i64 = sqlx::query_scalar("SELECT count(*) FROM proposal_outcomes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, 0);
+
+    // A double click records the outcome once: the second post is the
+    // first's replay, not a refusal.
+    let page = own.get(&format!("/proposals/{id}")).await;
+    let start = page.body.find(r#"name="form_key" value=""#).unwrap() + r#"name="form_key" value=""#.len();
+    let form_key = page.body[start..].split('"').next().unwrap().to_owned();
+    let outcome = [
+        ("executed", "yes"),
+        ("actual_amount", "49.99"),
+        ("currency", "EUR"),
+        ("customer_outcome", "neutral"),
+        ("form_key", form_key.as_str()),
+    ];
+    for _ in 0..2 {
+        let recorded = own.post(&format!("/proposals/{id}/outcome"), &outcome).await;
+        assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    }
+    let outcome: (i64, String) = sqlx::query_as("SELECT actual_amount_minor, currency FROM proposal_outcomes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(outcome, (4999, "EUR".to_owned()));
+
+    // A co-sign naming no revision is refused as REST refuses it.
+    let other = proposer.file(proposal_body(json!({}))).await.expect(201).id();
+    let unnamed = browser.post(&format!("/proposals/{other}/cosign"), &[]).await;
+    assert_eq!(unnamed.status, StatusCode::PRECONDITION_REQUIRED, "{}", unnamed.body);
 }
 
 async fn issue_link(app: &TestApp, admin: &mut WebUser, person: &User) -> String {
@@ -461,15 +505,45 @@ async fn a_sign_in_link_works_once_and_opening_it_spends_nothing() {
     assert!(reused.body.contains("already used"), "{}", reused.body);
     assert_eq!(second.get("/inbox").await.status, StatusCode::SEE_OTHER);
 
+    // Two browsers racing with one link: one signs in.
+    let racing_path = issue_link(&app, &mut admin, &agent).await;
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let mut racer = WebUser::new(&app);
+        let form = racer.get("/sign-in").await;
+        let csrf = form_token(&form.body);
+        racers.push((racer, csrf));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(racers.len()));
+    let attempts = racers.into_iter().map(|(mut racer, csrf)| {
+        let barrier = barrier.clone();
+        let path = racing_path.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            racer.post_exactly(&path, &[("csrf", &csrf)]).await.status
+        })
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let won = statuses
+        .iter()
+        .filter(|s| *s.as_ref().unwrap() == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(won, 1, "{statuses:?}");
+    let logs = crate::helpers::captured_logs();
+    for link in [&path, &racing_path] {
+        let secret = link.trim_start_matches("/sign-in/");
+        assert!(!logs.contains(secret), "a sign-in link reached the logs");
+    }
+
     let (used, sessions): (bool, i64) = sqlx::query_as(
-        "SELECT (SELECT used_at IS NOT NULL FROM sign_in_links), \
+        "SELECT (SELECT bool_and(used_at IS NOT NULL) FROM sign_in_links), \
                 (SELECT count(*) FROM web_sessions WHERE employee_id = $1 AND signed_in_with = 'link')",
     )
     .bind(agent.id)
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!((used, sessions), (true, 1));
+    assert_eq!((used, sessions), (true, 2));
     let reset = sqlx::query("UPDATE sign_in_links SET used_at = NULL")
         .execute(&app.pool)
         .await;
@@ -486,6 +560,38 @@ async fn a_sign_in_link_works_once_and_opening_it_spends_nothing() {
     .unwrap();
     let mut late = WebUser::new(&app);
     assert_eq!(late.get(&path).await.status, StatusCode::UNAUTHORIZED);
+
+    // Scripts issue links over REST: admins only, active people only.
+    let issued = app
+        .admin
+        .post(&format!("/v1/employees/{}/sign-in-links", agent.id), &json!({}))
+        .await
+        .expect(201);
+    let url = issued.body["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/sign-in/csl_", app.address)), "{url}");
+    assert!(issued.body["expires_at"].is_string());
+    let mut scripted = WebUser::new(&app);
+    let path = url.trim_start_matches(&app.address).to_owned();
+    let shown = scripted.get(&path).await;
+    let used = scripted
+        .post_exactly(&path, &[("csrf", &form_token(&shown.body))])
+        .await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER);
+    let peer = app.create_user("agent").await;
+    peer.post(&format!("/v1/employees/{}/sign-in-links", agent.id), &json!({}))
+        .await
+        .expect_problem(403, None);
+    app.set_employee(&agent, json!({ "active": false })).await;
+    app.admin
+        .post(&format!("/v1/employees/{}/sign-in-links", agent.id), &json!({}))
+        .await
+        .expect_problem(409, None);
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM sign_in_links WHERE employee_id = $1")
+        .bind(agent.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 4, "a refused issue writes no link");
 }
 
 #[tokio::test]
@@ -493,9 +599,45 @@ async fn signing_out_or_being_deactivated_ends_the_session_at_the_next_request()
     let app = TestApp::spawn().await;
     let agent = app.create_user("agent").await;
     let mut leaving = WebUser::sign_in(&app, &agent.token).await;
+    let old_cookie = leaving.cookie_header();
     let signed_out = leaving.post("/sign-out", &[]).await;
     assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
     assert_eq!(signed_out.location(), "/sign-in");
+    let mut replayed = WebUser::new(&app);
+    let request = replayed.client.get(format!("{}/inbox", app.address));
+    let after_sign_out = replayed.send(request.header("cookie", old_cookie)).await;
+    assert_eq!(
+        after_sign_out.status,
+        StatusCode::SEE_OTHER,
+        "a signed-out cookie opens nothing"
+    );
+
+    // Signing in again in the same browser ends the session it had.
+    let mut twice = WebUser::sign_in(&app, &agent.token).await;
+    let first_cookie = twice.cookie_header();
+    let form = twice.get("/sign-in").await;
+    let again = twice
+        .post_exactly(
+            "/sign-in",
+            &[("csrf", &form_token(&form.body)), ("token", &agent.token)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let mut stale = WebUser::new(&app);
+    let request = stale.client.get(format!("{}/inbox", app.address));
+    assert_eq!(
+        stale.send(request.header("cookie", first_cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE event_type = 'web_session.ended' AND actor_employee_id = $1",
+    )
+    .bind(agent.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(ended, 2, "signing out, and signing in over a session, are recorded");
+    drop(twice);
 
     let mut browser = WebUser::sign_in(&app, &agent.token).await;
     let stolen_cookie = browser.cookie_header();
@@ -519,6 +661,116 @@ async fn signing_out_or_being_deactivated_ends_the_session_at_the_next_request()
         .await
         .unwrap();
     assert_eq!(open, 0, "signing out and deactivation end every session");
+}
+
+#[tokio::test]
+async fn revoking_the_token_ends_the_sessions_signed_in_with_it() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut browser = WebUser::sign_in(&app, &agent.token).await;
+    let token_id: Uuid = sqlx::query_scalar("SELECT token_id FROM web_sessions WHERE employee_id = $1")
+        .bind(agent.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.admin.delete(&format!("/v1/tokens/{token_id}")).await.expect(204);
+    let after = browser.get("/inbox").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/sign-in");
+}
+
+/// Every form post of the pages, as (path, fields): each must refuse a
+/// post without the session's token (a new form must be added here).
+fn every_form(proposal: &str, person: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+    vec![
+        ("/sign-out".to_owned(), vec![]),
+        ("/proposals".to_owned(), vec![("category", "other"), ("summary", "x")]),
+        (format!("/proposals/{proposal}/revise"), vec![("summary", "x")]),
+        (format!("/proposals/{proposal}/cosign"), vec![("revision", "1")]),
+        (
+            format!("/proposals/{proposal}/decline"),
+            vec![("revision", "1"), ("text", "no")],
+        ),
+        (format!("/proposals/{proposal}/withdraw"), vec![]),
+        (
+            format!("/proposals/{proposal}/outcome"),
+            vec![("executed", "yes"), ("customer_outcome", "satisfied")],
+        ),
+        (
+            format!("/proposals/{proposal}/review"),
+            vec![("verdict", "coach"), ("note", "x")],
+        ),
+        (
+            "/people".to_owned(),
+            vec![("name", "X"), ("email", "x@example.com"), ("role", "agent")],
+        ),
+        (format!("/people/{person}/deactivate"), vec![]),
+        (format!("/people/{person}/reactivate"), vec![]),
+        (format!("/people/{person}/sign-in-link"), vec![]),
+        (format!("/people/{person}/token"), vec![]),
+        ("/integrations".to_owned(), vec![("name", "X"), ("kind", "generic")]),
+    ]
+}
+
+#[tokio::test]
+async fn no_form_is_accepted_without_the_sessions_token() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let id = agent.file(proposal_body(json!({}))).await.expect(201).id();
+    let mut admin = WebUser::sign_in(&app, &app.admin.token).await;
+    let mut agent_pages = WebUser::sign_in(&app, &agent.token).await;
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for (path, fields) in every_form(&id, &agent.id.to_string()) {
+        for browser in [&mut admin, &mut agent_pages] {
+            let refused = browser.post_exactly(&path, &fields).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path} without a token");
+            let mut forged = fields.clone();
+            forged.push(("csrf", "forged"));
+            assert_eq!(
+                browser.post_exactly(&path, &forged).await.status,
+                StatusCode::FORBIDDEN,
+                "{path}"
+            );
+        }
+    }
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events_before, events_after, "nothing refused was done");
+    assert_eq!(
+        admin.get("/people").await.status,
+        StatusCode::OK,
+        "the sessions still work"
+    );
+
+    // The sign-in forms: their token must match their own cookie.
+    let mut stranger = WebUser::new(&app);
+    let form = stranger.get("/sign-in").await;
+    let csrf = form_token(&form.body);
+    let mut no_cookie = WebUser::new(&app);
+    let refused = no_cookie
+        .post_exactly("/sign-in", &[("csrf", &csrf), ("token", &agent.token)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "a token without its cookie");
+    let mismatched = stranger
+        .post_exactly("/sign-in", &[("csrf", "another"), ("token", &agent.token)])
+        .await;
+    assert_eq!(mismatched.status, StatusCode::FORBIDDEN);
+    let request = stranger
+        .client
+        .post(format!("{}/sign-in", app.address))
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", csrf.as_str()), ("token", agent.token.as_str())]));
+    assert_eq!(
+        stranger.send(request).await.status,
+        StatusCode::FORBIDDEN,
+        "another site's post"
+    );
 }
 
 #[tokio::test]
