@@ -4,7 +4,7 @@ WORKDIR /src
 ENV SQLX_OFFLINE=true
 # The dependencies first, in a layer of their own, built against empty
 # sources: a change to Countersign's code rebuilds only Countersign.
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock build.rs askama.toml ./
 RUN mkdir -p src/bin tests/api migrations \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && echo 'fn main() {}' > src/bin/audit_bench.rs && echo 'fn main() {}' > tests/api/main.rs \
