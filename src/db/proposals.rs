@@ -644,3 +644,21 @@ pub async fn events(
     .fetch_all(conn)
     .await
 }
+
+/// The policy references most used among the latest proposals, most used
+/// first: what a filing form suggests, so one rule keeps one name (the
+/// reports group by it).
+pub async fn common_policy_refs(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT policy_ref AS "policy_ref!"
+        FROM (SELECT policy_ref FROM proposals ORDER BY id DESC LIMIT 5000) latest
+        GROUP BY policy_ref
+        ORDER BY count(*) DESC, policy_ref
+        LIMIT $1
+        "#,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}

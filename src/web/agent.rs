@@ -246,6 +246,8 @@ struct TermsPage {
     errors: HashMap<String, String>,
     /// A refusal that is about no one field.
     refusal: Option<String>,
+    /// Policy references in use, offered as suggestions.
+    policy_refs: Vec<String>,
 }
 
 impl TermsPage {
@@ -256,9 +258,16 @@ impl TermsPage {
     }
 }
 
-fn terms_page(state: &AppState, frame: Frame, revising: Option<(Uuid, i32)>, form: TermsForm) -> TermsPage {
+async fn terms_page(
+    state: &AppState,
+    frame: Frame,
+    revising: Option<(Uuid, i32)>,
+    form: TermsForm,
+) -> Result<TermsPage, WebError> {
+    let mut conn = state.pool.acquire().await?;
+    let policy_refs = db::proposals::common_policy_refs(&mut conn, 50).await?;
     let form_currency = form.currency.clone();
-    TermsPage {
+    Ok(TermsPage {
         frame,
         revising,
         form,
@@ -275,7 +284,8 @@ fn terms_page(state: &AppState, frame: Frame, revising: Option<(Uuid, i32)>, for
         currencies: currency_choices(&state.policy, given(&form_currency)),
         errors: HashMap::new(),
         refusal: None,
-    }
+        policy_refs,
+    })
 }
 
 /// The form again, with what was typed and what is wrong (422), or the
@@ -308,7 +318,8 @@ async fn new_proposal(State(state): State<AppState>, Signed(session): Signed) ->
         Frame::new(&session, "File a proposal", "/proposals/new"),
         None,
         form,
-    );
+    )
+    .await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -333,7 +344,7 @@ async fn file_proposal(State(state): State<AppState>, posted: Posted<TermsForm>)
                 .and_then(|id| Uuid::parse_str(id).ok());
             Ok(Redirect::to(&filed.map_or_else(|| "/proposals/mine".to_owned(), proposal_path)).into_response())
         }
-        Err(error) => Ok(refused_form(terms_page(&state, frame, None, form), error)),
+        Err(error) => Ok(refused_form(terms_page(&state, frame, None, form).await?, error)),
     }
 }
 
@@ -353,7 +364,7 @@ async fn revise_form(
     require_role(&session, Role::Agent)?;
     let proposal = find(&state, id).await?;
     let frame = Frame::new(&session, "Revise the proposal", "");
-    let page = terms_page(&state, frame, Some((id, proposal.revision)), TermsForm::of(&proposal));
+    let page = terms_page(&state, frame, Some((id, proposal.revision)), TermsForm::of(&proposal)).await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -375,7 +386,7 @@ async fn revise_proposal(
             let current = find(&state, id).await?.revision;
             let frame = Frame::new(&session, "Revise the proposal", "");
             Ok(refused_form(
-                terms_page(&state, frame, Some((id, current)), form),
+                terms_page(&state, frame, Some((id, current)), form).await?,
                 error,
             ))
         }

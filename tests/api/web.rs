@@ -348,6 +348,10 @@ async fn field_errors_are_shown_beside_the_field_and_a_double_submit_files_once(
         .await
         .unwrap();
     assert_eq!(amount, (2550, "EUR".to_owned()));
+
+    // The next form suggests the policy references in use.
+    let next = browser.get("/proposals/new").await;
+    assert!(next.body.contains(r#"<option value="POL-7">"#), "{}", next.body);
 }
 
 #[tokio::test]
