@@ -52,6 +52,19 @@ fn inbound_secret(kind: IntegrationKind, given: Option<GivenSecret>) -> Result<O
     }
 }
 
+/// Zendesk's signing secret as given: printable ASCII, 8 to 200 characters.
+pub fn zendesk_secret(errors: &mut FieldErrors, secret: Option<GivenSecret>) -> Option<GivenSecret> {
+    let secret = secret?;
+    let secret = secret.0.trim();
+    if !(8..=200).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.add(
+            "secret",
+            "must be the signing secret Zendesk shows: 8-200 printable ASCII characters",
+        );
+    }
+    Some(GivenSecret(secret.to_owned()))
+}
+
 pub async fn create_integration(
     state: &AppState,
     actor: &Actor,

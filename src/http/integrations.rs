@@ -122,19 +122,6 @@ impl std::fmt::Debug for CreatedIntegration {
     }
 }
 
-/// Zendesk's signing secret as given: printable ASCII, 8 to 200 characters.
-pub(crate) fn zendesk_secret(errors: &mut FieldErrors, secret: Option<GivenSecret>) -> Option<GivenSecret> {
-    let secret = secret?;
-    let secret = secret.0.trim();
-    if !(8..=200).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        errors.add(
-            "secret",
-            "must be the signing secret Zendesk shows: 8-200 printable ASCII characters",
-        );
-    }
-    Some(GivenSecret(secret.to_owned()))
-}
-
 /// Register a helpdesk integration.
 #[utoipa::path(
     post, path = "/v1/integrations", tag = "integrations", security(("bearer" = [])),
@@ -153,7 +140,7 @@ pub async fn create_integration(
     actor.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let name = required_line(&mut errors, "name", &body.name, 200);
-    let secret = zendesk_secret(&mut errors, body.secret);
+    let secret = app::integrations::zendesk_secret(&mut errors, body.secret);
     errors.finish()?;
 
     let created = app::integrations::create_integration(&state, &actor, name, body.kind, secret).await?;
@@ -241,7 +228,7 @@ pub async fn update_integration(
     if body.acts_for_agents.as_ref().is_some_and(|agents| agents.len() > 1000) {
         errors.add("acts_for_agents", "must list at most 1000 agents");
     }
-    let secret = zendesk_secret(&mut errors, body.secret);
+    let secret = app::integrations::zendesk_secret(&mut errors, body.secret);
     errors.finish()?;
     let change = IntegrationChange {
         name,

@@ -312,7 +312,7 @@ async fn create_integration(
     if kind.is_none() {
         errors.add("kind", "choose generic, zendesk or freshdesk");
     }
-    let secret = crate::http::integrations::zendesk_secret(
+    let secret = app::integrations::zendesk_secret(
         &mut errors,
         given(&form.secret).map(|secret| GivenSecret(secret.to_owned())),
     );
