@@ -92,6 +92,9 @@ pub struct ClusterOptions {
     /// Throwaway clusters (tests) trade durability for speed.
     pub ephemeral: bool,
     pub max_connections: u32,
+    /// More server settings, as `name=value` (the benchmark loads
+    /// `pg_stat_statements` this way).
+    pub settings: Vec<String>,
 }
 
 /// The unprivileged account the cluster runs as when we are root.
@@ -280,6 +283,11 @@ impl EmbeddedCluster {
         &self.data_dir
     }
 
+    /// The directory of the cluster's Unix socket (`psql -h`, `pgbench -h`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid.load(Ordering::Relaxed)
     }
@@ -359,6 +367,12 @@ impl Launch {
             .args(["-c", "listen_addresses="])
             .args(["-c", "unix_socket_permissions=0700"])
             .args(["-c", &format!("max_connections={}", self.options.max_connections)])
+            .args(
+                self.options
+                    .settings
+                    .iter()
+                    .flat_map(|setting| ["-c", setting.as_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io_error(&log_path))?)
             .stderr(log);

@@ -81,6 +81,7 @@ impl Database {
             bin_dir,
             ephemeral: false,
             max_connections: (settings.database.max_connections * 2 + 10).max(100),
+            settings: Vec::new(),
         })
         .await?;
         let options = cluster.connect_options("postgres");

@@ -114,6 +114,7 @@ async fn start_embedded() -> EmbeddedCluster {
         bin_dir: None,
         ephemeral: true,
         max_connections: 300,
+        settings: Vec::new(),
     })
     .await
     .expect("the embedded test cluster starts");

@@ -1,0 +1,532 @@
+//! The benchmark: how close the service comes to what its database can do.
+//! Loopback only, bounded in time; prints figures, asserts nothing.
+//!
+//! 1. A fresh PostgreSQL cluster of its own (durable: fsync on) with
+//!    `pg_stat_statements`, and the release service (`countersign serve`,
+//!    a separate process) on it, with `AGENTS` agents and one webhook
+//!    endpoint subscribed to every event, pointing at a receiver here.
+//! 2. `CLIENTS` concurrent keep-alive clients file → co-sign pairs for
+//!    `SECONDS`: pairs/s, p50/p90/p99 of each request, the service's idle and
+//!    peak RSS, webhook lag (commit to arrival), and the statements the
+//!    database ran per pair (from `pg_stat_statements`).
+//! 3. The reports, timed on the database the run left.
+//! 4. `pgbench` on the same cluster, for as long, with as many clients:
+//!    `bench/pair_service.sql` (the statements the service issues for one
+//!    pair, as `pg_stat_statements` lists them) and `bench/pair_minimal.sql`
+//!    (the least SQL a pair needs); pairs/s of each and the service's ratio
+//!    to them.
+//!
+//! `bench/run.sh [SECONDS [CLIENTS [AGENTS]]]` builds and runs it (defaults
+//! 20, 16, 300); `COUNTERSIGN_BIN` names another service binary.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use countersign::db::embedded::{ClusterOptions, EmbeddedCluster};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection, Row};
+use tokio::process::Command;
+use uuid::Uuid;
+
+/// Arrival time of each webhook message, by message id, with its commit time.
+type Arrivals = Arc<Mutex<HashMap<String, (DateTime<Utc>, DateTime<Utc>)>>>;
+
+struct Plan {
+    seconds: u64,
+    clients: usize,
+    agents: usize,
+    service: PathBuf,
+    repository: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arg = |n: usize, default: u64| -> anyhow::Result<u64> {
+        Ok(std::env::args()
+            .nth(n)
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(default))
+    };
+    let service = match std::env::var("COUNTERSIGN_BIN") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => std::env::current_exe()?.with_file_name("countersign"),
+    };
+    anyhow::ensure!(
+        service.is_file(),
+        "no service binary at {} (cargo build --release, or set COUNTERSIGN_BIN)",
+        service.display()
+    );
+    let plan = Plan {
+        seconds: arg(1, 20)?,
+        clients: arg(2, 16)? as usize,
+        agents: arg(3, 300)?.max(2) as usize,
+        service,
+        repository: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    };
+    let work = std::env::temp_dir().join(format!("countersign-bench-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&work)?;
+    std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    println!(
+        "Countersign benchmark: {} s, {} clients, {} agents",
+        plan.seconds, plan.clients, plan.agents
+    );
+    let cluster = EmbeddedCluster::start(&ClusterOptions {
+        data_dir: work.join("data"),
+        bin_dir: None,
+        ephemeral: false,
+        max_connections: 200,
+        settings: vec![
+            "shared_preload_libraries=pg_stat_statements".to_owned(),
+            "pg_stat_statements.track=all".to_owned(),
+            "pg_stat_statements.max=5000".to_owned(),
+        ],
+    })
+    .await
+    .context("starting the benchmark's PostgreSQL")?;
+    let result = run(&plan, &cluster, &work).await;
+    cluster.stop().await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn millis(sorted: &[f64]) -> String {
+    format!(
+        "p50 {:6.1} ms  p90 {:6.1} ms  p99 {:6.1} ms  (n = {})",
+        percentile(sorted, 50.0),
+        percentile(sorted, 90.0),
+        percentile(sorted, 99.0),
+        sorted.len()
+    )
+}
+
+/// The process's resident memory now and at its peak, in MB.
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
+    async fn receive(State(arrivals): State<Arrivals>, headers: axum::http::HeaderMap, body: Bytes) {
+        let now = Utc::now();
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let committed = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|message| message["timestamp"].as_str().map(str::to_owned))
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map_or(now, |at| at.with_timezone(&Utc));
+        arrivals.lock().unwrap().insert(id, (committed, now));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}/hook", listener.local_addr()?);
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(arrivals);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(address)
+}
+
+struct Person {
+    id: String,
+    token: String,
+}
+
+async fn create_person(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    role: &str,
+    n: usize,
+) -> anyhow::Result<Person> {
+    let employee: Value = http
+        .post(format!("{base}/v1/employees"))
+        .bearer_auth(admin)
+        .json(
+            &json!({ "name": format!("Bench {role} {n}"), "email": format!("bench-{role}-{n}@example.com"),
+                       "role": role, "team": format!("team-{}", n % 10) }),
+        )
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = employee["id"].as_str().context("an employee id")?.to_owned();
+    let issued: Value = http
+        .post(format!("{base}/v1/employees/{id}/tokens"))
+        .bearer_auth(admin)
+        .json(&json!({}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = issued["token"].as_str().context("a token")?.to_owned();
+    Ok(Person { id, token })
+}
+
+#[derive(Default)]
+struct Timings {
+    pairs: u64,
+    refused: u64,
+    file_ms: Vec<f64>,
+    cosign_ms: Vec<f64>,
+}
+
+/// One client: file as one agent, co-sign as another, until `deadline`.
+async fn drive(base: String, agents: Arc<Vec<Person>>, client: usize, deadline: Instant) -> Timings {
+    countersign::webhooks::sender::install_tls_provider();
+    let http = reqwest::Client::new();
+    let mut timings = Timings::default();
+    let n = agents.len();
+    let mut turn = client * 7919;
+    while Instant::now() < deadline {
+        turn += 1;
+        let proposer = &agents[turn % n];
+        let peer = &agents[(turn % n + 1 + turn / n % (n - 1)) % n];
+        let body = json!({
+            "category": "refund", "policy_ref": "REFUND-30-DAYS", "summary": "Refund a lost parcel",
+            "resolution": "Refund in full", "justification": "The carrier lost it",
+            "amount_minor": 2500, "currency": "EUR", "ticket_ref": format!("T-{turn}"),
+        });
+        let started = Instant::now();
+        let filed = http
+            .post(format!("{base}/v1/proposals"))
+            .bearer_auth(&proposer.token)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(filed) = filed else {
+            timings.refused += 1;
+            continue;
+        };
+        let location = filed
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = filed.status();
+        let _ = filed.bytes().await;
+        timings.file_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let (true, Some(location)) = (status.is_success(), location) else {
+            timings.refused += 1;
+            continue;
+        };
+        let started = Instant::now();
+        let signed = http
+            .post(format!("{base}{location}/cosign"))
+            .bearer_auth(&peer.token)
+            .json(&json!({ "revision": 1 }))
+            .send()
+            .await;
+        match signed {
+            Ok(answer) if answer.status().is_success() => {
+                let _ = answer.bytes().await;
+                timings.cosign_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                timings.pairs += 1;
+            }
+            _ => timings.refused += 1,
+        }
+    }
+    timings
+}
+
+/// `pgbench` running `script` for the plan's time and clients: its pairs/s.
+async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyhow::Result<f64> {
+    let bin = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("pgbench"))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("pgbench"));
+    let output = Command::new(bin)
+        .args(["-n", "-M", "prepared", "-U", "postgres", "-h"])
+        .arg(cluster.socket_dir())
+        .args([
+            "-c",
+            &plan.clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &plan.seconds.to_string(),
+        ])
+        .args(["-D", &format!("agents={}", plan.agents), "-f"])
+        .arg(script)
+        .arg("bench")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench failed on {}: {}{}",
+        script.display(),
+        text,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines()
+        .find(|line| line.starts_with("tps = "))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+        .context("pgbench printed no tps")
+}
+
+async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Result<()> {
+    let mut server = PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
+    server.execute("CREATE DATABASE bench").await?;
+    let mut db = PgConnection::connect_with(&cluster.connect_options("bench")).await?;
+    db.execute("CREATE EXTENSION pg_stat_statements").await?;
+    let url = format!(
+        "postgres://postgres@localhost/bench?host={}",
+        cluster.socket_dir().display()
+    );
+
+    // The service, as its own process.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let key = base64_key();
+    let log = std::fs::File::create(work.join("service.log"))?;
+    let env = [
+        ("COUNTERSIGN_DATABASE__URL", url.as_str()),
+        ("COUNTERSIGN_SERVER__ADDR", &format!("127.0.0.1:{port}")),
+        ("COUNTERSIGN_SECRETS__KEY", key.as_str()),
+        ("COUNTERSIGN_LOG_FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+    ];
+    let admin = Command::new(&plan.service)
+        .args([
+            "bootstrap-admin",
+            "--email",
+            "bench-admin@example.com",
+            "--name",
+            "Bench Admin",
+        ])
+        .envs(env)
+        .env_remove("DATABASE_URL")
+        .output()
+        .await?;
+    anyhow::ensure!(
+        admin.status.success(),
+        "bootstrap-admin: {}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let admin = String::from_utf8(admin.stdout)?.trim().to_owned();
+    let mut service = Command::new(&plan.service)
+        .arg("serve")
+        .envs(env)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = service.id().context("the service's pid")?;
+    countersign::webhooks::sender::install_tls_provider();
+    let http = reqwest::Client::new();
+    let ready = Instant::now();
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        anyhow::ensure!(
+            ready.elapsed() < Duration::from_secs(30),
+            "the service did not get ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // People, the webhook endpoint, and the tokens pgbench signs in with.
+    let mut agents = Vec::new();
+    for chunk in (0..plan.agents).collect::<Vec<_>>().chunks(16) {
+        let made =
+            futures_util::future::join_all(chunk.iter().map(|n| create_person(&http, &base, &admin, "agent", *n)))
+                .await;
+        for person in made {
+            agents.push(person?);
+        }
+    }
+    let manager = create_person(&http, &base, &admin, "manager", 0).await?;
+    let arrivals: Arrivals = Arc::default();
+    let hook = receiver(arrivals.clone()).await?;
+    http.post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(&admin)
+        .json(&json!({ "url": hook, "description": "benchmark receiver" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    db.execute("CREATE TABLE bench_agents (n int PRIMARY KEY, employee_id uuid NOT NULL, token_hash bytea NOT NULL)")
+        .await?;
+    for (n, agent) in agents.iter().enumerate() {
+        sqlx::query("INSERT INTO bench_agents VALUES ($1, $2, $3)")
+            .bind(n as i32 + 1)
+            .bind(Uuid::parse_str(&agent.id)?)
+            .bind(Sha256::digest(agent.token.as_bytes()).to_vec())
+            .execute(&mut db)
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle_rss, _) = rss_mb(pid);
+
+    // The load.
+    db.execute("SELECT pg_stat_statements_reset()").await?;
+    let agents = Arc::new(agents);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(plan.seconds);
+    let clients = (0..plan.clients).map(|client| tokio::spawn(drive(base.clone(), agents.clone(), client, deadline)));
+    let mut total = Timings::default();
+    for finished in futures_util::future::join_all(clients).await {
+        let timings = finished?;
+        total.pairs += timings.pairs;
+        total.refused += timings.refused;
+        total.file_ms.extend(timings.file_ms);
+        total.cosign_ms.extend(timings.cosign_ms);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (_, peak_rss) = rss_mb(pid);
+    let statements = sqlx::query(
+        "SELECT calls, toplevel, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
+         JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench' ORDER BY toplevel DESC, calls DESC",
+    )
+    .fetch_all(&mut db)
+    .await?;
+
+    // Every message delivered, or a minute passed.
+    let expected = total.pairs as usize * 3;
+    let waited = Instant::now();
+    while arrivals.lock().unwrap().len() < expected && waited.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut lags: Vec<f64> = arrivals
+        .lock()
+        .unwrap()
+        .values()
+        .map(|(committed, arrived)| (*arrived - *committed).num_microseconds().unwrap_or(0) as f64 / 1000.0)
+        .collect();
+    lags.sort_by(f64::total_cmp);
+
+    // The reports, on what the run left.
+    let mut reports = Vec::new();
+    for path in [
+        "/v1/reports/summary",
+        "/v1/reports/summary?group_by=cosigner",
+        "/v1/reports/policy-candidates",
+        "/v1/reports/cosign-pairs",
+        "/v1/reports/waiting",
+    ] {
+        let started = Instant::now();
+        let answer = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&manager.token)
+            .send()
+            .await?;
+        let status = answer.status();
+        let _ = answer.bytes().await?;
+        reports.push((path, status, started.elapsed().as_secs_f64() * 1000.0));
+    }
+    let proposals: i64 = sqlx::query_scalar("SELECT count(*) FROM proposals")
+        .fetch_one(&mut db)
+        .await?;
+    service.start_kill()?;
+    let _ = service.wait().await;
+
+    // The ceilings.
+    let scripts = [
+        ("same statements as the service", "bench/pair_service.sql"),
+        ("least SQL a pair needs", "bench/pair_minimal.sql"),
+    ];
+    let mut ceilings = Vec::new();
+    for (what, script) in scripts {
+        ceilings.push((what, pgbench(plan, cluster, &plan.repository.join(script)).await?));
+    }
+
+    let pairs_per_second = total.pairs as f64 / elapsed;
+    total.file_ms.sort_by(f64::total_cmp);
+    total.cosign_ms.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "service: {:.0} pairs/s ({} pairs in {elapsed:.1} s, {} refused or failed)",
+        pairs_per_second, total.pairs, total.refused
+    );
+    println!("  file    {}", millis(&total.file_ms));
+    println!("  co-sign {}", millis(&total.cosign_ms));
+    println!("  RSS: {idle_rss:.1} MB idle, {peak_rss:.1} MB peak");
+    println!(
+        "  webhooks: {} of {expected} messages arrived; lag from commit p50 {:.1} ms, p99 {:.1} ms",
+        lags.len(),
+        percentile(&lags, 50.0),
+        percentile(&lags, 99.0)
+    );
+    let per_pair = |calls: i64| calls as f64 / total.pairs.max(1) as f64;
+    let sent = |toplevel: bool| {
+        statements
+            .iter()
+            .filter(|row| row.get::<bool, _>("toplevel") == toplevel)
+            .map(|row| row.get::<i64, _>("calls"))
+            .sum::<i64>()
+    };
+    println!(
+        "  statements per pair: {:.1} sent by the service (one round trip each: requests and workers), \
+         {:.1} more run inside them (triggers, foreign keys)",
+        per_pair(sent(true)),
+        per_pair(sent(false))
+    );
+    println!("  sent by the service, per pair:");
+    for row in statements
+        .iter()
+        .filter(|row| row.get::<bool, _>("toplevel") && per_pair(row.get("calls")) >= 0.05)
+    {
+        let query: String = row.get("query");
+        let shown: String = query.chars().take(110).collect();
+        println!("    {:5.2}  {shown}", per_pair(row.get("calls")));
+    }
+    println!();
+    for (what, tps) in &ceilings {
+        println!(
+            "pgbench, {what}: {tps:.0} pairs/s; the service does {:.2}× that",
+            pairs_per_second / tps
+        );
+    }
+    println!();
+    println!("reports on {proposals} proposals:");
+    for (path, status, ms) in reports {
+        println!("  {ms:7.1} ms  {status}  {path}");
+    }
+    Ok(())
+}
+
+fn base64_key() -> String {
+    use base64::Engine;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("random bytes");
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
