@@ -284,9 +284,8 @@ where
             return Err(error);
         }
     };
-    db::audit::record(&mut tx, &change.events).await?;
     let messages = outbox::messages(&mut tx, &change.events, &change.proposals, now).await?;
-    let deliveries = db::webhooks::enqueue(&mut tx, &messages).await?;
+    let deliveries = db::audit::record(&mut tx, &change.events, &messages).await?;
     if let Some(Keyed { once, store }) = keyed {
         let body = store(&change.value).map_err(anyhow::Error::from)?;
         let status = if change.created { CREATED } else { CHANGED };

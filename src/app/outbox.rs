@@ -1,7 +1,7 @@
 //! The transactional outbox's messages: one per proposal event, carrying
 //! the proposal as the REST API shows it after the change. Built by the
 //! commit routine from a change's events; whether any is stored depends on
-//! who subscribes (`db::webhooks::enqueue`).
+//! who subscribes (`db::audit::record`, with the change's audit events).
 
 use std::collections::HashMap;
 

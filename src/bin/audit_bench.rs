@@ -62,7 +62,7 @@ async fn run(options: PgConnectOptions, events: usize) -> anyhow::Result<()> {
             })
             .collect();
         let mut tx = pool.begin().await?;
-        countersign::db::audit::record(&mut tx, &batch).await?;
+        countersign::db::audit::record(&mut tx, &batch, &[]).await?;
         tx.commit().await?;
         written += batch.len();
     }
@@ -132,7 +132,7 @@ async fn run(options: PgConnectOptions, events: usize) -> anyhow::Result<()> {
             })
             .collect();
         let mut tx = pool.begin().await?;
-        countersign::db::audit::record(&mut tx, &batch).await?;
+        countersign::db::audit::record(&mut tx, &batch, &[]).await?;
         countersign::db::audit::chain_batch(&mut tx, 1000, &keying).await?;
         tx.commit().await?;
     }

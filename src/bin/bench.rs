@@ -434,24 +434,30 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         .collect();
     lags.sort_by(f64::total_cmp);
 
-    // The reports, on what the run left.
+    // The reports, on what the run left: as it is (the planner's
+    // statistics as autovacuum left them), then after ANALYZE.
     let mut reports = Vec::new();
-    for path in [
-        "/v1/reports/summary",
-        "/v1/reports/summary?group_by=cosigner",
-        "/v1/reports/policy-candidates",
-        "/v1/reports/cosign-pairs",
-        "/v1/reports/waiting",
-    ] {
-        let started = Instant::now();
-        let answer = http
-            .get(format!("{base}{path}"))
-            .bearer_auth(&manager.token)
-            .send()
-            .await?;
-        let status = answer.status();
-        let _ = answer.bytes().await?;
-        reports.push((path, status, started.elapsed().as_secs_f64() * 1000.0));
+    for analyzed in [false, true] {
+        if analyzed {
+            db.execute("ANALYZE").await?;
+        }
+        for path in [
+            "/v1/reports/summary",
+            "/v1/reports/summary?group_by=cosigner",
+            "/v1/reports/policy-candidates",
+            "/v1/reports/cosign-pairs",
+            "/v1/reports/waiting",
+        ] {
+            let started = Instant::now();
+            let answer = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(&manager.token)
+                .send()
+                .await?;
+            let status = answer.status();
+            let _ = answer.bytes().await?;
+            reports.push((analyzed, path, status, started.elapsed().as_secs_f64() * 1000.0));
+        }
     }
     let proposals: i64 = sqlx::query_scalar("SELECT count(*) FROM proposals")
         .fetch_one(&mut db)
@@ -518,8 +524,9 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     }
     println!();
     println!("reports on {proposals} proposals:");
-    for (path, status, ms) in reports {
-        println!("  {ms:7.1} ms  {status}  {path}");
+    for (analyzed, path, status, ms) in reports {
+        let when = if analyzed { "after ANALYZE" } else { "as left" };
+        println!("  {ms:7.1} ms  {status}  {path}  ({when})");
     }
     Ok(())
 }

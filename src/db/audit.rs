@@ -6,13 +6,23 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::webhooks::OutboundMessage;
 use crate::domain::audit::{ChainKeying, ChainLink, EventContent};
 
-/// Inserts events and their queue entries in one statement (none when
-/// there are no events).
-pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::Result<()> {
-    if events.is_empty() {
-        return Ok(());
+/// Inserts events with their queue entries for the sequencer, and the
+/// webhook outbox's messages, in one statement (one round trip for every
+/// commit). Each message that some endpoint subscribes to is stored with
+/// one pending delivery per enabled such endpoint; a message nobody
+/// subscribes to writes nothing, and one for a disabled endpoint alone is
+/// kept (without a delivery) so that a replay after re-enabling it finds
+/// it. Answers how many deliveries it wrote.
+pub async fn record(
+    conn: &mut PgConnection,
+    events: &[EventContent],
+    messages: &[OutboundMessage],
+) -> sqlx::Result<u64> {
+    if events.is_empty() && messages.is_empty() {
+        return Ok(0);
     }
     let rows: Vec<Value> = events
         .iter()
@@ -30,7 +40,8 @@ pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::R
             })
         })
         .collect();
-    sqlx::query!(
+    let messages = serde_json::to_value(messages).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let written = sqlx::query!(
         r#"
         WITH inserted AS (
             INSERT INTO audit_events (id, occurred_at, event_type, subject_type, subject_id,
@@ -41,14 +52,35 @@ pub async fn record(conn: &mut PgConnection, events: &[EventContent]) -> sqlx::R
                 id uuid, occurred_at timestamptz, event_type text, subject_type text, subject_id uuid,
                 actor_employee_id uuid, via_integration_id uuid, payload jsonb, content_hash text)
             RETURNING id
+        ), queued AS (
+            INSERT INTO audit_unchained (event_id) SELECT id FROM inserted
+        ), message AS (
+            SELECT * FROM jsonb_to_recordset($2::jsonb)
+                AS m(id uuid, event_type text, proposal_id uuid, body text, created_at timestamptz)
+        ), subscribed AS (
+            SELECT m.id AS message_id, e.id AS endpoint_id, e.enabled, m.created_at
+            FROM message m
+            JOIN webhook_endpoints e
+              ON e.deleted_at IS NULL
+             AND (e.event_types IS NULL OR m.event_type = ANY (e.event_types))
+        ), stored AS (
+            INSERT INTO webhook_messages (id, event_type, proposal_id, body, created_at)
+            SELECT m.id, m.event_type, m.proposal_id, m.body, m.created_at
+            FROM message m
+            WHERE m.id IN (SELECT message_id FROM subscribed)
+            RETURNING id
         )
-        INSERT INTO audit_unchained (event_id) SELECT id FROM inserted
+        INSERT INTO webhook_deliveries (id, message_id, endpoint_id, next_attempt_at, created_at, updated_at)
+        SELECT countersign_uuid_v7(s.created_at), s.message_id, s.endpoint_id, s.created_at, s.created_at, s.created_at
+        FROM subscribed s JOIN stored ON stored.id = s.message_id
+        WHERE s.enabled
         "#,
         Value::Array(rows),
+        messages,
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected())
 }
 
 /// Links up to `batch` queued events into the chain, in one transaction.

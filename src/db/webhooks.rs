@@ -2,7 +2,6 @@
 //! deliveries), claiming due deliveries across replicas, and the attempt log.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -164,46 +163,6 @@ pub struct OutboundMessage {
     pub proposal_id: Uuid,
     pub body: String,
     pub created_at: DateTime<Utc>,
-}
-
-/// Writes each message that some endpoint subscribes to, with one pending
-/// delivery per enabled such endpoint, in one statement; a message nobody
-/// subscribes to writes nothing. A message for a disabled endpoint alone is
-/// kept (without a delivery) so that a replay after re-enabling it finds it.
-/// Answers how many deliveries it wrote.
-pub async fn enqueue(conn: &mut PgConnection, messages: &[OutboundMessage]) -> sqlx::Result<u64> {
-    if messages.is_empty() {
-        return Ok(0);
-    }
-    let rows = serde_json::to_value(messages).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    let written = sqlx::query!(
-        r#"
-        WITH message AS (
-            SELECT * FROM jsonb_to_recordset($1::jsonb)
-                AS m(id uuid, event_type text, proposal_id uuid, body text, created_at timestamptz)
-        ), subscribed AS (
-            SELECT m.id AS message_id, e.id AS endpoint_id, e.enabled, m.created_at
-            FROM message m
-            JOIN webhook_endpoints e
-              ON e.deleted_at IS NULL
-             AND (e.event_types IS NULL OR m.event_type = ANY (e.event_types))
-        ), stored AS (
-            INSERT INTO webhook_messages (id, event_type, proposal_id, body, created_at)
-            SELECT m.id, m.event_type, m.proposal_id, m.body, m.created_at
-            FROM message m
-            WHERE m.id IN (SELECT message_id FROM subscribed)
-            RETURNING id
-        )
-        INSERT INTO webhook_deliveries (id, message_id, endpoint_id, next_attempt_at, created_at, updated_at)
-        SELECT countersign_uuid_v7(s.created_at), s.message_id, s.endpoint_id, s.created_at, s.created_at, s.created_at
-        FROM subscribed s JOIN stored ON stored.id = s.message_id
-        WHERE s.enabled
-        "#,
-        rows as Value,
-    )
-    .execute(conn)
-    .await?;
-    Ok(written.rows_affected())
 }
 
 /// Whether an endpoint (enabled or not) subscribes to any of these types.

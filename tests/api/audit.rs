@@ -199,7 +199,7 @@ async fn queued_event(app: &TestApp, then: &str) -> (Uuid, sqlx::Result<()>) {
         chrono::Utc::now(),
     );
     let mut tx = app.pool.begin().await.unwrap();
-    countersign::db::audit::record(&mut tx, std::slice::from_ref(&event))
+    countersign::db::audit::record(&mut tx, std::slice::from_ref(&event), &[])
         .await
         .unwrap();
     let result = sqlx::raw_sql(sqlx::AssertSqlSafe(then.replace("{event}", &event.id.to_string())))
