@@ -1,5 +1,6 @@
--- pgbench: the statements the service sends for one file → co-sign pair,
--- in its order and transactions, as pg_stat_statements lists them (the
+-- pgbench: the statements the service sends for one file → co-sign pair
+-- (each transaction's audit events and webhook outbox rows in one
+-- statement), in its order and transactions, as pg_stat_statements lists them (the
 -- benchmark prints that list; keep this script in step with it). What the
 -- background workers send (chaining the audit log, delivering webhooks) is
 -- not here: this is the request path alone.
@@ -40,9 +41,9 @@ WITH inserted AS (
         id uuid, occurred_at timestamptz, event_type text, subject_type text, subject_id uuid,
         actor_employee_id uuid, via_integration_id uuid, payload jsonb, content_hash text)
     RETURNING id
-)
-INSERT INTO audit_unchained (event_id) SELECT id FROM inserted;
-WITH message AS (
+), queued AS (
+    INSERT INTO audit_unchained (event_id) SELECT id FROM inserted
+), message AS (
     SELECT * FROM jsonb_to_recordset(jsonb_build_array(jsonb_build_object(
         'id', gen_random_uuid(), 'event_type', 'proposal.created', 'proposal_id', :proposal::uuid,
         'body', repeat('x', 900), 'created_at', now())))
@@ -117,9 +118,9 @@ WITH inserted AS (
         id uuid, occurred_at timestamptz, event_type text, subject_type text, subject_id uuid,
         actor_employee_id uuid, via_integration_id uuid, payload jsonb, content_hash text)
     RETURNING id
-)
-INSERT INTO audit_unchained (event_id) SELECT id FROM inserted;
-WITH message AS (
+), queued AS (
+    INSERT INTO audit_unchained (event_id) SELECT id FROM inserted
+), message AS (
     SELECT * FROM jsonb_to_recordset((SELECT jsonb_agg(jsonb_build_object(
         'id', gen_random_uuid(), 'event_type', kind, 'proposal_id', :proposal::uuid,
         'body', repeat('x', 900), 'created_at', now()))

@@ -17,7 +17,8 @@
 //!    to them.
 //!
 //! `bench/run.sh [SECONDS [CLIENTS [AGENTS]]]` builds and runs it (defaults
-//! 20, 16, 300); `COUNTERSIGN_BIN` names another service binary.
+//! 20, 16, 300); `SERVICE_BIN` names another service binary (not a
+//! `COUNTERSIGN_…` variable: those are the service's configuration).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,13 +57,13 @@ async fn main() -> anyhow::Result<()> {
             .transpose()?
             .unwrap_or(default))
     };
-    let service = match std::env::var("COUNTERSIGN_BIN") {
+    let service = match std::env::var("SERVICE_BIN") {
         Ok(path) => PathBuf::from(path),
         Err(_) => std::env::current_exe()?.with_file_name("countersign"),
     };
     anyhow::ensure!(
         service.is_file(),
-        "no service binary at {} (cargo build --release, or set COUNTERSIGN_BIN)",
+        "no service binary at {} (cargo build --release, or set SERVICE_BIN)",
         service.display()
     );
     let plan = Plan {
@@ -414,7 +415,7 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     let elapsed = started.elapsed().as_secs_f64();
     let (_, peak_rss) = rss_mb(pid);
     let statements = sqlx::query(
-        "SELECT calls, toplevel, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
+        "SELECT calls, toplevel, total_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
          JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench' ORDER BY toplevel DESC, calls DESC",
     )
     .fetch_all(&mut db)
@@ -506,14 +507,32 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         per_pair(sent(true)),
         per_pair(sent(false))
     );
-    println!("  sent by the service, per pair:");
+    let time_per_pair = |row: &sqlx::postgres::PgRow| row.get::<f64, _>("total_exec_time") / total.pairs.max(1) as f64;
+    println!("  sent by the service, per pair: calls, database time (ms):");
     for row in statements
         .iter()
         .filter(|row| row.get::<bool, _>("toplevel") && per_pair(row.get("calls")) >= 0.05)
     {
         let query: String = row.get("query");
-        let shown: String = query.chars().take(110).collect();
-        println!("    {:5.2}  {shown}", per_pair(row.get("calls")));
+        let shown: String = query.chars().take(100).collect();
+        println!(
+            "    {:5.2} {:6.3}  {shown}",
+            per_pair(row.get("calls")),
+            time_per_pair(row)
+        );
+    }
+    println!("  where the database's time goes, per pair (ms; nested statements inside their callers' time too):");
+    let mut by_time: Vec<_> = statements.iter().collect();
+    by_time.sort_by(|a, b| time_per_pair(b).total_cmp(&time_per_pair(a)));
+    for row in by_time.into_iter().take(8) {
+        let query: String = row.get("query");
+        let shown: String = query.chars().take(100).collect();
+        let nested = if row.get::<bool, _>("toplevel") {
+            ""
+        } else {
+            "(nested) "
+        };
+        println!("    {:6.3}  {nested}{shown}", time_per_pair(row));
     }
     println!();
     for (what, tps) in &ceilings {
