@@ -14,7 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::format::{Stamp, given, stamp};
-use super::page::{Frame, WebError, render, require_role};
+use super::page::{Frame, WebError, render, require_role, when_valid};
 use super::session::{Posted, Signed};
 use crate::app::people::{NewPerson, PersonChange};
 use crate::app::sessions::WebSession;
@@ -29,6 +29,18 @@ use crate::state::AppState;
 
 fn admin(session: &WebSession) -> Result<(), WebError> {
     require_role(session, Role::Admin)
+}
+
+/// A refused form's problems as the page lists them: (field, message),
+/// with "" for a refusal about no one field.
+fn shown_on_the_form(error: AppError) -> Result<Vec<(String, String)>, WebError> {
+    match error {
+        AppError::Invalid(errors) => Ok(errors.as_map().clone().into_iter().collect()),
+        other => match WebError::from(other) {
+            WebError::Refused { detail, .. } => Ok(vec![(String::new(), detail)]),
+            internal => Err(internal),
+        },
+    }
 }
 
 // ----------------------------------------------------------------- people
@@ -131,20 +143,11 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
         team: optional_line(&mut errors, "team", given(&form.team), 100),
         external_id: optional_line(&mut errors, "external_id", given(&form.external_id), 200),
     };
-    let created = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::people::create_employee(&state, &session.actor, person).await,
-    };
+    let created = when_valid(errors, app::people::create_employee(&state, &session.actor, person)).await;
     match created {
         Ok(_) => Ok(Redirect::to("/people").into_response()),
         Err(error) => {
-            let errors = match error {
-                AppError::Invalid(errors) => errors.as_map().clone().into_iter().collect(),
-                other => match WebError::from(other) {
-                    WebError::Refused { detail, .. } => vec![(String::new(), detail)],
-                    internal => return Err(internal),
-                },
-            };
+            let errors = shown_on_the_form(error)?;
             let page = people_page(&state, &session, form, errors, None).await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
@@ -333,13 +336,7 @@ async fn create_integration(
             Ok(render(StatusCode::CREATED, &page))
         }
         Err(error) => {
-            let errors = match error {
-                AppError::Invalid(errors) => errors.as_map().clone().into_iter().collect(),
-                other => match WebError::from(other) {
-                    WebError::Refused { detail, .. } => vec![(String::new(), detail)],
-                    internal => return Err(internal),
-                },
-            };
+            let errors = shown_on_the_form(error)?;
             let page = integrations_page(&state, &session, form.name, errors, None).await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }

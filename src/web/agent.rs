@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::format::{self, Card, Stamp, amount_of, card, currency_choices, given, stamp};
-use super::page::{Frame, WebError, render, require_role};
+use super::page::{Frame, WebError, render, require_role, when_valid};
 use super::session::{Posted, Refreshing, Signed};
 use crate::app::proposals::{OutcomeReport, Signing};
 use crate::app::sessions::WebSession;
@@ -331,10 +331,11 @@ async fn file_proposal(State(state): State<AppState>, posted: Posted<TermsForm>)
     let key = form_key(&session, "POST /proposals", &form.form_key, &create);
     let terms = create.terms(&mut errors);
     let frame = Frame::new(&session, "File a proposal", "/proposals/new");
-    let filed = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::file(&state, &session.actor, terms, key.as_ref()).await,
-    };
+    let filed = when_valid(
+        errors,
+        app::proposals::file(&state, &session.actor, terms, key.as_ref()),
+    )
+    .await;
     match filed {
         Ok(Written::Done { value, .. }) => Ok(Redirect::to(&proposal_path(value.id)).into_response()),
         Ok(Written::Replayed { body, .. }) => {
@@ -376,10 +377,7 @@ async fn revise_proposal(
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
     let change = form.revise(&mut errors).change(&mut errors);
-    let revised = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::revise(&state, &session.actor, id, change).await,
-    };
+    let revised = when_valid(errors, app::proposals::revise(&state, &session.actor, id, change)).await;
     match revised {
         Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
         Err(error) => {
@@ -588,10 +586,11 @@ async fn cosign(
         if_match: None,
         text: comment,
     };
-    let result = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::cosign(&state, &session.actor, id, signing, key.as_ref()).await,
-    };
+    let result = when_valid(
+        errors,
+        app::proposals::cosign(&state, &session.actor, id, signing, key.as_ref()),
+    )
+    .await;
     done(id, result)
 }
 
@@ -615,10 +614,11 @@ async fn decline(
         if_match: None,
         text: Some(reason),
     };
-    let result = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::decline(&state, &session.actor, id, signing, key.as_ref()).await,
-    };
+    let result = when_valid(
+        errors,
+        app::proposals::decline(&state, &session.actor, id, signing, key.as_ref()),
+    )
+    .await;
     done(id, result)
 }
 
@@ -644,10 +644,11 @@ async fn withdraw(
         &form.form_key,
         &form,
     );
-    let result = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::withdraw(&state, &session.actor, id, reason, key.as_ref()).await,
-    };
+    let result = when_valid(
+        errors,
+        app::proposals::withdraw(&state, &session.actor, id, reason, key.as_ref()),
+    )
+    .await;
     done(id, result)
 }
 
@@ -700,10 +701,11 @@ async fn record_outcome(
         &form.form_key,
         &form,
     );
-    let result = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::record_outcome(&state, &session.actor, id, report, key.as_ref()).await,
-    };
+    let result = when_valid(
+        errors,
+        app::proposals::record_outcome(&state, &session.actor, id, report, key.as_ref()),
+    )
+    .await;
     done(id, result)
 }
 
@@ -725,10 +727,11 @@ async fn review(
     let mut errors = FieldErrors::new();
     let note = required_text(&mut errors, "note", &form.note, 5000);
     let key = form_key(&session, &format!("POST /proposals/{id}/review"), &form.form_key, &form);
-    let result = match errors.finish() {
-        Err(errors) => Err(AppError::Invalid(errors)),
-        Ok(()) => app::proposals::review(&state, &session.actor, id, form.verdict, note, key.as_ref()).await,
-    };
+    let result = when_valid(
+        errors,
+        app::proposals::review(&state, &session.actor, id, form.verdict, note, key.as_ref()),
+    )
+    .await;
     done(id, result)
 }
 

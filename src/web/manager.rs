@@ -328,64 +328,60 @@ async fn reports(
     Ok(render(StatusCode::OK, &page))
 }
 
-fn csv_refused(error: crate::http::error::ApiError) -> WebError {
-    WebError::from(error).back_to("/reports".to_owned())
+/// The reports a page offers as CSV.
+#[derive(Debug, Clone, Copy)]
+enum Download {
+    Summary,
+    PolicyCandidates,
+    CosignPairs,
 }
 
-async fn summary_csv(
+/// A report as CSV, for the window and grouping on the page: the same
+/// answer as the REST API's `.csv` path.
+async fn download(
+    report: Download,
     State(state): State<AppState>,
     Signed(session): Signed,
     Query(form): Query<ReportForm>,
 ) -> Result<Response, WebError> {
     require_role(&session, Role::Manager)?;
     let window = form.window()?;
-    let query = SummaryQuery {
-        from: Some(window.from),
-        to: Some(window.to),
-        group_by: Some(window.group_by),
+    let (from, to) = (Some(window.from), Some(window.to));
+    let answer = match report {
+        Download::Summary => {
+            let group_by = Some(window.group_by);
+            summary_in(state, session.actor, true, SummaryQuery { from, to, group_by }).await
+        }
+        Download::PolicyCandidates => {
+            let query = CandidatesQuery {
+                from,
+                to,
+                min_count: None,
+            };
+            policy_candidates_in(state, session.actor, true, query).await
+        }
+        Download::CosignPairs => {
+            let query = PairsQuery { from, to, top: None };
+            cosign_pairs_in(state, session.actor, true, query).await
+        }
     };
-    summary_in(state, session.actor, true, query).await.map_err(csv_refused)
-}
-
-async fn candidates_csv(
-    State(state): State<AppState>,
-    Signed(session): Signed,
-    Query(form): Query<ReportForm>,
-) -> Result<Response, WebError> {
-    require_role(&session, Role::Manager)?;
-    let window = form.window()?;
-    let query = CandidatesQuery {
-        from: Some(window.from),
-        to: Some(window.to),
-        min_count: None,
-    };
-    policy_candidates_in(state, session.actor, true, query)
-        .await
-        .map_err(csv_refused)
-}
-
-async fn pairs_csv(
-    State(state): State<AppState>,
-    Signed(session): Signed,
-    Query(form): Query<ReportForm>,
-) -> Result<Response, WebError> {
-    require_role(&session, Role::Manager)?;
-    let window = form.window()?;
-    let query = PairsQuery {
-        from: Some(window.from),
-        to: Some(window.to),
-        top: None,
-    };
-    cosign_pairs_in(state, session.actor, true, query)
-        .await
-        .map_err(csv_refused)
+    answer.map_err(|error| WebError::from(error).back_to("/reports".to_owned()))
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reviews", get(review_queue))
         .route("/reports", get(reports))
-        .route("/reports/summary.csv", get(summary_csv))
-        .route("/reports/policy-candidates.csv", get(candidates_csv))
-        .route("/reports/cosign-pairs.csv", get(pairs_csv))
+        .route(
+            "/reports/summary.csv",
+            get(|state, signed, query| download(Download::Summary, state, signed, query)),
+        )
+        .route(
+            "/reports/policy-candidates.csv",
+            get(|state, signed, query| download(Download::PolicyCandidates, state, signed, query)),
+        )
+        .route(
+            "/reports/cosign-pairs.csv",
+            get(|state, signed, query| download(Download::CosignPairs, state, signed, query)),
+        )
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::app::AppError;
 use crate::app::sessions::WebSession;
 use crate::domain::employee::Role;
+use crate::domain::fields::FieldErrors;
 use crate::http::error::ApiError;
 
 /// The navigation of a role: (path, label).
@@ -86,17 +87,24 @@ pub fn require_role(session: &WebSession, role: Role) -> Result<(), WebError> {
     session.actor.require(role).map(|_| ()).map_err(WebError::from)
 }
 
+fn html(status: StatusCode, page: String) -> Response {
+    let content_type = HeaderValue::from_static("text/html; charset=utf-8");
+    (status, [(header::CONTENT_TYPE, content_type)], page).into_response()
+}
+
+/// Runs the use case `work` once the form's fields passed their checks
+/// (`errors` empty); refused with every bad field otherwise.
+pub async fn when_valid<T>(
+    errors: FieldErrors,
+    work: impl Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    errors.finish().map_err(AppError::Invalid)?;
+    work.await
+}
+
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
-        Ok(html) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            )],
-            html,
-        )
-            .into_response(),
+        Ok(page) => html(status, page),
         Err(error) => WebError::Internal(anyhow::Error::new(error).context("rendering a page")).into_response(),
     }
 }
@@ -224,15 +232,7 @@ impl IntoResponse for WebError {
             back,
         };
         match page.render() {
-            Ok(html) => (
-                status,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                )],
-                html,
-            )
-                .into_response(),
+            Ok(page) => html(status, page),
             Err(_) => (status, "The page could not be shown.").into_response(),
         }
     }
