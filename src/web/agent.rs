@@ -175,23 +175,11 @@ impl TermsForm {
         }
     }
 
-    /// The amount in minor units, with its currency, or neither.
+    /// The amount in minor units, and its currency when an amount was typed.
     fn money(&self, errors: &mut FieldErrors) -> (Option<i64>, Option<String>) {
-        match (given_owned(&self.amount), given_owned(&self.currency)) {
-            (None, None) => (None, None),
-            (Some(_), None) => {
-                errors.add("currency", "choose the currency of the amount");
-                (None, None)
-            }
-            (None, Some(_)) => (None, None),
-            (Some(amount), Some(currency)) => match format::parse_amount(&amount, &currency) {
-                Ok(minor) => (Some(minor), Some(currency)),
-                Err(message) => {
-                    errors.add("amount_minor", message);
-                    (None, Some(currency))
-                }
-            },
-        }
+        let amount = given(&self.amount);
+        let minor = format::typed_amount(errors, "amount_minor", amount, given(&self.currency));
+        (minor, amount.and(given_owned(&self.currency)))
     }
 
     fn create(&self, errors: &mut FieldErrors) -> CreateProposal {
@@ -551,10 +539,21 @@ async fn show_proposal(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// Back to the proposal after an action (done now, or done before under
-/// the form's key); a refusal's page links back too.
-fn done<T>(id: Uuid, result: Result<Written<T>, AppError>) -> Result<Response, WebError> {
-    match result {
+/// One action on a proposal from its page: `work` (the use case) runs once
+/// the form's fields passed their checks, once per rendered form (see
+/// [`form_key`]); then back to the proposal (done now, or done before under
+/// the form's key), and a refusal's page links back to it too.
+async fn act<T>(
+    session: &WebSession,
+    id: Uuid,
+    action: &str,
+    form: &impl std::fmt::Debug,
+    key: &str,
+    errors: FieldErrors,
+    work: impl AsyncFnOnce(Option<&IdempotencyKey>) -> Result<Written<T>, AppError>,
+) -> Result<Response, WebError> {
+    let key = form_key(session, &format!("POST /proposals/{id}/{action}"), key, form);
+    match when_valid(errors, work(key.as_ref())).await {
         Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
         Err(error) => Err(WebError::from(error).back_to(proposal_path(id))),
     }
@@ -580,18 +579,15 @@ async fn cosign(
     let mut errors = FieldErrors::new();
     check_revision(&mut errors, form.revision);
     let comment = optional_text(&mut errors, "comment", given(&form.text), 2000);
-    let key = form_key(&session, &format!("POST /proposals/{id}/cosign"), &form.form_key, &form);
     let signing = Signing {
         revision: form.revision,
         if_match: None,
         text: comment,
     };
-    let result = when_valid(
-        errors,
-        app::proposals::cosign(&state, &session.actor, id, signing, key.as_ref()),
-    )
-    .await;
-    done(id, result)
+    act(&session, id, "cosign", &form, &form.form_key, errors, async |key| {
+        app::proposals::cosign(&state, &session.actor, id, signing, key).await
+    })
+    .await
 }
 
 async fn decline(
@@ -603,23 +599,15 @@ async fn decline(
     let mut errors = FieldErrors::new();
     check_revision(&mut errors, form.revision);
     let reason = required_text(&mut errors, "reason", &form.text, 2000);
-    let key = form_key(
-        &session,
-        &format!("POST /proposals/{id}/decline"),
-        &form.form_key,
-        &form,
-    );
     let signing = Signing {
         revision: form.revision,
         if_match: None,
         text: Some(reason),
     };
-    let result = when_valid(
-        errors,
-        app::proposals::decline(&state, &session.actor, id, signing, key.as_ref()),
-    )
-    .await;
-    done(id, result)
+    act(&session, id, "decline", &form, &form.form_key, errors, async |key| {
+        app::proposals::decline(&state, &session.actor, id, signing, key).await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -638,18 +626,10 @@ async fn withdraw(
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
     let reason = optional_text(&mut errors, "reason", given(&form.reason), 2000);
-    let key = form_key(
-        &session,
-        &format!("POST /proposals/{id}/withdraw"),
-        &form.form_key,
-        &form,
-    );
-    let result = when_valid(
-        errors,
-        app::proposals::withdraw(&state, &session.actor, id, reason, key.as_ref()),
-    )
-    .await;
-    done(id, result)
+    act(&session, id, "withdraw", &form, &form.form_key, errors, async |key| {
+        app::proposals::withdraw(&state, &session.actor, id, reason, key).await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -673,40 +653,25 @@ async fn record_outcome(
 ) -> Result<Response, WebError> {
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
-    let (actual_amount_minor, currency) = match (given(&form.actual_amount), given(&form.currency)) {
-        (None, _) => (None, None),
-        (Some(_), None) => {
-            errors.add("currency", "choose the currency of the actual amount");
-            (None, None)
-        }
-        (Some(amount), Some(currency)) => match format::parse_amount(amount, currency) {
-            Ok(minor) => (Some(minor), Some(currency.to_owned())),
-            Err(message) => {
-                errors.add("actual_amount_minor", message);
-                (None, None)
-            }
-        },
-    };
+    let actual_amount_minor = format::typed_amount(
+        &mut errors,
+        "actual_amount_minor",
+        given(&form.actual_amount),
+        given(&form.currency),
+    );
     let report: OutcomeReport = RecordOutcome {
         executed: form.executed == "yes",
         actual_amount_minor,
-        currency,
+        // Named only with the amount it is the currency of.
+        currency: actual_amount_minor.and(given_owned(&form.currency)),
         customer_outcome: form.customer_outcome,
         note: given_owned(&form.note),
     }
     .report(&mut errors);
-    let key = form_key(
-        &session,
-        &format!("POST /proposals/{id}/outcome"),
-        &form.form_key,
-        &form,
-    );
-    let result = when_valid(
-        errors,
-        app::proposals::record_outcome(&state, &session.actor, id, report, key.as_ref()),
-    )
-    .await;
-    done(id, result)
+    act(&session, id, "outcome", &form, &form.form_key, errors, async |key| {
+        app::proposals::record_outcome(&state, &session.actor, id, report, key).await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -726,13 +691,10 @@ async fn review(
     let Posted { session, form } = posted;
     let mut errors = FieldErrors::new();
     let note = required_text(&mut errors, "note", &form.note, 5000);
-    let key = form_key(&session, &format!("POST /proposals/{id}/review"), &form.form_key, &form);
-    let result = when_valid(
-        errors,
-        app::proposals::review(&state, &session.actor, id, form.verdict, note, key.as_ref()),
-    )
-    .await;
-    done(id, result)
+    act(&session, id, "review", &form, &form.form_key, errors, async |key| {
+        app::proposals::review(&state, &session.actor, id, form.verdict, note, key).await
+    })
+    .await
 }
 
 pub fn router() -> Router<AppState> {

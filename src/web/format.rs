@@ -71,6 +71,25 @@ pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
         .map_err(|_| "is too large".to_owned())
 }
 
+/// An amount typed in major units, in minor units: none when nothing was
+/// typed; a field error (on `field`, or on `currency` when it has none)
+/// when it cannot be read.
+pub fn typed_amount(
+    errors: &mut crate::domain::fields::FieldErrors,
+    field: &str,
+    amount: Option<&str>,
+    currency: Option<&str>,
+) -> Option<i64> {
+    let amount = amount?;
+    let Some(currency) = currency else {
+        errors.add("currency", "choose the currency of the amount");
+        return None;
+    };
+    parse_amount(amount, currency)
+        .map_err(|message| errors.add(field, message))
+        .ok()
+}
+
 /// A moment as the page shows it: machine-readable for the script that
 /// writes it in the viewer's zone, and readable without the script.
 #[derive(Debug, Clone)]
