@@ -50,6 +50,7 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub reports: ReportSettings,
     pub web: WebSettings,
+    pub routing: RoutingSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,6 +179,14 @@ pub struct WebSettings {
     pub secure_cookies: SecureCookies,
     pub public_url: String,
     pub inbox_refresh_ms: u32,
+}
+
+/// Who is asked to co-sign, and when.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// An agent's "on shift" lapses after this long without activity.
+    pub availability_idle_minutes: u32,
 }
 
 /// When the session cookie carries `Secure`.
@@ -349,6 +358,10 @@ impl Settings {
             ("web.idle_minutes", self.web.idle_minutes),
             ("web.sign_in_link_minutes", self.web.sign_in_link_minutes),
             ("web.inbox_refresh_ms", self.web.inbox_refresh_ms),
+            (
+                "routing.availability_idle_minutes",
+                self.routing.availability_idle_minutes,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

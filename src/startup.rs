@@ -78,6 +78,8 @@ impl Application {
             policy: Arc::new(policy),
             metrics: metrics_handle(),
             token_usage: Arc::default(),
+            activity: Arc::default(),
+            clock: Arc::default(),
             wakes: Arc::default(),
             rate_limit,
             database_status: database.as_ref().and_then(|d| d.cluster.as_ref()).map(|c| c.status()),

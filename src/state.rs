@@ -3,9 +3,10 @@
 //! reach. Nothing here knows HTTP.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -35,6 +36,28 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Exceptions exports running at once (`reports.max_concurrent_exports`).
     pub export_slots: Arc<tokio::sync::Semaphore>,
+    /// When each person's activity was last written (availability).
+    pub activity: Arc<TokenUsage>,
+    /// The time the rules see.
+    pub clock: Arc<Clock>,
+}
+
+/// The time the rules see: the real time, which tests move forward to see
+/// a wait of minutes pass without sleeping through it.
+#[derive(Debug, Default)]
+pub struct Clock {
+    ahead_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.ahead_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this replica's time forward (tests only: it never goes back).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.ahead_ms.fetch_add(by.num_milliseconds().max(0), Ordering::Relaxed);
+    }
 }
 
 /// What a commit wakes in this replica.
@@ -57,24 +80,24 @@ pub fn token_rate_limit(settings: &Settings) -> Option<Arc<TokenRateLimit>> {
     Some(Arc::new(governor::RateLimiter::keyed(quota)))
 }
 
-/// Remembers when this replica last wrote `last_used_at` for each token, so
-/// a busy token costs one write a minute, not one per request.
+/// Remembers when this replica last wrote something down for each key (a
+/// token's `last_used_at`, a person's activity), so a busy caller costs one
+/// write a minute, not one per request.
 #[derive(Debug, Default)]
 pub struct TokenUsage {
-    written: Mutex<HashMap<Uuid, Instant>>,
+    written: Mutex<HashMap<Uuid, DateTime<Utc>>>,
 }
 
-const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(60);
+const USAGE_WRITE_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
 
 impl TokenUsage {
-    /// True when this token's use should be written now (and notes that it is).
-    pub fn should_write(&self, token_id: Uuid) -> bool {
-        let now = Instant::now();
+    /// True when this key's use at `now` should be written (and notes that it is).
+    pub fn should_write(&self, key: Uuid, now: DateTime<Utc>) -> bool {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        match written.get(&token_id) {
-            Some(last) if now.duration_since(*last) < USAGE_WRITE_INTERVAL => false,
+        match written.get(&key) {
+            Some(last) if now - *last < USAGE_WRITE_INTERVAL => false,
             _ => {
-                written.insert(token_id, now);
+                written.insert(key, now);
                 true
             }
         }

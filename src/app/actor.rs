@@ -82,7 +82,7 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
     let stale = owner
         .last_used_at
         .is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::seconds(60));
-    if stale && state.token_usage.should_write(owner.token_id) {
+    if stale && state.token_usage.should_write(owner.token_id, state.clock.now()) {
         let pool = state.pool.clone();
         tokio::spawn(async move {
             if let Err(error) = db::tokens::touch(&pool, owner.token_id).await {
@@ -100,8 +100,10 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
                 "only integration tokens may act on behalf of someone (Countersign-On-Behalf-Of)",
             ));
         }
+        let person = Person { id, role, active };
+        super::availability::noticed(state, &person);
         return Ok(Actor {
-            person: Some(Person { id, role, active }),
+            person: Some(person),
             via_integration: None,
             token_id: owner.token_id,
         });
@@ -125,7 +127,9 @@ pub async fn authenticate(state: &AppState, token: &str, on_behalf_of: Option<&s
                         "Countersign-On-Behalf-Of: this integration may not act for `{reference}`"
                     ))
                 })?;
-            Some(agent.person())
+            let person = agent.person();
+            super::availability::noticed(state, &person);
+            Some(person)
         }
     };
     Ok(Actor {

@@ -99,7 +99,14 @@ pub async fn commit<T, F>(state: &AppState, work: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let (value, _) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
+    let (value, _) = run(
+        &state.pool,
+        Some(&state.wakes),
+        state.clock.now(),
+        None::<&Keyed<'_, T>>,
+        work,
+    )
+    .await?;
     Ok(value)
 }
 
@@ -109,7 +116,7 @@ pub async fn commit_on<T, F>(pool: &PgPool, work: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let (value, _) = run(pool, None, None::<&Keyed<'_, T>>, work).await?;
+    let (value, _) = run(pool, None, Utc::now(), None::<&Keyed<'_, T>>, work).await?;
     Ok(value)
 }
 
@@ -123,7 +130,14 @@ where
     match key {
         Some(key) => once(state, Once::Key(key), work).await,
         None => {
-            let (value, created) = run(&state.pool, Some(&state.wakes), None::<&Keyed<'_, T>>, work).await?;
+            let (value, created) = run(
+                &state.pool,
+                Some(&state.wakes),
+                state.clock.now(),
+                None::<&Keyed<'_, T>>,
+                work,
+            )
+            .await?;
             Ok(Written::Done { value, created })
         }
     }
@@ -242,7 +256,7 @@ where
             .replayed()
             .ok_or_else(|| anyhow::anyhow!("a write done once was stored without its answer").into());
     }
-    let (value, created) = finish(tx, Some(&state.wakes), Some(&keyed), work).await?;
+    let (value, created) = finish(tx, Some(&state.wakes), state.clock.now(), Some(&keyed), work).await?;
     Ok(Written::Done { value, created })
 }
 
@@ -255,6 +269,7 @@ struct Keyed<'a, T> {
 async fn run<T, F>(
     pool: &PgPool,
     wakes: Option<&Wakes>,
+    now: DateTime<Utc>,
     keyed: Option<&Keyed<'_, T>>,
     work: F,
 ) -> Result<(T, bool), AppError>
@@ -262,7 +277,7 @@ where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
     let tx = pool.begin().await?;
-    finish(tx, wakes, keyed, work).await
+    finish(tx, wakes, now, keyed, work).await
 }
 
 /// Does the work in `tx` and ends it: events, outbox, idempotent result,
@@ -270,13 +285,14 @@ where
 async fn finish<T, F>(
     mut tx: Transaction<'_, Postgres>,
     wakes: Option<&Wakes>,
+    now: DateTime<Utc>,
     keyed: Option<&Keyed<'_, T>>,
     work: F,
 ) -> Result<(T, bool), AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let now = storable_time(Utc::now());
+    let now = storable_time(now);
     let change = match work(&mut tx, now).await {
         Ok(change) => change,
         Err(error) => {

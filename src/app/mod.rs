@@ -12,6 +12,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod availability;
 pub mod commit;
 pub mod error;
 pub mod inbound;

@@ -15,14 +15,15 @@ use uuid::Uuid;
 use super::commit::{Change, IdempotencyKey, Written, commit, commit_once};
 use super::{Actor, AppError};
 use crate::db;
+use crate::db::availability::Peer;
 use crate::db::proposals::{Expired, OutcomeRow, ProposalRow, ReviewRow, SignatureRow};
 use crate::domain::audit::{ActorIds, EventContent};
 use crate::domain::employee::{Person, Role};
 use crate::domain::event::EventType;
-use crate::domain::policy::{ApprovalPolicy, Money};
+use crate::domain::policy::{AppliedRule, ApprovalPolicy, Money, PolicyViolation};
 use crate::domain::proposal::{
     CustomerOutcome, Decision, RuleViolation, SignatureEffect, Status, Terms, TermsChange, Verdict, check_may_file,
-    starts_new_revision,
+    check_ticket_free, starts_new_revision,
 };
 use crate::state::AppState;
 use crate::views::{self, Proposal};
@@ -98,6 +99,74 @@ async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, AppErr
         .ok_or(AppError::NotFound("proposal"))
 }
 
+/// Before a filing or a revision puts `terms` on their ticket: holds the
+/// ticket's lock for their category, and refuses when another proposal is
+/// open there (one past its deadline is expired first, its event added to
+/// `events`).
+async fn claim_ticket(
+    conn: &mut PgConnection,
+    terms: &Terms,
+    except: Option<Uuid>,
+    now: DateTime<Utc>,
+    events: &mut Vec<EventContent>,
+) -> Result<(), AppError> {
+    let Some(ticket) = terms.ticket_ref.as_deref() else {
+        return Ok(());
+    };
+    db::proposals::lock_ticket(conn, &terms.category, ticket).await?;
+    let open = db::proposals::open_on_ticket(conn, &terms.category, ticket, except).await?;
+    if let Some(overdue) = check_ticket_free(open, now)? {
+        expire_overdue_in(conn, now, Some(overdue), events).await?;
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- preview
+
+/// What filing some terms would do now (nothing is written).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The rule that would apply, or the policy's reason peers may not
+    /// approve it (filing would be refused with it).
+    pub rule: Result<AppliedRule, PolicyViolation>,
+    /// The proposal already open for the ticket in this category (filing
+    /// would be refused, naming it).
+    pub open_on_ticket: Option<Uuid>,
+    /// The deadline a filing now would get.
+    pub expires_at: DateTime<Utc>,
+    /// Who may co-sign: on shift first, the proposer's team first; the
+    /// first [`PREVIEW_PEERS`], each with the counts of all.
+    pub peers: Vec<Peer>,
+}
+
+/// How many co-signers a preview lists by name.
+pub const PREVIEW_PEERS: i64 = 50;
+
+/// Answers what filing `terms` as `actor` would do now: the same checks
+/// as [`file_in`], read without a lock, and who could co-sign it.
+pub async fn preview(state: &AppState, actor: &Actor, terms: &Terms) -> Result<Preview, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    check_may_file(&proposer)?;
+    let now = state.clock.now();
+    let mut conn = state.pool.acquire().await?;
+    let open = match terms.ticket_ref.as_deref() {
+        Some(ticket) => db::proposals::open_on_ticket(&mut conn, &terms.category, ticket, None).await?,
+        None => None,
+    };
+    let open_on_ticket = match check_ticket_free(open, now) {
+        Err(RuleViolation::TicketHasOpenProposal { open }) => Some(open),
+        _ => None,
+    };
+    let idle_secs = super::availability::idle(state).num_seconds() as f64;
+    let peers = db::availability::eligible_peers(&mut conn, proposer.id, now, idle_secs, PREVIEW_PEERS).await?;
+    Ok(Preview {
+        rule: state.policy.rule_for(&terms.category, terms.amount.as_ref()),
+        open_on_ticket,
+        expires_at: now + state.policy.pending_ttl,
+        peers,
+    })
+}
+
 // ------------------------------------------------------------------ file
 
 /// An agent (or an integration acting for one) files a proposal.
@@ -123,6 +192,8 @@ pub async fn file_in(
     let proposer = actor.require(Role::Agent)?;
     check_may_file(&proposer)?;
     let required = policy.required_cosigners(&terms.category, terms.amount.as_ref())?;
+    let mut events = Vec::with_capacity(1);
+    claim_ticket(conn, &terms, None, now, &mut events).await?;
     let mut row = ProposalRow {
         id: Uuid::now_v7(),
         status: Status::Pending,
@@ -158,14 +229,14 @@ pub async fn file_in(
             action: "file proposals",
         })?;
     (row.proposer_name, row.proposer_team) = (name, team);
-    let event = proposal_event(
+    events.push(proposal_event(
         EventType::ProposalCreated,
         &row,
         actor.audit_ids(),
         json!({ "after": snapshot(&row) }),
         now,
-    );
-    Ok(Change::filed(views::proposal(&row, now), vec![event]))
+    ));
+    Ok(Change::filed(views::proposal(&row, now), events))
 }
 
 // ---------------------------------------------------------------- revise
@@ -201,6 +272,10 @@ pub async fn revise_in(
     if terms == before.terms() {
         return Ok(Change::new(views::proposal(&before, now), vec![]));
     }
+    let mut events = Vec::with_capacity(1);
+    if terms.category != before.category || terms.ticket_ref != before.ticket_ref {
+        claim_ticket(conn, &terms, Some(id), now, &mut events).await?;
+    }
     let material = starts_new_revision(&before.terms().material(), &terms.material());
     let mut after = before.clone();
     after.set_terms(terms);
@@ -210,14 +285,14 @@ pub async fn revise_in(
     }
     after.updated_at = now;
     db::proposals::revise(conn, &after).await?;
-    let event = proposal_event(
+    events.push(proposal_event(
         EventType::ProposalRevised,
         &after,
         actor.audit_ids(),
         json!({ "changed": changes(&before, &after), "revision": after.revision, "new_revision": material }),
         now,
-    );
-    Ok(Change::of_proposal(views::proposal(&after, now), vec![event]))
+    ));
+    Ok(Change::of_proposal(views::proposal(&after, now), events))
 }
 
 // -------------------------------------------------------- cosign, decline

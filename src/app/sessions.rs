@@ -217,6 +217,9 @@ pub async fn recognise(state: &AppState, cookie: &str, presence: Presence) -> Re
         role: row.role,
         active: row.active,
     };
+    if presence == Presence::Active {
+        super::availability::noticed(state, &person);
+    }
     Ok(WebSession {
         id: row.id,
         actor: Actor {

@@ -3,6 +3,7 @@
 //! one transaction; nothing here decides a rule (that is `domain`).
 
 pub mod audit;
+pub mod availability;
 pub mod embedded;
 pub mod employees;
 pub mod idempotency;
@@ -169,6 +170,7 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("inbound_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
     ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("sign_in_links", "SELECT, INSERT, UPDATE, DELETE"),
+    ("agent_availability", "SELECT, INSERT, UPDATE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::domain::employee::Role;
 use crate::domain::policy::Money;
-use crate::domain::proposal::{CustomerOutcome, Decision, ProposalFacts, SignatureFact, Status, Terms, Verdict};
+use crate::domain::proposal::{
+    CustomerOutcome, Decision, OpenOnTicket, ProposalFacts, SignatureFact, Status, Terms, Verdict,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignatureRow {
@@ -216,6 +218,39 @@ pub async fn for_ticket(
         integration_id
     )
     .fetch_all(conn)
+    .await
+}
+
+/// Serialises filings and revisions onto one ticket and category until the
+/// transaction ends (the schema's trigger takes the same lock).
+pub async fn lock_ticket(conn: &mut PgConnection, category: &str, ticket_ref: &str) -> sqlx::Result<()> {
+    sqlx::query!("SELECT countersign_lock_ticket($1, $2)", category, ticket_ref)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The pending proposal filed for `ticket_ref` in `category`, other than
+/// `except` (the one being revised), read after [`lock_ticket`].
+pub async fn open_on_ticket(
+    conn: &mut PgConnection,
+    category: &str,
+    ticket_ref: &str,
+    except: Option<Uuid>,
+) -> sqlx::Result<Option<OpenOnTicket>> {
+    sqlx::query_as!(
+        OpenOnTicket,
+        r#"
+        SELECT id, expires_at FROM proposals
+        WHERE ticket_ref = $2 AND category = $1 AND status = 'pending' AND id IS DISTINCT FROM $3
+        ORDER BY id
+        LIMIT 1
+        "#,
+        category,
+        ticket_ref,
+        except
+    )
+    .fetch_optional(conn)
     .await
 }
 

@@ -29,6 +29,10 @@ pub enum EventType {
     EmployeeCreated,
     #[serde(rename = "employee.updated")]
     EmployeeUpdated,
+    /// An agent said they are on shift, or off it (a lapse after
+    /// inactivity is not an event: nobody acted).
+    #[serde(rename = "employee.availability_changed")]
+    EmployeeAvailabilityChanged,
     #[serde(rename = "token.issued")]
     TokenIssued,
     #[serde(rename = "token.revoked")]
@@ -93,7 +97,7 @@ impl Subject {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 27] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -106,6 +110,7 @@ impl EventType {
         EventType::ProposalReviewed,
         EventType::EmployeeCreated,
         EventType::EmployeeUpdated,
+        EventType::EmployeeAvailabilityChanged,
         EventType::TokenIssued,
         EventType::TokenRevoked,
         EventType::IntegrationCreated,
@@ -151,6 +156,7 @@ impl EventType {
             EventType::ProposalReviewed => "proposal.reviewed",
             EventType::EmployeeCreated => "employee.created",
             EventType::EmployeeUpdated => "employee.updated",
+            EventType::EmployeeAvailabilityChanged => "employee.availability_changed",
             EventType::TokenIssued => "token.issued",
             EventType::TokenRevoked => "token.revoked",
             EventType::IntegrationCreated => "integration.created",
@@ -174,7 +180,9 @@ impl EventType {
 
     pub fn subject(self) -> Subject {
         match self {
-            EventType::EmployeeCreated | EventType::EmployeeUpdated => Subject::Employee,
+            EventType::EmployeeCreated | EventType::EmployeeUpdated | EventType::EmployeeAvailabilityChanged => {
+                Subject::Employee
+            }
             EventType::TokenIssued | EventType::TokenRevoked => Subject::Token,
             EventType::IntegrationCreated | EventType::IntegrationUpdated => Subject::Integration,
             EventType::WebhookEndpointCreated

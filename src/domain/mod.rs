@@ -6,6 +6,7 @@
 //! enforces the same two-person rule a second time.
 
 pub mod audit;
+pub mod availability;
 pub mod employee;
 pub mod event;
 pub mod fields;

@@ -140,15 +140,27 @@ impl ApprovalPolicy {
     /// category, a missing amount where money moves, a currency not
     /// accepted, an amount above the peer limit).
     pub fn required_cosigners(&self, category: &str, amount: Option<&Money>) -> Result<u32, PolicyViolation> {
+        Ok(self.rule_for(category, amount)?.required_cosigners)
+    }
+
+    /// The rule a filing falls under: how many co-signers, because of
+    /// which threshold (none: the default), below which peer limit.
+    pub fn rule_for(&self, category: &str, amount: Option<&Money>) -> Result<AppliedRule, PolicyViolation> {
         let category = self.category(category)?;
+        let default = AppliedRule {
+            required_cosigners: self.default_required_cosigners,
+            threshold: None,
+            peer_limit: None,
+        };
         let Some(amount) = amount else {
             if category.moves_money {
                 return Err(PolicyViolation::AmountRequired {
                     category: category.name.clone(),
                 });
             }
-            return Ok(self.default_required_cosigners);
+            return Ok(default);
         };
+        let mut rule = default;
         if !self.peer_limits.is_empty() {
             match self.peer_limits.get(&amount.currency) {
                 None => {
@@ -163,16 +175,35 @@ impl ApprovalPolicy {
                         limit_minor: limit,
                     });
                 }
-                Some(_) => {}
+                Some(&limit) => {
+                    rule.peer_limit = Some(Money {
+                        minor: limit,
+                        currency: amount.currency.clone(),
+                    });
+                }
             }
         }
-        Ok(self
-            .thresholds
-            .iter()
-            .filter(|t| t.currency == amount.currency && amount.minor > t.above_minor)
-            .map(|t| t.required_cosigners)
-            .fold(self.default_required_cosigners, u32::max))
+        for threshold in &self.thresholds {
+            if threshold.currency == amount.currency
+                && amount.minor > threshold.above_minor
+                && threshold.required_cosigners > rule.required_cosigners
+            {
+                rule.required_cosigners = threshold.required_cosigners;
+                rule.threshold = Some(threshold.clone());
+            }
+        }
+        Ok(rule)
     }
+}
+
+/// The rule a filing falls under (see [`ApprovalPolicy::rule_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRule {
+    pub required_cosigners: u32,
+    /// The threshold that set `required_cosigners` (none: the default).
+    pub threshold: Option<AmountThreshold>,
+    /// The most peers may approve in the amount's currency, when limited.
+    pub peer_limit: Option<Money>,
 }
 
 #[cfg(test)]
@@ -242,6 +273,24 @@ pub(crate) mod tests {
             Err(PolicyViolation::CurrencyNotAccepted { .. })
         ));
         assert_eq!(p.check_outcome_amount(None, &usd), Ok(()));
+    }
+
+    #[test]
+    fn the_rule_names_the_threshold_that_set_the_count_and_the_peer_limit() {
+        let p = policy();
+        let rule = p.rule_for("refund", Some(&eur(300_000))).unwrap();
+        assert_eq!(rule.required_cosigners, 3);
+        assert_eq!(
+            rule.threshold.map(|t| t.above_minor),
+            Some(200_000),
+            "the highest that applies"
+        );
+        assert_eq!(rule.peer_limit, Some(eur(500_000)));
+        let small = p.rule_for("refund", Some(&eur(100))).unwrap();
+        assert_eq!((small.required_cosigners, small.threshold), (1, None));
+        let unpriced = p.rule_for("replacement", None).unwrap();
+        assert_eq!((unpriced.required_cosigners, unpriced.peer_limit), (1, None));
+        assert_eq!(p.required_cosigners("refund", Some(&eur(300_000))), Ok(3));
     }
 
     fn eur(minor: i64) -> Money {

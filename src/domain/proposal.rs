@@ -164,6 +164,8 @@ pub enum RuleViolation {
     NotDecided,
     #[error("the proposal is already reviewed")]
     AlreadyReviewed,
+    #[error("proposal {open} is already open for this ticket and category; revise or withdraw it instead")]
+    TicketHasOpenProposal { open: Uuid },
 }
 
 /// What a signature does to the proposal.
@@ -185,6 +187,24 @@ pub fn check_may_file(proposer: &Person) -> Result<(), RuleViolation> {
         Err(RuleViolation::NotAnActiveAgent {
             action: "file proposals",
         })
+    }
+}
+
+/// The pending proposal already filed for a ticket and category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOnTicket {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A ticket has one open proposal per category: filing another (or
+/// revising one onto it) is refused, naming the open one. One past its
+/// deadline is no longer open: answers it, for the caller to expire first.
+pub fn check_ticket_free(open: Option<OpenOnTicket>, now: DateTime<Utc>) -> Result<Option<Uuid>, RuleViolation> {
+    match open {
+        None => Ok(None),
+        Some(open) if now >= open.expires_at => Ok(Some(open.id)),
+        Some(open) => Err(RuleViolation::TicketHasOpenProposal { open: open.id }),
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Problem {
     /// For `revision-changed`: the proposal's revision now, to read again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_revision: Option<i32>,
+    /// For `ticket-has-open-proposal`: the pending proposal of that ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_proposal_id: Option<uuid::Uuid>,
 }
 
 /// Declares every problem type once: its slug (the end of its `type`), its
@@ -102,6 +105,7 @@ problem_types! {
     TooManyRevisions = "too-many-revisions", CONFLICT, "the proposal was revised as often as `proposals.max_revisions` allows";
     NotDecided = "not-decided", CONFLICT, "a proposal is reviewed once decided";
     AlreadyReviewed = "already-reviewed", CONFLICT, "a proposal is reviewed once";
+    TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
     EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
     EmailTaken = "email-taken", CONFLICT, "another person has this email";
@@ -144,6 +148,7 @@ pub enum ApiError {
         field: Option<String>,
         required_role: Option<Role>,
         current_revision: Option<i32>,
+        open_proposal_id: Option<uuid::Uuid>,
     },
     /// Too many requests from one token: retry after this many seconds.
     #[error("this token made too many requests; retry in {retry_after_secs} s")]
@@ -160,6 +165,7 @@ impl ApiError {
             field: None,
             required_role: None,
             current_revision: None,
+            open_proposal_id: None,
         }
     }
 
@@ -171,6 +177,7 @@ impl ApiError {
                 detail,
                 required_role,
                 current_revision,
+                open_proposal_id,
                 ..
             } => ApiError::Refused {
                 kind,
@@ -178,6 +185,7 @@ impl ApiError {
                 field: Some(name.to_owned()),
                 required_role,
                 current_revision,
+                open_proposal_id,
             },
             other => other,
         }
@@ -211,13 +219,14 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let kind = self.kind();
         let status = kind.status();
-        let (errors, required_role, current_revision) = match self {
-            ApiError::Validation(errors) => (Some(errors.as_map().clone()), None, None),
+        let (errors, required_role, current_revision, open_proposal_id) = match self {
+            ApiError::Validation(errors) => (Some(errors.as_map().clone()), None, None, None),
             ApiError::Refused {
                 detail,
                 field,
                 required_role,
                 current_revision,
+                open_proposal_id,
                 ..
             } => (
                 field
@@ -225,8 +234,9 @@ impl ApiError {
                     .map(|field| BTreeMap::from([(field.clone(), detail.clone())])),
                 *required_role,
                 *current_revision,
+                *open_proposal_id,
             ),
-            ApiError::RateLimited { .. } | ApiError::Internal(_) => (None, None, None),
+            ApiError::RateLimited { .. } | ApiError::Internal(_) => (None, None, None, None),
         };
         let detail = match self {
             ApiError::Validation(errors) => {
@@ -244,6 +254,7 @@ impl ApiError {
             errors,
             required_role,
             current_revision,
+            open_proposal_id,
         }
     }
 }
@@ -339,6 +350,11 @@ fn constraint_problem(constraint: &str) -> Option<(ProblemType, Option<&'static 
             None,
             "a reviewer cannot review a proposal they filed or signed",
         ),
+        "one_open_proposal_per_ticket" => (
+            TicketHasOpenProposal,
+            Some("ticket_ref"),
+            "the ticket already has a pending proposal in this category",
+        ),
         _ => return None,
     })
 }
@@ -394,6 +410,7 @@ impl From<AppError> for ApiError {
                     field: None,
                     required_role,
                     current_revision: None,
+                    open_proposal_id: None,
                 }
             }
             AppError::OnBehalfOfRequired => ApiError::Refused {
@@ -402,6 +419,7 @@ impl From<AppError> for ApiError {
                 field: None,
                 required_role: Some(Role::Agent),
                 current_revision: None,
+                open_proposal_id: None,
             },
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::RateLimited { retry_after } => ApiError::RateLimited {
@@ -445,6 +463,10 @@ impl From<RuleViolation> for ApiError {
     fn from(violation: RuleViolation) -> Self {
         use ProblemType::*;
         let detail = violation.to_string();
+        let open_proposal_id = match violation {
+            RuleViolation::TicketHasOpenProposal { open } => Some(open),
+            _ => None,
+        };
         let (kind, required_role, current_revision) = match violation {
             RuleViolation::NotAnActiveAgent { .. } => (NotAnActiveAgent, Some(Role::Agent), None),
             RuleViolation::NotAnActiveManager => (NotAnActiveManager, Some(Role::Manager), None),
@@ -460,13 +482,15 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::TooManyRevisions { .. } => (TooManyRevisions, None, None),
             RuleViolation::NotDecided => (NotDecided, None, None),
             RuleViolation::AlreadyReviewed => (AlreadyReviewed, None, None),
+            RuleViolation::TicketHasOpenProposal { .. } => (TicketHasOpenProposal, None, None),
         };
         ApiError::Refused {
             kind,
             detail,
-            field: None,
+            field: open_proposal_id.map(|_| "ticket_ref".to_owned()),
             required_role,
             current_revision,
+            open_proposal_id,
         }
     }
 }

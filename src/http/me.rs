@@ -2,12 +2,15 @@
 //! check its token and its Countersign-On-Behalf-Of setup.
 
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
-use crate::app::Actor;
+use super::extract::Json;
+use crate::app::availability::OnShift;
+use crate::app::{self, Actor};
 use crate::db;
 use crate::domain::employee::Role;
 use crate::state::AppState;
@@ -48,6 +51,70 @@ pub async fn get_me(State(state): State<AppState>, actor: Actor) -> Result<axum:
     }))
 }
 
+/// Whether an agent is on shift, so requests to co-sign reach them first.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Availability {
+    /// On shift now: said so, and active within `routing.availability_idle_minutes`.
+    pub available: bool,
+    /// While on shift: when it lapses unless they make a request before.
+    pub available_until: Option<DateTime<Utc>>,
+    /// When they last said they are on shift or off it (never: null).
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl From<OnShift> for Availability {
+    fn from(on_shift: OnShift) -> Self {
+        Availability {
+            available: on_shift.available,
+            available_until: on_shift.until,
+            changed_at: on_shift.changed_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAvailability {
+    /// true: on shift (asked first to co-sign); false: off shift.
+    pub available: bool,
+}
+
+/// The calling agent's availability.
+#[utoipa::path(
+    get, path = "/v1/me/availability", tag = "people", security(("bearer" = [])),
+    params(("Countersign-On-Behalf-Of" = Option<String>, Header, description = "integrations only: the agent's id or external_id")),
+    responses((status = 200, body = Availability), (status = 401, body = Problem), (status = 403, body = Problem))
+)]
+pub async fn get_availability(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<axum::Json<Availability>, ApiError> {
+    Ok(axum::Json(app::availability::current(&state, &actor).await?.into()))
+}
+
+/// The calling agent says they are on shift, or off it. On shift lapses by
+/// itself after `routing.availability_idle_minutes` without a request.
+#[utoipa::path(
+    put, path = "/v1/me/availability", tag = "people", security(("bearer" = [])),
+    params(("Countersign-On-Behalf-Of" = Option<String>, Header, description = "integrations only: the agent's id or external_id")),
+    request_body = SetAvailability,
+    responses(
+        (status = 200, body = Availability), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn put_availability(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body, _): Json<SetAvailability>,
+) -> Result<axum::Json<Availability>, ApiError> {
+    Ok(axum::Json(
+        app::availability::set(&state, &actor, body.available).await?.into(),
+    ))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_me))
+    OpenApiRouter::new()
+        .routes(routes!(get_me))
+        .routes(routes!(get_availability, put_availability))
 }

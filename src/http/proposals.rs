@@ -22,7 +22,7 @@ use crate::db;
 use crate::domain::employee::Role;
 use crate::domain::fields::{FieldErrors, optional_line, optional_text, required_line, required_text};
 use crate::domain::policy::check_money;
-use crate::domain::proposal::{CustomerOutcome, Status, Terms, TermsChange};
+use crate::domain::proposal::{CustomerOutcome, RuleViolation, Status, Terms, TermsChange};
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 
@@ -253,6 +253,120 @@ pub async fn file_proposal(
     Ok(answer::written(written))
 }
 
+/// A threshold as a preview names it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewThreshold {
+    pub currency: String,
+    /// Amounts strictly above this need `required_cosigners`.
+    pub above_minor: i64,
+    pub required_cosigners: u32,
+}
+
+/// The most peers may approve in a currency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewLimit {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Someone who may co-sign the proposal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewCosigner {
+    pub employee_id: Uuid,
+    pub name: String,
+    pub team: Option<String>,
+    /// On shift now (`PUT /v1/me/availability`).
+    pub available: bool,
+}
+
+/// What filing this body now would do; nothing was written.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProposalPreview {
+    /// Whether filing it now would be accepted.
+    pub allowed: bool,
+    /// When not: the problem filing would answer.
+    pub refusal: Option<Problem>,
+    /// Distinct co-signers it would need (null when peers may not approve it).
+    pub required_cosigners: Option<u32>,
+    /// The threshold that sets `required_cosigners` (null: the default applies).
+    pub threshold: Option<PreviewThreshold>,
+    /// The peer-approval limit in its currency, when one is configured.
+    pub peer_limit: Option<PreviewLimit>,
+    /// The deadline a filing now would get.
+    pub expires_at: DateTime<Utc>,
+    /// Active agents other than the caller, and how many of them are on shift.
+    pub eligible_count: i64,
+    pub available_count: i64,
+    /// Up to 50 of them: on shift first, then the caller's team, then by name.
+    pub cosigners: Vec<PreviewCosigner>,
+}
+
+/// Preview a filing: which rule applies, how many co-signers it needs, who
+/// may co-sign and who is on shift now. Nothing is written; a body filing
+/// would refuse for a rule (peer limit, open ticket) is answered 200 with
+/// `allowed: false` and the problem filing would answer.
+#[utoipa::path(
+    post, path = "/v1/proposals/preview", tag = "proposals", security(("bearer" = [])),
+    params(("Countersign-On-Behalf-Of" = Option<String>, Header, description = "integrations only: the agent's id or external_id")),
+    request_body = CreateProposal,
+    responses(
+        (status = 200, body = ProposalPreview),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "invalid field"),
+    )
+)]
+pub async fn preview_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body, _): Json<CreateProposal>,
+) -> Result<axum::Json<ProposalPreview>, ApiError> {
+    actor.require(Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let terms = body.terms(&mut errors);
+    errors.finish()?;
+    let preview = app::proposals::preview(&state, &actor, &terms).await?;
+    let refusal = match (&preview.rule, preview.open_on_ticket) {
+        (Err(violation), _) => Some(ApiError::from(violation.clone()).to_problem()),
+        (Ok(_), Some(open)) => Some(ApiError::from(RuleViolation::TicketHasOpenProposal { open }).to_problem()),
+        (Ok(_), None) => None,
+    };
+    let rule = preview.rule.ok();
+    let first = preview.peers.first();
+    Ok(axum::Json(ProposalPreview {
+        allowed: refusal.is_none(),
+        refusal,
+        required_cosigners: rule.as_ref().map(|rule| rule.required_cosigners),
+        threshold: rule
+            .as_ref()
+            .and_then(|rule| rule.threshold.as_ref())
+            .map(|t| PreviewThreshold {
+                currency: t.currency.clone(),
+                above_minor: t.above_minor,
+                required_cosigners: t.required_cosigners,
+            }),
+        peer_limit: rule
+            .as_ref()
+            .and_then(|rule| rule.peer_limit.as_ref())
+            .map(|limit| PreviewLimit {
+                amount_minor: limit.minor,
+                currency: limit.currency.clone(),
+            }),
+        expires_at: preview.expires_at,
+        eligible_count: first.map_or(0, |peer| peer.eligible),
+        available_count: first.map_or(0, |peer| peer.on_shift),
+        cosigners: preview
+            .peers
+            .into_iter()
+            .map(|peer| PreviewCosigner {
+                employee_id: peer.id,
+                name: peer.name,
+                team: peer.team,
+                available: peer.available,
+            })
+            .collect(),
+    }))
+}
+
 /// One proposal with its signatures, outcome and review.
 #[utoipa::path(
     get, path = "/v1/proposals/{id}", tag = "proposals", security(("bearer" = [])),
@@ -271,7 +385,7 @@ pub async fn get_proposal(
     let row = db::proposals::find(&mut conn, id)
         .await?
         .ok_or(ApiError::not_found("proposal"))?;
-    Ok(answer::proposal(&views::proposal(&row, Utc::now())))
+    Ok(answer::proposal(&views::proposal(&row, state.clock.now())))
 }
 
 /// Proposals, newest first, filtered.
@@ -338,7 +452,7 @@ pub(super) async fn list_page(
     mut filter: db::proposals::ListFilter,
     keyset: Keyset,
 ) -> Result<axum::Json<ProposalList>, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     filter.now = now;
     filter.after = keyset.after;
     filter.limit = keyset.fetch_limit();
@@ -552,6 +666,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(file_proposal, list_proposals))
         .routes(routes!(get_proposal, revise_proposal))
+        .routes(routes!(preview_proposal))
         .routes(routes!(cosign_proposal))
         .routes(routes!(decline_proposal))
         .routes(routes!(withdraw_proposal))

@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -21,6 +20,7 @@ use uuid::Uuid;
 use super::format::{self, Card, Stamp, amount_of, card, currency_choices, given, stamp};
 use super::page::{Frame, WebError, render, require_role, when_valid};
 use super::session::{Posted, Refreshing, Signed};
+use crate::app::availability::OnShift;
 use crate::app::proposals::{OutcomeReport, Signing};
 use crate::app::sessions::WebSession;
 use crate::app::{self, AppError, IdempotencyKey, Written};
@@ -54,7 +54,7 @@ fn proposal_path(id: Uuid) -> String {
 }
 
 async fn list(state: &AppState, filter: db::proposals::ListFilter) -> Result<Vec<Card>, WebError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let filter = db::proposals::ListFilter {
         now,
         limit: LIST_LIMIT,
@@ -73,6 +73,7 @@ struct InboxPage {
     frame: Frame,
     refresh_ms: u32,
     items: Vec<Card>,
+    on_shift: OnShift,
 }
 
 #[derive(Template)]
@@ -99,8 +100,27 @@ async fn show_inbox(State(state): State<AppState>, Signed(session): Signed) -> R
         frame: Frame::new(&session, "Inbox", "/inbox"),
         refresh_ms: state.settings.web.inbox_refresh_ms,
         items,
+        on_shift: app::availability::current(&state, &session.actor).await?,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The inbox's "on shift" switch.
+#[derive(Debug, Deserialize)]
+struct AvailabilityForm {
+    available: bool,
+}
+
+/// The agent says they are on shift (asked first to co-sign), or off it.
+async fn set_availability(
+    State(state): State<AppState>,
+    posted: Posted<AvailabilityForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    app::availability::set(&state, &session.actor, form.available)
+        .await
+        .map_err(|error| WebError::from(error).back_to("/inbox".to_owned()))?;
+    Ok(Redirect::to("/inbox").into_response())
 }
 
 /// The inbox's list alone, for the page's refresh.
@@ -342,7 +362,7 @@ async fn find(state: &AppState, id: Uuid) -> Result<Proposal, WebError> {
     let row = db::proposals::find(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound("proposal"))?;
-    Ok(views::proposal(&row, Utc::now()))
+    Ok(views::proposal(&row, state.clock.now()))
 }
 
 async fn revise_form(
@@ -701,6 +721,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inbox", get(show_inbox))
         .route("/inbox/items", get(inbox_items))
+        .route("/availability", post(set_availability))
         .route("/proposals", post(file_proposal))
         .route("/proposals/new", get(new_proposal))
         .route("/proposals/mine", get(my_proposals))

@@ -431,7 +431,8 @@ impl Integration {
 }
 
 /// The body a filing sends unless a test overrides a field: a refund of
-/// 49.99 EUR, which one co-signer approves under the default policy.
+/// 49.99 EUR, which one co-signer approves under the default policy, for a
+/// ticket of its own (a ticket has one open proposal per category).
 pub fn proposal_body(overrides: Value) -> Value {
     let mut body = json!({
         "category": "refund",
@@ -440,7 +441,7 @@ pub fn proposal_body(overrides: Value) -> Value {
         "resolution": "Refund the order in full",
         "justification": "Long-standing customer; the parcel was lost by the carrier",
         "customer_ref": "CUST-1",
-        "ticket_ref": "T-100",
+        "ticket_ref": format!("T-{}", Uuid::now_v7().simple()),
         "amount_minor": 4999,
         "currency": "EUR"
     });
@@ -492,6 +493,10 @@ impl User {
 
     pub async fn patch(&self, path: &str, body: &Value) -> Answer {
         Answer::of(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        Answer::of(self.request(Method::PUT, path).json(body)).await
     }
 
     /// A body that is not JSON (CSV), as text, after a 200.

@@ -490,8 +490,13 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
     let app = TestApp::spawn().await;
     let agent = unique("retry");
     agent_with_external_id(&app, &agent).await;
-    let body =
-        json!({ "action": "propose", "agent_external_id": agent, "proposal": proposal_body(json!({})) }).to_string();
+    let fields = proposal_body(json!({}));
+    let body = json!({ "action": "propose", "agent_external_id": agent, "proposal": fields }).to_string();
+    // Each helpdesk files for a ticket of its own (a ticket has one open
+    // proposal per category).
+    let ticket = fields["ticket_ref"].as_str().unwrap();
+    let original = body.clone();
+    let for_another_ticket = || original.replace(ticket, &unique("T"));
 
     // Standard Webhooks: the same message sent three times, twice at once.
     let generic = Helpdesk::of(&app, "generic").await;
@@ -532,6 +537,7 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
     // Zendesk: a retry keeps its invocation id; and the signed request
     // sent again under another invocation id is still the same delivery.
     let zendesk = Helpdesk::of(&app, "zendesk").await;
+    let body = for_another_ticket();
     let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let zd_secret = zendesk.integration.secret.clone();
     let signed = |invocation: &str| Signed::Zendesk {
@@ -551,6 +557,7 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
 
     // Freshdesk dedupes on the Idempotency-Key its template may set.
     let freshdesk = Helpdesk::of(&app, "freshdesk").await;
+    let body = for_another_ticket();
     let keyed = Signed::Headers(vec![
         ("x-countersign-token".to_owned(), freshdesk.integration.secret.clone()),
         ("idempotency-key".to_owned(), "ticket-77-propose".to_owned()),
@@ -565,7 +572,7 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
         "x-countersign-token".to_owned(),
         freshdesk.integration.secret.clone(),
     )]);
-    let other = body.replace("Refund after 45 days", "Refund after 46 days");
+    let other = for_another_ticket().replace("Refund after 45 days", "Refund after 46 days");
     let first = freshdesk.send_raw(&other, &unkeyed, "").await.expect(201);
     let again = freshdesk.send_raw(&other, &unkeyed, "").await.expect(201);
     assert_eq!(again.body["id"], first.body["id"]);
@@ -704,12 +711,14 @@ async fn malformed_bodies_name_the_field_and_store_nothing() {
         .send(&json!({ "action": "cosign", "agent_external_id": agent, "proposal_id": id }))
         .await
         .expect_problem(428, None);
-    // A ticket naming two pending proposals is ambiguous; naming none, 404.
+    // A ticket naming two pending proposals (in two categories) is
+    // ambiguous; naming none, 404.
     let ticket = unique("T");
     let filer = unique("form-filer");
     agent_with_external_id(&app, &filer).await;
-    for summary in ["First try", "Second try"] {
-        let fields = proposal_body(json!({ "ticket_ref": ticket, "summary": summary }));
+    for category in [json!({ "category": "refund" }), json!({ "category": "replacement" })] {
+        let mut fields = proposal_body(category);
+        fields["ticket_ref"] = json!(ticket);
         helpdesk
             .send(&json!({ "action": "propose", "agent_external_id": filer, "proposal": fields }))
             .await
@@ -740,7 +749,8 @@ async fn freshdesk_sends_a_token_as_bearer_or_basic_and_a_wrong_one_is_refused()
     let basic = format!("Basic {}", STANDARD.encode(format!("freshdesk:{token}")));
     for (n, authorization) in [format!("Bearer {token}"), basic].into_iter().enumerate() {
         let headers = Signed::Headers(vec![("authorization".to_owned(), authorization)]);
-        let body = body.replace("Refund after 45 days", &format!("Refund number {n}"));
+        let fields = proposal_body(json!({ "summary": format!("Refund number {n}") }));
+        let body = json!({ "action": "propose", "agent_external_id": agent, "proposal": fields }).to_string();
         helpdesk.send_raw(&body, &headers, "").await.expect(201);
     }
     for authorization in [
@@ -849,7 +859,10 @@ async fn edges_of_the_contract_unknown_integrations_the_window_and_whose_ticket(
     // A ticket names proposals filed through this integration only: the
     // same number filed elsewhere (REST, another helpdesk) is not its own.
     let ticket = unique("T-shared");
-    proposer.file(json!({ "ticket_ref": ticket })).await.expect(201);
+    proposer
+        .file(json!({ "ticket_ref": ticket, "category": "replacement" }))
+        .await
+        .expect(201);
     let cosign = json!({ "action": "cosign", "agent_external_id": b, "ticket_ref": ticket, "revision": 1 });
     helpdesk.send(&cosign).await.expect_problem(404, None);
     let own = helpdesk

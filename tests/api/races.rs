@@ -575,3 +575,46 @@ async fn one_idempotency_key_sent_twice_at_once_files_once() {
     }
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, TRIALS as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_filings_or_a_filing_and_a_revision_onto_one_ticket_leave_one_open() {
+    let app = TestApp::spawn().await;
+    let people = app.create_users("agent", 2).await;
+    for trial in 0..TRIALS {
+        let ticket = format!("T-race-{trial}-{}", Uuid::now_v7().simple());
+        let filing = |who: &User| {
+            who.request(Method::POST, "/v1/proposals")
+                .json(&crate::helpers::proposal_body(json!({ "ticket_ref": ticket })))
+        };
+        // Filing / filing, by two agents.
+        let answers = at_once(vec![filing(&people[0]), filing(&people[1])]).await;
+        assert_eq!(sorted_statuses(&answers), [201, 409], "trial {trial}");
+        // Filing / a revision moving another refund onto the ticket, once
+        // the first is withdrawn.
+        let open = answers.iter().find(|a| a.status == 201).unwrap().id();
+        let owner = if answers[0].status == 201 {
+            &people[0]
+        } else {
+            &people[1]
+        };
+        owner.withdraw(&open).await.expect(200);
+        let elsewhere = people[0].file(json!({})).await.expect(201).id();
+        let moving = people[0]
+            .request(Method::PATCH, &format!("/v1/proposals/{elsewhere}"))
+            .json(&json!({ "ticket_ref": ticket }));
+        let answers = at_once(vec![filing(&people[1]), moving]).await;
+        let outcomes = statuses(&answers);
+        assert!(
+            outcomes == [201, 409] || outcomes == [409, 200],
+            "trial {trial}: the filing or the revision, never both: {outcomes:?}"
+        );
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM proposals WHERE ticket_ref = $1 AND category = 'refund' AND status = 'pending'",
+        )
+        .bind(&ticket)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(open, 1, "trial {trial}: exactly one open proposal on the ticket");
+    }
+}

@@ -6,7 +6,7 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, User, proposal_body};
@@ -841,4 +841,35 @@ async fn the_pages_of_each_role_answer_and_refuse_the_others() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert!(created.body.contains("/v1/integrations/") && created.body.contains("cs_"));
+}
+
+#[tokio::test]
+async fn the_inbox_says_whether_the_agent_is_on_shift_and_switches_it() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let mut browser = WebUser::sign_in(&app, &agent.token).await;
+    let inbox = browser.get("/inbox").await;
+    assert!(inbox.body.contains("You are off shift"), "{}", inbox.body);
+    let switched = browser.post("/availability", &[("available", "true")]).await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER, "{}", switched.body);
+    let inbox = browser.get("/inbox").await;
+    assert!(inbox.body.contains("You are on shift"), "{}", inbox.body);
+    assert_eq!(
+        agent.get("/v1/me/availability").await.expect(200).body["available"],
+        true
+    );
+    let event: (Option<Uuid>, Value) = sqlx::query_as(
+        "SELECT actor_employee_id, payload FROM audit_events WHERE event_type = 'employee.availability_changed'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(event.0, Some(agent.id), "recorded like an API action");
+    assert_eq!(event.1["after"]["available"], true);
+    // A manager has no shift to say: refused, nothing written.
+    let manager = app.create_user("manager").await;
+    let mut managing = WebUser::sign_in(&app, &manager.token).await;
+    let refused = managing.post("/availability", &[("available", "true")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(app.count("SELECT count(*) FROM agent_availability").await, 1);
 }
