@@ -187,6 +187,26 @@ pub struct WebSettings {
 pub struct RoutingSettings {
     /// An agent's "on shift" lapses after this long without activity.
     pub availability_idle_minutes: u32,
+    /// How many peers on shift a new proposal asks first.
+    pub first_ask: u32,
+    /// From filing: when a reminder widens the circle, and when the team's
+    /// managers are told.
+    pub remind_after_secs: u64,
+    pub escalate_after_secs: u64,
+    /// How often the routing worker looks for proposals due a step.
+    pub interval_ms: u64,
+    /// Where a proposer may approve alone (none: nowhere, the default).
+    pub act_alone: Vec<crate::domain::routing::ActAlone>,
+}
+
+impl RoutingSettings {
+    pub fn schedule(&self) -> crate::domain::routing::Schedule {
+        crate::domain::routing::Schedule {
+            first_ask: self.first_ask as usize,
+            remind_after: chrono::Duration::seconds(self.remind_after_secs as i64),
+            escalate_after: chrono::Duration::seconds(self.escalate_after_secs as i64),
+        }
+    }
 }
 
 /// When the session cookie carries `Secure`.
@@ -362,10 +382,24 @@ impl Settings {
                 "routing.availability_idle_minutes",
                 self.routing.availability_idle_minutes,
             ),
+            ("routing.first_ask", self.routing.first_ask),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
             }
+        }
+        let routing = &self.routing;
+        if !(1..=86_400).contains(&routing.remind_after_secs) {
+            return Err(invalid("routing.remind_after_secs", "must be between 1 and 86400"));
+        }
+        if !(routing.remind_after_secs..=86_400).contains(&routing.escalate_after_secs) {
+            return Err(invalid(
+                "routing.escalate_after_secs",
+                "must be between routing.remind_after_secs and 86400",
+            ));
+        }
+        if !(50..=60_000).contains(&routing.interval_ms) {
+            return Err(invalid("routing.interval_ms", "must be between 50 and 60000"));
         }
         let url = &self.web.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -559,6 +593,24 @@ impl Settings {
                 above_minor: threshold.above_minor,
                 required_cosigners: threshold.required_cosigners,
             });
+        }
+        for (index, rule) in self.routing.act_alone.iter().enumerate() {
+            let key = |field: &str| format!("routing.act_alone[{index}].{field}");
+            let Some(category) = categories.iter().find(|c| c.name == rule.category) else {
+                return Err(invalid(&key("category"), "must be one of proposals.categories"));
+            };
+            if rule.currency.as_deref().is_some_and(|code| !is_currency_code(code)) {
+                return Err(invalid(&key("currency"), "must be an ISO 4217 code such as EUR"));
+            }
+            if rule.max_amount_minor.is_some_and(|max| max < 0) {
+                return Err(invalid(&key("max_amount_minor"), "must not be negative"));
+            }
+            if category.moves_money && (rule.currency.is_none() || rule.max_amount_minor.is_none()) {
+                return Err(invalid(
+                    &key("max_amount_minor"),
+                    "is required, with currency, for a category that moves money",
+                ));
+            }
         }
         for (currency, limit) in &p.peer_limits {
             let key = format!("proposals.peer_limits.{currency}");

@@ -75,6 +75,9 @@ pub struct Proposal {
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Approved by the proposer alone, where the company allows it (no
+    /// peer on shift, or none answered in time); always reviewed.
+    pub approved_alone: bool,
     pub signatures: Vec<Signature>,
     pub outcome: Option<Outcome>,
     pub review: Option<Review>,
@@ -112,6 +115,7 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             (None, Status::Expired) => Some(row.expires_at),
             (decided, _) => decided,
         },
+        approved_alone: row.approved_alone,
         signatures: row
             .signatures
             .iter()

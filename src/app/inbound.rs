@@ -139,7 +139,9 @@ pub async fn act(
     let work = async |conn: &mut sqlx::PgConnection, now| {
         let policy = &state.policy;
         match action {
-            Action::Propose(terms) => proposals::file_in(conn, policy, &actor, terms, now).await,
+            Action::Propose(terms) => {
+                proposals::file_in(conn, policy, super::routing::Routing::of(state), &actor, terms, now).await
+            }
             Action::Revise(target, change) => {
                 let id = resolve(conn, via, target, Status::Pending).await?;
                 proposals::revise_in(conn, policy, &actor, id, change, now).await

@@ -20,6 +20,7 @@ pub mod integrations;
 pub mod outbox;
 pub mod people;
 pub mod proposals;
+pub mod routing;
 pub mod sealing;
 pub mod sessions;
 pub mod webhooks;

@@ -54,8 +54,9 @@ pub async fn messages(
             proposals.insert(row.id, views::proposal(&row, now));
         }
         let data = &proposals[&event.subject_id];
-        let body =
-            webhooks::message_body(event.id, event_type, event.occurred_at, data).map_err(anyhow::Error::from)?;
+        let details = event_type.names_people().then_some(&event.payload);
+        let body = webhooks::message_body(event.id, event_type, event.occurred_at, data, details)
+            .map_err(anyhow::Error::from)?;
         messages.push(OutboundMessage {
             id: event.id,
             event_type: event_type.as_str(),

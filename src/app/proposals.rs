@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::commit::{Change, IdempotencyKey, Written, commit, commit_once};
+use super::routing::Routing;
 use super::{Actor, AppError};
 use crate::db;
 use crate::db::availability::Peer;
@@ -177,7 +178,7 @@ pub async fn file(
     key: Option<&IdempotencyKey>,
 ) -> Result<Written<Proposal>, AppError> {
     commit_once(state, key, async |conn, now| {
-        file_in(conn, &state.policy, actor, terms, now).await
+        file_in(conn, &state.policy, Routing::of(state), actor, terms, now).await
     })
     .await
 }
@@ -185,6 +186,7 @@ pub async fn file(
 pub async fn file_in(
     conn: &mut PgConnection,
     policy: &ApprovalPolicy,
+    routing: Routing<'_>,
     actor: &Actor,
     terms: Terms,
     now: DateTime<Utc>,
@@ -215,6 +217,7 @@ pub async fn file_in(
         updated_at: now,
         expires_at: now + policy.pending_ttl,
         decided_at: None,
+        approved_alone: false,
         proposer_name: String::new(),
         proposer_team: None,
         signatures: sqlx::types::Json(vec![]),
@@ -236,6 +239,16 @@ pub async fn file_in(
         json!({ "after": snapshot(&row) }),
         now,
     ));
+    super::routing::ask_first_in(
+        conn,
+        routing,
+        row.id,
+        row.proposer_id,
+        actor.audit_ids(),
+        now,
+        &mut events,
+    )
+    .await?;
     Ok(Change::filed(views::proposal(&row, now), events))
 }
 

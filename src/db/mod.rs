@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod integrations;
 pub mod proposals;
+pub mod routing;
 pub mod seed;
 pub mod tokens;
 pub mod web;
@@ -171,6 +172,9 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("sign_in_links", "SELECT, INSERT, UPDATE, DELETE"),
     ("agent_availability", "SELECT, INSERT, UPDATE"),
+    ("cosign_requests", "SELECT, INSERT"),
+    ("routing_steps", "SELECT, INSERT"),
+    ("solo_approvals", "SELECT, INSERT"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

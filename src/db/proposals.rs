@@ -85,6 +85,8 @@ pub struct ProposalRow {
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Approved by the proposer alone (see `solo_approvals`).
+    pub approved_alone: bool,
     /// The proposer's name and team as they are now (joined, not stored).
     #[serde(skip)]
     pub proposer_name: String,
@@ -167,7 +169,7 @@ macro_rules! select_proposals {
             SELECT p.id, p.status AS "status: Status", p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
-                   p.created_at, p.updated_at, p.expires_at, p.decided_at,
+                   p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone,
                    (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS "proposer_name!",
                    (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
@@ -402,6 +404,39 @@ pub async fn decide(
     Ok(())
 }
 
+/// The proposer approves alone: their reason first (the schema allows an
+/// approval without enough co-signers only with it), then the approval.
+pub async fn approve_alone(
+    conn: &mut PgConnection,
+    row: &mut ProposalRow,
+    reason: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO solo_approvals (proposal_id, employee_id, reason, why, approved_at) VALUES ($1, $2, $3, $4, $5)",
+        row.id,
+        row.proposer_id,
+        reason,
+        why,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE proposals SET status = 'approved', approved_alone = true, decided_at = $2, updated_at = $2 WHERE id = $1",
+        row.id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    row.status = Status::Approved;
+    row.approved_alone = true;
+    row.decided_at = Some(now);
+    row.updated_at = now;
+    Ok(())
+}
+
 /// Writes the revisable fields as the row holds them.
 pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<()> {
     sqlx::query!(
@@ -475,7 +510,7 @@ pub async fn insert_review(conn: &mut PgConnection, proposal_id: Uuid, review: &
 }
 
 /// Filters of `GET /v1/proposals`; `None` means "any".
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub status: Option<Status>,
     pub category: Option<String>,
@@ -487,7 +522,10 @@ pub struct ListFilter {
     pub reviewed: Option<bool>,
     /// Pending proposals the employee may still sign (the inbox).
     pub signable_by: Option<Uuid>,
-    /// Decided and not yet reviewed (the review queue), oldest first.
+    /// Proposals the employee was asked to co-sign.
+    pub asked_of: Option<Uuid>,
+    /// Decided and not yet reviewed (the review queue): those approved
+    /// alone first, then oldest first.
     pub awaiting_review: bool,
     /// Leaves out what the employee filed or signed (the review queue).
     pub reviewable_by: Option<Uuid>,
@@ -526,6 +564,8 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                   AND ($11::uuid IS NULL OR (p.proposer_id <> $11
                                              AND NOT EXISTS (SELECT 1 FROM signatures s
                                                              WHERE s.proposal_id = p.id AND s.employee_id = $11)))
+                  AND ($14::uuid IS NULL OR EXISTS (SELECT 1 FROM cosign_requests q
+                                                    WHERE q.proposal_id = p.id AND q.employee_id = $14))
                 "#
                 $order,
                 filter.status.map(Status::as_str),
@@ -541,14 +581,16 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                 filter.reviewable_by,
                 filter.after,
                 filter.limit,
+                filter.asked_of,
             )
         };
     }
     if filter.awaiting_review {
         list_where!(
             "JOIN review_backlog b ON b.proposal_id = p.id",
-            "AND b.proposal_id > coalesce($12::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY b.proposal_id LIMIT $13"
+            "AND ($12::uuid IS NULL
+                  OR (NOT p.approved_alone, b.proposal_id) > (SELECT NOT q.approved_alone, q.id FROM proposals q WHERE q.id = $12))
+             ORDER BY NOT p.approved_alone, b.proposal_id LIMIT $13"
         )
         .fetch_all(conn)
         .await

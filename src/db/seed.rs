@@ -143,7 +143,9 @@ async fn batch(
         SELECT id, proposer, category, policy_ref,
                format('%s for customer %s', initcap(replace(category, '_', ' ')), (random() * 99999)::int),
                'As agreed with the customer on the phone', 'Long-standing customer; our mistake',
-               format('CUST-%s', (random() * 99999)::int), format('T-%s', (random() * 999999)::int),
+               format('CUST-%s', (random() * 99999)::int),
+               -- a ticket of its own (from the id's random bits): one open proposal per ticket
+               'T-' || upper(substr(replace(id::text, '-', ''), 21, 12)),
                amount_minor, CASE WHEN amount_minor IS NOT NULL THEN currency END, required, 2,
                created_at, created_at, created_at + interval '30 minutes'
         FROM seed_batch

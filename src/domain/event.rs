@@ -25,6 +25,22 @@ pub enum EventType {
     ProposalOutcomeRecorded,
     #[serde(rename = "proposal.reviewed")]
     ProposalReviewed,
+    /// Peers on shift asked to co-sign a new proposal.
+    #[serde(rename = "proposal.cosign_requested")]
+    ProposalCosignRequested,
+    /// Nobody decided in time: more peers asked, the first ones reminded.
+    #[serde(rename = "proposal.cosign_reminded")]
+    ProposalCosignReminded,
+    /// Still nobody: the team's managers told.
+    #[serde(rename = "proposal.escalated")]
+    ProposalEscalated,
+    /// A manager asked named agents to co-sign it.
+    #[serde(rename = "proposal.reassigned")]
+    ProposalReassigned,
+    /// The proposer approved alone: the peers asked and the team's
+    /// managers are told.
+    #[serde(rename = "proposal.acted_alone")]
+    ProposalActedAlone,
     #[serde(rename = "employee.created")]
     EmployeeCreated,
     #[serde(rename = "employee.updated")]
@@ -97,7 +113,7 @@ impl Subject {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 32] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -108,6 +124,11 @@ impl EventType {
         EventType::ProposalExpired,
         EventType::ProposalOutcomeRecorded,
         EventType::ProposalReviewed,
+        EventType::ProposalCosignRequested,
+        EventType::ProposalCosignReminded,
+        EventType::ProposalEscalated,
+        EventType::ProposalReassigned,
+        EventType::ProposalActedAlone,
         EventType::EmployeeCreated,
         EventType::EmployeeUpdated,
         EventType::EmployeeAvailabilityChanged,
@@ -128,7 +149,7 @@ impl EventType {
     ];
 
     /// The events outbound webhooks send (every proposal event).
-    pub const PROPOSAL: [EventType; 10] = [
+    pub const PROPOSAL: [EventType; 15] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -139,6 +160,11 @@ impl EventType {
         EventType::ProposalExpired,
         EventType::ProposalOutcomeRecorded,
         EventType::ProposalReviewed,
+        EventType::ProposalCosignRequested,
+        EventType::ProposalCosignReminded,
+        EventType::ProposalEscalated,
+        EventType::ProposalReassigned,
+        EventType::ProposalActedAlone,
     ];
 
     /// The stored name, e.g. `proposal.approved`.
@@ -154,6 +180,11 @@ impl EventType {
             EventType::ProposalExpired => "proposal.expired",
             EventType::ProposalOutcomeRecorded => "proposal.outcome_recorded",
             EventType::ProposalReviewed => "proposal.reviewed",
+            EventType::ProposalCosignRequested => "proposal.cosign_requested",
+            EventType::ProposalCosignReminded => "proposal.cosign_reminded",
+            EventType::ProposalEscalated => "proposal.escalated",
+            EventType::ProposalReassigned => "proposal.reassigned",
+            EventType::ProposalActedAlone => "proposal.acted_alone",
             EventType::EmployeeCreated => "employee.created",
             EventType::EmployeeUpdated => "employee.updated",
             EventType::EmployeeAvailabilityChanged => "employee.availability_changed",
@@ -172,6 +203,19 @@ impl EventType {
             EventType::WebSessionStarted => "web_session.started",
             EventType::WebSessionEnded => "web_session.ended",
         }
+    }
+
+    /// Routing events: whom they ask or tell is in their payload, which
+    /// webhook messages carry as `details`.
+    pub fn names_people(self) -> bool {
+        matches!(
+            self,
+            EventType::ProposalCosignRequested
+                | EventType::ProposalCosignReminded
+                | EventType::ProposalEscalated
+                | EventType::ProposalReassigned
+                | EventType::ProposalActedAlone
+        )
     }
 
     pub fn parse(text: &str) -> Option<EventType> {

@@ -13,3 +13,4 @@ pub mod fields;
 pub mod integration;
 pub mod policy;
 pub mod proposal;
+pub mod routing;

@@ -166,6 +166,12 @@ pub enum RuleViolation {
     AlreadyReviewed,
     #[error("proposal {open} is already open for this ticket and category; revise or withdraw it instead")]
     TicketHasOpenProposal { open: Uuid },
+    #[error("{why}")]
+    ActingAloneNotAllowed { why: String },
+    #[error("{on_shift} eligible peer(s) are on shift: ask them, or wait until the escalation window has passed")]
+    PeerAvailable { on_shift: usize },
+    #[error("a peer declined this proposal: it is never approved alone")]
+    PeerDeclined,
 }
 
 /// What a signature does to the proposal.
@@ -252,7 +258,7 @@ impl ProposalFacts {
         people
     }
 
-    fn check_pending(&self, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+    pub fn check_pending(&self, now: DateTime<Utc>) -> Result<(), RuleViolation> {
         match self.effective_status(now) {
             Status::Pending => Ok(()),
             Status::Expired if self.status == Status::Pending => Err(RuleViolation::Expired(self.expires_at)),

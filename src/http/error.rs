@@ -105,6 +105,9 @@ problem_types! {
     TooManyRevisions = "too-many-revisions", CONFLICT, "the proposal was revised as often as `proposals.max_revisions` allows";
     NotDecided = "not-decided", CONFLICT, "a proposal is reviewed once decided";
     AlreadyReviewed = "already-reviewed", CONFLICT, "a proposal is reviewed once";
+    ActingAloneNotAllowed = "acting-alone-not-allowed", FORBIDDEN, "acting alone is not enabled for the category, or not for this amount or currency (`routing.act_alone`)";
+    PeerAvailable = "peer-available", CONFLICT, "an eligible peer is on shift and the escalation window has not passed: ask them";
+    PeerDeclined = "peer-declined", CONFLICT, "a peer declined the proposal: it is never approved alone";
     TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
     EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
@@ -350,6 +353,8 @@ fn constraint_problem(constraint: &str) -> Option<(ProblemType, Option<&'static 
             None,
             "a reviewer cannot review a proposal they filed or signed",
         ),
+        "approved_alone_over_a_decline" => (PeerDeclined, None, "a proposal a peer declined is never approved alone"),
+        "solo_by_proposer" => (NotTheProposer, None, "only the proposer acts alone"),
         "one_open_proposal_per_ticket" => (
             TicketHasOpenProposal,
             Some("ticket_ref"),
@@ -483,6 +488,9 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::NotDecided => (NotDecided, None, None),
             RuleViolation::AlreadyReviewed => (AlreadyReviewed, None, None),
             RuleViolation::TicketHasOpenProposal { .. } => (TicketHasOpenProposal, None, None),
+            RuleViolation::ActingAloneNotAllowed { .. } => (ActingAloneNotAllowed, None, None),
+            RuleViolation::PeerAvailable { .. } => (PeerAvailable, None, None),
+            RuleViolation::PeerDeclined => (PeerDeclined, None, None),
         };
         ApiError::Refused {
             kind,
@@ -538,8 +546,16 @@ mod tests {
             "material_change_starts_revision",
             "rule_fixed_per_revision",
             "proposal_born_pending",
+            // The service records the reason before it approves alone.
+            "approved_alone_is_an_approval",
+            "approved_alone_needs_reason",
         ];
-        let sql = include_str!("../../migrations/20261126000007_named_refusals.sql");
+        let sql = [
+            include_str!("../../migrations/20261126000007_named_refusals.sql"),
+            include_str!("../../migrations/20261126000014_one_open_proposal_per_ticket.sql"),
+            include_str!("../../migrations/20261126000017_acting_alone.sql"),
+        ]
+        .concat();
         let names: Vec<&str> = sql
             .split("CONSTRAINT = '")
             .skip(1)

@@ -424,26 +424,82 @@ pub async fn list_proposals(
     list_page(&state, filter, keyset).await
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// true: only the proposals the caller was asked to co-sign (first on
+    /// filing, by a reminder, or by a manager).
+    pub asked: Option<bool>,
+}
+
 /// Pending proposals the caller may co-sign, oldest first: never their own,
-/// never one whose current revision they already signed.
+/// never one whose current revision they already signed. `asked=true`
+/// lists those the caller was asked to co-sign.
 #[utoipa::path(
     get, path = "/v1/inbox", tag = "proposals", security(("bearer" = [])),
-    params(PageQuery),
+    params(InboxQuery),
     responses((status = 200, body = ProposalList), (status = 401, body = Problem), (status = 403, body = Problem))
 )]
 pub async fn list_inbox(
     State(state): State<AppState>,
     actor: Actor,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<InboxQuery>,
 ) -> Result<axum::Json<ProposalList>, ApiError> {
     let agent = actor.require(Role::Agent)?;
     let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
     let filter = db::proposals::ListFilter {
         signable_by: Some(agent.id),
+        asked_of: query.asked.unwrap_or(false).then_some(agent.id),
         oldest_first: true,
         ..db::proposals::ListFilter::default()
     };
     list_page(&state, filter, keyset).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignProposal {
+    /// The agents to ask (active agents other than the proposer who have
+    /// not signed it).
+    #[schema(min_items = 1, max_items = 20)]
+    pub employee_ids: Vec<Uuid>,
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
+}
+
+/// A manager asks named agents to co-sign a pending proposal (typically
+/// after `proposal.escalated`): `proposal.reassigned`, and first place in
+/// their inbox.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/reassign", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = ReassignProposal,
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn reassign_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<ReassignProposal>,
+) -> Result<Response, ApiError> {
+    actor.require(Role::Manager)?;
+    let mut errors = FieldErrors::new();
+    let note = optional_text(&mut errors, "note", body.note.as_deref(), 2000);
+    let mut employees = body.employee_ids;
+    employees.sort();
+    employees.dedup();
+    if !(1..=20).contains(&employees.len()) {
+        errors.add("employee_ids", "must name 1 to 20 agents");
+    }
+    errors.finish()?;
+    let proposal = app::routing::reassign(&state, &actor, id, employees, note).await?;
+    Ok(answer::proposal(&proposal))
 }
 
 /// One page of proposals as the filter picks them (also the review queue).
@@ -601,6 +657,47 @@ pub async fn withdraw_proposal(
     Ok(answer::written(written))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActAloneBody {
+    /// Why it could not wait for a peer (kept, shown to reviewers).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+/// The proposer approves alone, where the company allows it for the
+/// category and amount (`routing.act_alone`), when no eligible peer is on
+/// shift or nobody answered within `routing.escalate_after_secs`: marked
+/// `approved_alone`, told to the peers asked and the team's managers
+/// (`proposal.acted_alone`), first in the review queue.
+#[utoipa::path(
+    post, path = "/v1/proposals/{id}/act-alone", tag = "proposals", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = ActAloneBody,
+    responses(
+        (status = 200, body = Proposal), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "not the proposer, or acting alone is not enabled for this category or amount"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "a peer is on shift and the window has not passed, a peer declined, or not pending"),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn act_alone(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    Json(body, digest): Json<ActAloneBody>,
+) -> Result<Response, ApiError> {
+    actor.require(Role::Agent)?;
+    let mut errors = FieldErrors::new();
+    let reason = required_text(&mut errors, "reason", &body.reason, 2000);
+    errors.finish()?;
+    let key = idempotency_key(&headers, &actor, &format!("POST /v1/proposals/{id}/act-alone"), digest)?;
+    let written = app::routing::act_alone(&state, &actor, id, reason, key.as_ref()).await?;
+    Ok(answer::written(written))
+}
+
 /// The proposer (or an integration acting for them) records what happened.
 #[utoipa::path(
     post, path = "/v1/proposals/{id}/outcome", tag = "proposals", security(("bearer" = [])),
@@ -670,6 +767,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cosign_proposal))
         .routes(routes!(decline_proposal))
         .routes(routes!(withdraw_proposal))
+        .routes(routes!(reassign_proposal))
+        .routes(routes!(act_alone))
         .routes(routes!(record_outcome))
         .routes(routes!(list_proposal_events))
         .routes(routes!(list_inbox))

@@ -107,6 +107,9 @@ pub struct SummaryGroup {
     pub total: i64,
     pub pending: i64,
     pub approved: i64,
+    /// Of those approved, how many the proposer approved alone (where the
+    /// company allows it; each one reviewed).
+    pub approved_alone: i64,
     pub rejected: i64,
     pub withdrawn: i64,
     /// Pending past the deadline counts here.
@@ -131,6 +134,7 @@ impl From<SummaryRow> for SummaryGroup {
             total: row.total,
             pending: row.pending,
             approved: row.approved,
+            approved_alone: row.approved_alone,
             rejected: row.rejected,
             withdrawn: row.withdrawn,
             expired: row.expired,
@@ -269,6 +273,7 @@ fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u
         "total",
         "pending",
         "approved",
+        "approved_alone",
         "rejected",
         "withdrawn",
         "expired",
@@ -310,6 +315,7 @@ fn summary_csv_text(summary: &Summary, currencies: &[&str]) -> csv::Result<Vec<u
                 group.total,
                 group.pending,
                 group.approved,
+                group.approved_alone,
                 group.rejected,
                 group.withdrawn,
                 group.expired,

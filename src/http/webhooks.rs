@@ -45,6 +45,16 @@ pub enum ProposalEvent {
     OutcomeRecorded,
     #[serde(rename = "proposal.reviewed")]
     Reviewed,
+    #[serde(rename = "proposal.cosign_requested")]
+    CosignRequested,
+    #[serde(rename = "proposal.cosign_reminded")]
+    CosignReminded,
+    #[serde(rename = "proposal.escalated")]
+    Escalated,
+    #[serde(rename = "proposal.reassigned")]
+    Reassigned,
+    #[serde(rename = "proposal.acted_alone")]
+    ActedAlone,
 }
 
 impl From<ProposalEvent> for EventType {
@@ -60,6 +70,11 @@ impl From<ProposalEvent> for EventType {
             ProposalEvent::Expired => EventType::ProposalExpired,
             ProposalEvent::OutcomeRecorded => EventType::ProposalOutcomeRecorded,
             ProposalEvent::Reviewed => EventType::ProposalReviewed,
+            ProposalEvent::CosignRequested => EventType::ProposalCosignRequested,
+            ProposalEvent::CosignReminded => EventType::ProposalCosignReminded,
+            ProposalEvent::Escalated => EventType::ProposalEscalated,
+            ProposalEvent::Reassigned => EventType::ProposalReassigned,
+            ProposalEvent::ActedAlone => EventType::ProposalActedAlone,
         }
     }
 }
@@ -125,7 +140,7 @@ pub struct CreateEndpoint {
     #[schema(max_length = 500)]
     pub description: Option<String>,
     /// Only these proposal events; left out or `null`, all of them.
-    #[schema(min_items = 1, max_items = 10)]
+    #[schema(min_items = 1, max_items = 15)]
     pub event_types: Option<Vec<ProposalEvent>>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -141,7 +156,7 @@ pub struct UpdateEndpoint {
     pub description: Option<String>,
     /// Only these proposal events; `null`, all of them.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<ProposalEvent>>, min_items = 1, max_items = 10)]
+    #[schema(value_type = Option<Vec<ProposalEvent>>, min_items = 1, max_items = 15)]
     pub event_types: Option<Option<Vec<ProposalEvent>>>,
     /// True re-enables a disabled endpoint (its pending deliveries go out).
     pub enabled: Option<bool>,
@@ -171,8 +186,11 @@ fn checked_event_types(errors: &mut FieldErrors, types: Option<Vec<ProposalEvent
     if types.is_empty() {
         errors.add("event_types", "must name at least one event (or be null for all)");
     }
-    if types.len() > 10 {
-        errors.add("event_types", "must list at most 10 events (each once)");
+    if types.len() > EventType::PROPOSAL.len() {
+        errors.add(
+            "event_types",
+            format!("must list at most {} events (each once)", EventType::PROPOSAL.len()),
+        );
     }
     types.sort_by_key(|t| EventType::from(*t).as_str());
     types.dedup();

@@ -72,6 +72,7 @@ pub struct SummaryRow {
     pub total: i64,
     pub pending: i64,
     pub approved: i64,
+    pub approved_alone: i64,
     pub rejected: i64,
     pub withdrawn: i64,
     pub expired: i64,

@@ -1,5 +1,5 @@
 WITH p AS (
-    SELECT p.id, p.proposer_id, p.category, p.policy_ref, p.revision,
+    SELECT p.id, p.proposer_id, p.category, p.policy_ref, p.revision, p.approved_alone,
            countersign_effective_status(p.status, p.expires_at, $3) AS status,
            extract(epoch FROM p.decided_at - p.created_at) AS secs_to_decision,
            -- An outcome may name the currency a proposal without an amount was paid in.
@@ -13,7 +13,7 @@ WITH p AS (
     WHERE p.created_at >= $1 AND p.created_at < $2
 ),
 keyed AS {materialized} (
-    SELECT {key} AS group_key, {label} AS group_label, p.status, p.secs_to_decision, p.currency,
+    SELECT {key} AS group_key, {label} AS group_label, p.status, p.approved_alone, p.secs_to_decision, p.currency,
            p.approved_minor, p.executed_minor, p.customer_outcome, p.verdict
     FROM p {join}
 ),
@@ -36,7 +36,7 @@ amounts AS (
     ) per_currency
     GROUP BY is_total, group_key
 )
-SELECT agg.is_total, agg.group_key, agg.group_label, agg.total, agg.pending, agg.approved, agg.rejected,
+SELECT agg.is_total, agg.group_key, agg.group_label, agg.total, agg.pending, agg.approved, agg.approved_alone, agg.rejected,
        agg.withdrawn, agg.expired, agg.approval_rate, agg.waits[1] AS median_secs_to_approval,
        agg.waits[2] AS p90_secs_to_approval, coalesce(amounts.amounts, '[]'::jsonb) AS amounts,
        agg.satisfied, agg.neutral, agg.dissatisfied, agg.unknown, agg.endorse, agg.promote_to_policy, agg.coach

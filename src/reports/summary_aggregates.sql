@@ -1,6 +1,7 @@
 count(*) AS total,
 count(*) FILTER (WHERE status = 'pending') AS pending,
 count(*) FILTER (WHERE status = 'approved') AS approved,
+count(*) FILTER (WHERE status = 'approved' AND approved_alone) AS approved_alone,
 count(*) FILTER (WHERE status = 'rejected') AS rejected,
 count(*) FILTER (WHERE status = 'withdrawn') AS withdrawn,
 count(*) FILTER (WHERE status = 'expired') AS expired,

@@ -82,6 +82,8 @@ struct InboxItems {
     items: Vec<Card>,
 }
 
+/// The inbox: what the agent was asked to co-sign first, then the rest,
+/// each oldest (longest waiting) first.
 async fn inbox_cards(state: &AppState, session: &WebSession) -> Result<Vec<Card>, WebError> {
     require_role(session, Role::Agent)?;
     let filter = db::proposals::ListFilter {
@@ -89,7 +91,23 @@ async fn inbox_cards(state: &AppState, session: &WebSession) -> Result<Vec<Card>
         oldest_first: true,
         ..db::proposals::ListFilter::default()
     };
-    list(state, filter).await
+    let asked: Vec<Uuid> = list(
+        state,
+        db::proposals::ListFilter {
+            asked_of: Some(session.person.id),
+            ..filter.clone()
+        },
+    )
+    .await?
+    .into_iter()
+    .map(|card| card.id)
+    .collect();
+    let mut cards = list(state, filter).await?;
+    for card in &mut cards {
+        card.asked = asked.contains(&card.id);
+    }
+    cards.sort_by_key(|card| !card.asked);
+    Ok(cards)
 }
 
 /// Proposals the agent may co-sign, oldest (longest waiting) first; the

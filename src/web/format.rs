@@ -131,6 +131,8 @@ pub struct Card {
     pub filed: Stamp,
     pub expires: Stamp,
     pub decided: Option<Stamp>,
+    /// In an inbox: the viewer was asked to co-sign it.
+    pub asked: bool,
 }
 
 pub fn card(proposal: &Proposal) -> Card {
@@ -148,6 +150,7 @@ pub fn card(proposal: &Proposal) -> Card {
         filed: stamp(proposal.created_at),
         expires: stamp(proposal.expires_at),
         decided: proposal.decided_at.map(stamp),
+        asked: false,
     }
 }
 

@@ -21,12 +21,15 @@ use crate::domain::event::EventType;
 
 /// The body every receiver gets: `{"id", "type", "timestamp", "data"}`,
 /// where `id` is the audit event's (and the `webhook-id` header) and
-/// `data` the proposal as the REST API shows it after the change.
+/// `data` the proposal as the REST API shows it after the change; events
+/// that name people (whom a routing step asks or tells) add them as
+/// `details`.
 pub fn message_body(
     id: Uuid,
     event_type: EventType,
     at: DateTime<Utc>,
     data: &impl Serialize,
+    details: Option<&serde_json::Value>,
 ) -> serde_json::Result<String> {
     #[derive(Serialize)]
     struct Body<'a, T> {
@@ -35,11 +38,14 @@ pub fn message_body(
         event_type: &'a str,
         timestamp: String,
         data: &'a T,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        details: Option<&'a serde_json::Value>,
     }
     serde_json::to_string(&Body {
         id,
         event_type: event_type.as_str(),
         timestamp: at.to_rfc3339_opts(SecondsFormat::Micros, true),
         data,
+        details,
     })
 }

@@ -329,3 +329,371 @@ async fn a_ticket_has_one_open_proposal_per_category() {
     );
     assert_eq!(first.read(&after).await.body["status"], "pending");
 }
+
+/// The payloads of a proposal's events of one type, oldest first.
+async fn payloads(app: &TestApp, proposal: &str, event_type: &str) -> Vec<Value> {
+    sqlx::query_scalar("SELECT payload FROM audit_events WHERE subject_id = $1 AND event_type = $2 ORDER BY id")
+        .bind(Uuid::parse_str(proposal).unwrap())
+        .bind(event_type)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn ids_named(people: &Value) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = people
+        .as_array()
+        .expect("a list of people")
+        .iter()
+        .map(|p| Uuid::parse_str(p["employee_id"].as_str().unwrap()).unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
+}
+
+async fn asked_inbox(agent: &User) -> Vec<String> {
+    agent.get("/v1/inbox?asked=true").await.expect(200).proposals().ids()
+}
+
+#[tokio::test]
+async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_their_times() {
+    let app = TestApp::spawn_with(|settings| settings.routing.first_ask = 2).await;
+    app.webhook_endpoint("http://127.0.0.1:9/hook", json!(null)).await;
+    let agent = async |team: &str, on_shift: bool| {
+        let user = app.create_user_with("agent", json!({ "team": team })).await;
+        if on_shift {
+            user.put("/v1/me/availability", &json!({ "available": true }))
+                .await
+                .expect(200);
+        }
+        user
+    };
+    let proposer = agent("north", false).await;
+    let north_on = agent("north", true).await;
+    let north_off = agent("north", false).await;
+    let south_on = [agent("south", true).await, agent("south", true).await];
+    let south_off = agent("south", false).await;
+    let north_manager = app.create_user_with("manager", json!({ "team": "north" })).await;
+    app.create_user_with("manager", json!({ "team": "south" })).await;
+
+    let id = proposer.file(json!({})).await.expect(201).id();
+    // On filing: two peers on shift, the proposer's team first.
+    let requested = payloads(&app, &id, "proposal.cosign_requested").await;
+    assert_eq!(requested.len(), 1);
+    let first = ids_named(&requested[0]["asked"]);
+    assert_eq!(first.len(), 2);
+    assert!(first.contains(&north_on.id), "the proposer's team first: {first:?}");
+    let other_south = south_on
+        .iter()
+        .find(|s| !first.contains(&s.id))
+        .expect("one south peer left");
+    assert!(
+        !first.contains(&north_off.id) && !first.contains(&south_off.id),
+        "never someone off shift"
+    );
+    assert_eq!(
+        asked_inbox(&north_on).await,
+        std::slice::from_ref(&id),
+        "first in their inbox"
+    );
+    assert!(asked_inbox(other_south).await.is_empty());
+    assert_eq!(requested[0]["asked"][0]["external_id"], Value::Null);
+    // The webhook message names them too.
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM webhook_messages WHERE event_type = 'proposal.cosign_requested'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ids_named(&body["details"]["asked"]), first);
+    assert_eq!(body["data"]["id"], id.as_str());
+
+    // Not before its time: nothing at 119 s.
+    app.state.clock.advance(Duration::seconds(119));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    assert!(payloads(&app, &id, "proposal.cosign_reminded").await.is_empty());
+    // At 120 s the reminder asks the other peer on shift and reminds the first two.
+    app.state.clock.advance(Duration::seconds(1));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    let reminded = payloads(&app, &id, "proposal.cosign_reminded").await;
+    assert_eq!(reminded.len(), 1, "once");
+    assert_eq!(ids_named(&reminded[0]["asked"]), [other_south.id]);
+    assert_eq!(ids_named(&reminded[0]["reminded"]), first);
+    assert_eq!(asked_inbox(other_south).await, std::slice::from_ref(&id));
+    assert!(payloads(&app, &id, "proposal.escalated").await.is_empty());
+    // At 299 s still no escalation; at 300 s the north team's manager is told.
+    app.state.clock.advance(Duration::seconds(179));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    assert!(payloads(&app, &id, "proposal.escalated").await.is_empty());
+    app.state.clock.advance(Duration::seconds(1));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    let escalated = payloads(&app, &id, "proposal.escalated").await;
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(ids_named(&escalated[0]["managers"]), [north_manager.id]);
+    assert_eq!(escalated[0]["waiting_secs"], 300);
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    assert_eq!(
+        payloads(&app, &id, "proposal.escalated").await.len(),
+        1,
+        "each step once"
+    );
+
+    // The manager reassigns it to someone off shift.
+    let reassigned = north_manager
+        .post(
+            &format!("/v1/proposals/{id}/reassign"),
+            &json!({ "employee_ids": [north_off.id], "note": "Ana is at her desk" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(reassigned.body["id"], id.as_str());
+    let event = payloads(&app, &id, "proposal.reassigned").await;
+    assert_eq!(ids_named(&event[0]["asked"]), [north_off.id]);
+    assert_eq!(event[0]["note"], "Ana is at her desk");
+    assert_eq!(asked_inbox(&north_off).await, std::slice::from_ref(&id));
+    let by: Option<Uuid> = sqlx::query_scalar("SELECT requested_by FROM cosign_requests WHERE employee_id = $1")
+        .bind(north_off.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(by, Some(north_manager.id));
+    // Never to the proposer, and only by a manager.
+    north_manager
+        .post(
+            &format!("/v1/proposals/{id}/reassign"),
+            &json!({ "employee_ids": [proposer.id] }),
+        )
+        .await
+        .expect_problem(422, Some("employee_ids"));
+    north_on
+        .post(
+            &format!("/v1/proposals/{id}/reassign"),
+            &json!({ "employee_ids": [south_off.id] }),
+        )
+        .await
+        .expect_problem(403, None);
+    // Once decided, nobody is asked and a reassignment is refused.
+    north_off.cosign(&id).await.expect(200);
+    north_manager
+        .post(
+            &format!("/v1/proposals/{id}/reassign"),
+            &json!({ "employee_ids": [south_off.id] }),
+        )
+        .await
+        .expect_problem(409, None);
+    assert_eq!(
+        sorted(
+            sqlx::query_scalar("SELECT employee_id FROM cosign_requests")
+                .fetch_all(&app.pool)
+                .await
+                .unwrap()
+        ),
+        sorted(vec![first[0], first[1], other_south.id, north_off.id])
+    );
+}
+
+#[tokio::test]
+async fn with_nobody_on_shift_nobody_is_asked_at_once_and_the_reminder_asks_everyone() {
+    let app = TestApp::spawn().await;
+    let [proposer, a, b] = <[User; 3]>::try_from(app.create_users("agent", 3).await).unwrap();
+    let id = proposer.file(json!({})).await.expect(201).id();
+    assert!(payloads(&app, &id, "proposal.cosign_requested").await.is_empty());
+    assert_eq!(app.count("SELECT count(*) FROM cosign_requests").await, 0);
+    app.state.clock.advance(Duration::seconds(120));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    let reminded = payloads(&app, &id, "proposal.cosign_reminded").await;
+    assert_eq!(ids_named(&reminded[0]["asked"]), sorted(vec![a.id, b.id]));
+    // No manager anywhere: the escalation names nobody, and is still recorded.
+    app.state.clock.advance(Duration::seconds(180));
+    countersign::app::routing::advance(&app.state).await.unwrap();
+    let escalated = payloads(&app, &id, "proposal.escalated").await;
+    assert_eq!(escalated[0]["managers"], json!([]));
+}
+
+fn alone_for_small_refunds(settings: &mut countersign::config::Settings) {
+    settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
+        category: "refund".to_owned(),
+        currency: Some("EUR".to_owned()),
+        max_amount_minor: Some(5000),
+    }];
+}
+
+async fn act_alone(proposer: &User, id: &str, reason: &str) -> crate::helpers::Answer {
+    proposer
+        .post(&format!("/v1/proposals/{id}/act-alone"), &json!({ "reason": reason }))
+        .await
+}
+
+#[tokio::test]
+async fn acting_alone_is_off_by_default() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let id = proposer.file(json!({})).await.expect(201).id();
+    let refused = act_alone(&proposer, &id, "Nobody is here")
+        .await
+        .expect_problem(403, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:acting-alone-not-allowed");
+    assert_eq!(proposer.read(&id).await.body["status"], "pending");
+    assert_eq!(app.count("SELECT count(*) FROM solo_approvals").await, 0);
+}
+
+#[tokio::test]
+async fn acting_alone_waits_for_peers_on_shift_and_is_loud_marked_and_reviewed_first() {
+    let app = TestApp::spawn_with(alone_for_small_refunds).await;
+    let proposer = app.create_user_with("agent", json!({ "team": "north" })).await;
+    let peer = app.create_user_with("agent", json!({ "team": "north" })).await;
+    let off_shift = app.create_user_with("agent", json!({ "team": "south" })).await;
+    let manager = app.create_user_with("manager", json!({ "team": "north" })).await;
+    // An older decided proposal already waits in the review queue.
+    let older = app.approved_proposal(&proposer, &off_shift).await;
+    peer.put("/v1/me/availability", &json!({ "available": true }))
+        .await
+        .expect(200);
+    let id = proposer.file(json!({})).await.expect(201).id();
+
+    // A peer is on shift and the window has not passed: ask them.
+    let refused = act_alone(&proposer, &id, "In a hurry").await.expect_problem(409, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:peer-available");
+    // Only the proposer, and only with a reason.
+    act_alone(&peer, &id, "Me instead").await.expect_problem(403, None);
+    act_alone(&proposer, &id, " ").await.expect_problem(422, Some("reason"));
+    app.state.clock.advance(Duration::seconds(299));
+    act_alone(&proposer, &id, "In a hurry").await.expect_problem(409, None);
+    assert_eq!(app.count("SELECT count(*) FROM solo_approvals").await, 0);
+
+    // The escalation window passed with no answer: allowed, and marked.
+    app.state.clock.advance(Duration::seconds(1));
+    let approved = act_alone(&proposer, &id, "The customer is at the counter and leaving")
+        .await
+        .expect(200);
+    assert_eq!(approved.body["status"], "approved");
+    assert_eq!(approved.body["approved_alone"], true);
+    assert_eq!(approved.body["signatures"], json!([]));
+    let solo: (Uuid, String, String) =
+        sqlx::query_as("SELECT employee_id, reason, why FROM solo_approvals WHERE proposal_id = $1")
+            .bind(Uuid::parse_str(&id).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        solo,
+        (
+            proposer.id,
+            "The customer is at the counter and leaving".to_owned(),
+            "no_answer_in_time".to_owned()
+        )
+    );
+    // Loud: the peer asked and the team's manager are named at once.
+    let told = payloads(&app, &id, "proposal.acted_alone").await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(ids_named(&told[0]["skipped"]), [peer.id]);
+    assert_eq!(ids_named(&told[0]["managers"]), [manager.id]);
+    assert_eq!(told[0]["because"], "no_answer_in_time");
+    let approvals = payloads(&app, &id, "proposal.approved").await;
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0]["approved_alone"], true);
+    // First in the review queue, ahead of the older proposal.
+    let queue = manager.review_queue("").await.expect(200).proposals().ids();
+    assert_eq!(queue, [id.clone(), older.clone()]);
+    let first_page = manager.review_queue("limit=1").await.expect(200);
+    assert_eq!(first_page.proposals().ids(), std::slice::from_ref(&id));
+    let cursor = first_page.body["next_cursor"].as_str().unwrap().to_owned();
+    let second_page = manager
+        .review_queue(&format!("limit=1&cursor={cursor}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        second_page.proposals().ids(),
+        std::slice::from_ref(&older),
+        "the cursor walks on past it"
+    );
+    // Counted in the reports, per team.
+    let summary = manager.get("/v1/reports/summary?group_by=team").await.expect(200).body;
+    let north = summary["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "north")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (north["approved"].clone(), north["approved_alone"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(summary["totals"]["approved_alone"], 1);
+    // And like any approval, it takes no more changes.
+    peer.cosign(&id).await.expect_problem(409, None);
+}
+
+#[tokio::test]
+async fn acting_alone_with_nobody_on_shift_within_the_limit_and_never_over_a_decline() {
+    let app = TestApp::spawn_with(alone_for_small_refunds).await;
+    let [proposer, peer] = <[User; 2]>::try_from(app.create_users("agent", 2).await).unwrap();
+    // Nobody on shift: at once.
+    let id = proposer.file(json!({})).await.expect(201).id();
+    let approved = act_alone(&proposer, &id, "Night shift, nobody else on")
+        .await
+        .expect(200);
+    assert_eq!(approved.body["approved_alone"], true);
+    assert_eq!(
+        payloads(&app, &id, "proposal.acted_alone").await[0]["because"],
+        "no_peer_available"
+    );
+    // Above the limit, or in another category: a peer is needed.
+    let large = proposer.file(json!({ "amount_minor": 5001 })).await.expect(201).id();
+    act_alone(&proposer, &large, "Too much").await.expect_problem(403, None);
+    let replacement = proposer
+        .file(json!({ "category": "replacement", "amount_minor": null, "currency": null }))
+        .await
+        .expect(201)
+        .id();
+    act_alone(&proposer, &replacement, "Not enabled")
+        .await
+        .expect_problem(403, None);
+    // A peer declined: never overruled alone.
+    let declined = proposer.file(json!({})).await.expect(201).id();
+    peer.decline(&declined, "Not without the receipt").await.expect(200);
+    let refused = act_alone(&proposer, &declined, "I disagree")
+        .await
+        .expect_problem(409, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:peer-declined");
+    assert_eq!(proposer.read(&declined).await.body["status"], "pending");
+    // The schema holds it too: no approval alone without the recorded
+    // reason, and never over a decline.
+    for (proposal, constraint) in [
+        (&large, "approved_alone_needs_reason"),
+        (&declined, "approved_alone_needs_reason"),
+    ] {
+        let error = sqlx::query(
+            "UPDATE proposals SET status = 'approved', approved_alone = true, decided_at = now() WHERE id = $1",
+        )
+        .bind(Uuid::parse_str(proposal).unwrap())
+        .execute(&app.pool)
+        .await
+        .expect_err("refused");
+        assert_eq!(error.as_database_error().and_then(|e| e.constraint()), Some(constraint));
+    }
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO solo_approvals VALUES ($1, $2, 'forced', 'no_peer_available', now())")
+        .bind(Uuid::parse_str(&declined).unwrap())
+        .bind(proposer.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let error = sqlx::query(
+        "UPDATE proposals SET status = 'approved', approved_alone = true, decided_at = now() WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(&declined).unwrap())
+    .execute(&mut *tx)
+    .await
+    .expect_err("refused over a decline");
+    assert_eq!(
+        error.as_database_error().and_then(|e| e.constraint()),
+        Some("approved_alone_over_a_decline")
+    );
+}

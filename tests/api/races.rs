@@ -618,3 +618,57 @@ async fn two_filings_or_a_filing_and_a_revision_onto_one_ticket_leave_one_open()
         assert_eq!(open, 1, "trial {trial}: exactly one open proposal on the ticket");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acting_alone_racing_a_cosign_or_a_decline_decides_once() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
+            category: "refund".to_owned(),
+            currency: Some("EUR".to_owned()),
+            max_amount_minor: Some(5000),
+        }];
+    })
+    .await;
+    let people = app.create_users("agent", 2).await;
+    let (proposer, peer) = (&people[0], &people[1]);
+    for trial in 0..TRIALS {
+        for peer_action in ["cosign", "decline"] {
+            let id = proposer.file(json!({})).await.expect(201).id();
+            let alone = proposer
+                .request(Method::POST, &format!("/v1/proposals/{id}/act-alone"))
+                .json(&json!({ "reason": "Nobody answered" }));
+            let other = peer
+                .request(Method::POST, &format!("/v1/proposals/{id}/{peer_action}"))
+                .json(&if peer_action == "cosign" {
+                    json!({ "revision": 1 })
+                } else {
+                    json!({ "revision": 1, "reason": "Not this one" })
+                });
+            let answers = at_once(vec![alone, other]).await;
+            let outcomes = statuses(&answers);
+            // One of the two acts; the other finds it decided (409), or,
+            // for a decline that came first, acting alone is refused.
+            assert!(
+                outcomes == [200, 409] || outcomes == [409, 200],
+                "trial {trial} {peer_action}: {outcomes:?}"
+            );
+            let row: (String, bool, i64, i64) = sqlx::query_as(
+                "SELECT p.status, p.approved_alone,
+                        (SELECT count(*) FROM audit_events e WHERE e.subject_id = p.id AND e.event_type = 'proposal.approved'),
+                        (SELECT count(*) FROM signatures s WHERE s.proposal_id = p.id)
+                 FROM proposals p WHERE p.id = $1",
+            )
+            .bind(Uuid::parse_str(&id).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            let alone_won = outcomes[0] == 200;
+            let expected = match (peer_action, alone_won) {
+                (_, true) => ("approved".to_owned(), true, 1, 0),
+                ("cosign", false) => ("approved".to_owned(), false, 1, 1),
+                _ => ("pending".to_owned(), false, 0, 1),
+            };
+            assert_eq!(row, expected, "trial {trial} {peer_action}");
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Asking the right peers, so nobody waits (the rules: `domain::routing`).
+//! On filing, a few peers on shift are asked ([`ask_first_in`], inside the
+//! filing's transaction); the routing worker reminds and escalates what
+//! nobody decided in time ([`advance`]); a manager may ask named agents
+//! ([`reassign`]). Each step is an audit event, and a webhook message that
+//! names the people in `details`.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::commit::{Change, IdempotencyKey, Written, commit, commit_once};
+use super::{Actor, AppError};
+use crate::config::RoutingSettings;
+use crate::db;
+use crate::db::routing::{CandidateRow, Named};
+use crate::domain::audit::{ActorIds, EventContent};
+use crate::domain::employee::Role;
+use crate::domain::event::EventType;
+use crate::domain::fields::FieldErrors;
+use crate::domain::proposal::{Decision, Status};
+use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked, widened};
+use crate::state::AppState;
+use crate::views::{self, Proposal};
+
+/// How many waiting proposals one worker transaction takes.
+const BATCH: i64 = 50;
+
+/// What a routing step needs besides the transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Routing<'a> {
+    pub settings: &'a RoutingSettings,
+    /// How long "on shift" lasts without a request, in seconds.
+    pub idle_secs: f64,
+}
+
+impl<'a> Routing<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Routing {
+            settings: &state.settings.routing,
+            idle_secs: super::availability::idle(state).num_seconds() as f64,
+        }
+    }
+}
+
+fn named(candidates: &[CandidateRow], ids: &[Uuid]) -> Vec<Named> {
+    candidates
+        .iter()
+        .filter(|c| ids.contains(&c.id))
+        .map(CandidateRow::named)
+        .collect()
+}
+
+/// On filing: asks up to `routing.first_ask` peers on shift, and adds the
+/// `proposal.cosign_requested` event (none when nobody is on shift: the
+/// reminder then asks everyone).
+pub async fn ask_first_in(
+    conn: &mut PgConnection,
+    routing: Routing<'_>,
+    proposal_id: Uuid,
+    proposer_id: Uuid,
+    actor: ActorIds,
+    now: DateTime<Utc>,
+    events: &mut Vec<EventContent>,
+) -> Result<(), AppError> {
+    let candidates = db::routing::candidates(conn, proposal_id, proposer_id, now, routing.idle_secs, true).await?;
+    let facts: Vec<_> = candidates.iter().map(CandidateRow::candidate).collect();
+    let picked = first_asked(&facts, routing.settings.first_ask as usize, proposal_id);
+    if picked.is_empty() {
+        return Ok(());
+    }
+    let asked = db::routing::ask(conn, proposal_id, &picked, "requested", None, now).await?;
+    metrics::counter!("cosign_requests_total", "reason" => "requested").increment(asked.len() as u64);
+    events.push(EventContent::new(
+        EventType::ProposalCosignRequested,
+        proposal_id,
+        actor,
+        json!({ "reason": "requested", "asked": named(&candidates, &asked) }),
+        now,
+    ));
+    Ok(())
+}
+
+/// The routing worker's tick: reminds and escalates the proposals due,
+/// a batch per transaction; answers how many steps it took.
+pub async fn advance(state: &AppState) -> Result<usize, AppError> {
+    let routing = Routing::of(state);
+    let mut total = 0;
+    loop {
+        let (steps, batch_full) = commit(state, async |conn, now| {
+            let waiting = db::routing::waiting(conn, now, routing.settings.remind_after_secs as f64, BATCH).await?;
+            let mut events = Vec::new();
+            let mut steps = 0;
+            for proposal in &waiting {
+                let due = routing
+                    .settings
+                    .schedule()
+                    .due(proposal.created_at, now, proposal.reminded, false);
+                for step in due {
+                    take_step(conn, routing, proposal, step, now, &mut events).await?;
+                    steps += 1;
+                }
+            }
+            Ok(Change::new((steps, waiting.len() as i64 == BATCH), events))
+        })
+        .await?;
+        total += steps;
+        if !batch_full || steps == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+async fn take_step(
+    conn: &mut PgConnection,
+    routing: Routing<'_>,
+    proposal: &db::routing::Waiting,
+    step: Step,
+    now: DateTime<Utc>,
+    events: &mut Vec<EventContent>,
+) -> Result<(), AppError> {
+    db::routing::record_step(conn, proposal.id, step.as_str(), now).await?;
+    let waiting_secs = (now - proposal.created_at).num_seconds();
+    let (event_type, payload) = match step {
+        Step::Remind => {
+            let candidates =
+                db::routing::candidates(conn, proposal.id, proposal.proposer_id, now, routing.idle_secs, false).await?;
+            let facts: Vec<_> = candidates.iter().map(CandidateRow::candidate).collect();
+            let added = db::routing::ask(conn, proposal.id, &widened(&facts), "reminder", None, now).await?;
+            metrics::counter!("cosign_requests_total", "reason" => "reminder").increment(added.len() as u64);
+            metrics::counter!("cosign_reminders_total").increment(1);
+            let reminded: Vec<Uuid> = candidates
+                .iter()
+                .filter(|c| c.asked && !c.signed)
+                .map(|c| c.id)
+                .collect();
+            (
+                EventType::ProposalCosignReminded,
+                json!({
+                    "reason": "reminder",
+                    "asked": named(&candidates, &added),
+                    "reminded": named(&candidates, &reminded),
+                    "waiting_secs": waiting_secs,
+                }),
+            )
+        }
+        Step::Escalate => {
+            let managers = db::routing::managers_for(conn, proposal.proposer_id).await?;
+            metrics::counter!("cosign_escalations_total").increment(1);
+            (
+                EventType::ProposalEscalated,
+                json!({ "managers": managers, "waiting_secs": waiting_secs }),
+            )
+        }
+    };
+    events.push(EventContent::new(
+        event_type,
+        proposal.id,
+        ActorIds::default(),
+        payload,
+        now,
+    ));
+    Ok(())
+}
+
+/// A manager asks named agents to co-sign a pending proposal (after an
+/// escalation, or whenever they see it waiting). Each must be an active
+/// agent other than the proposer who has not signed it.
+pub async fn reassign(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    employees: Vec<Uuid>,
+    note: Option<String>,
+) -> Result<Proposal, AppError> {
+    let manager = actor.require(Role::Manager)?;
+    let routing = Routing::of(state);
+    commit(state, async |conn, now| {
+        let row = db::proposals::find_for_update(conn, id)
+            .await?
+            .ok_or(AppError::NotFound("proposal"))?;
+        row.facts().check_pending(now)?;
+        let candidates = db::routing::candidates(conn, id, row.proposer_id, now, routing.idle_secs, false).await?;
+        let mut errors = FieldErrors::new();
+        for named in &employees {
+            if !candidates.iter().any(|c| c.id == *named && !c.signed) {
+                errors.add(
+                    "employee_ids",
+                    format!("{named} is not an active agent who may still co-sign this proposal"),
+                );
+            }
+        }
+        errors.finish()?;
+        let added = db::routing::ask(conn, id, &employees, "reassigned", Some(manager.id), now).await?;
+        metrics::counter!("cosign_requests_total", "reason" => "reassigned").increment(added.len() as u64);
+        let event = EventContent::new(
+            EventType::ProposalReassigned,
+            id,
+            actor.audit_ids(),
+            json!({ "reason": "reassigned", "asked": named(&candidates, &employees), "note": note }),
+            now,
+        );
+        Ok(Change::of_proposal(views::proposal(&row, now), vec![event]))
+    })
+    .await
+}
+
+/// The proposer approves alone, with a reason, where the company allows it
+/// (`routing.act_alone`) and no eligible peer is on shift, or nobody
+/// answered within the escalation window; never over a peer's decline.
+/// The approval is marked `approved_alone`; the peers asked and the team's
+/// managers are told at once (`proposal.acted_alone`), and the review
+/// queue shows it first.
+pub async fn act_alone(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    reason: String,
+    key: Option<&IdempotencyKey>,
+) -> Result<Written<Proposal>, AppError> {
+    let proposer = actor.require(Role::Agent)?;
+    let routing = Routing::of(state);
+    commit_once(state, key, async |conn, now| {
+        let mut row = db::proposals::find_for_update(conn, id)
+            .await?
+            .ok_or(AppError::NotFound("proposal"))?;
+        row.facts().check_may_withdraw(&proposer, now)?;
+        let candidates = db::routing::candidates(conn, id, row.proposer_id, now, routing.idle_secs, false).await?;
+        let amount = row.terms().amount;
+        let because = check_act_alone(
+            &routing.settings.act_alone,
+            AloneFacts {
+                category: &row.category,
+                amount: amount.as_ref(),
+                peers_on_shift: candidates.iter().filter(|c| c.on_shift && !c.signed).count(),
+                declined: row.signatures.iter().any(|s| s.decision == Decision::Decline),
+                window_passed: routing.settings.schedule().window_passed(row.created_at, now),
+            },
+        )?;
+        let before = row.status;
+        db::proposals::approve_alone(conn, &mut row, &reason, because.as_str(), now).await?;
+        metrics::counter!("solo_approvals_total").increment(1);
+        let skipped: Vec<Uuid> = candidates
+            .iter()
+            .filter(|c| c.asked && !c.signed)
+            .map(|c| c.id)
+            .collect();
+        let managers = db::routing::managers_for(conn, row.proposer_id).await?;
+        let events = vec![
+            EventContent::new(
+                EventType::ProposalApproved,
+                id,
+                actor.audit_ids(),
+                json!({
+                    "before": { "status": before }, "after": { "status": Status::Approved, "approved_alone": true },
+                    "approved_alone": true, "reason": reason, "because": because.as_str(),
+                }),
+                now,
+            ),
+            EventContent::new(
+                EventType::ProposalActedAlone,
+                id,
+                actor.audit_ids(),
+                json!({
+                    "reason": reason, "because": because.as_str(),
+                    "skipped": named(&candidates, &skipped), "managers": managers,
+                }),
+                now,
+            ),
+        ];
+        Ok(Change::of_proposal(views::proposal(&row, now), events))
+    })
+    .await
+}

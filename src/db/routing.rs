@@ -1,0 +1,201 @@
+//! SQL for asking peers: who might be asked for a proposal, the requests
+//! made, the proposals due a reminder or an escalation, and whom an
+//! escalation tells.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::routing::Candidate;
+
+/// A peer who might be asked, with what the request's event names.
+#[derive(Debug, Clone)]
+pub struct CandidateRow {
+    pub id: Uuid,
+    pub name: String,
+    pub team: Option<String>,
+    pub external_id: Option<String>,
+    pub on_shift: bool,
+    pub same_team: bool,
+    pub open_requests: i64,
+    pub last_asked_by_proposer: Option<DateTime<Utc>>,
+    pub asked: bool,
+    pub signed: bool,
+}
+
+impl CandidateRow {
+    pub fn candidate(&self) -> Candidate {
+        Candidate {
+            id: self.id,
+            on_shift: self.on_shift,
+            same_team: self.same_team,
+            open_requests: self.open_requests,
+            last_asked_by_proposer: self.last_asked_by_proposer,
+            asked: self.asked,
+            signed: self.signed,
+        }
+    }
+
+    pub fn named(&self) -> Named {
+        Named {
+            employee_id: self.id,
+            name: self.name.clone(),
+            team: self.team.clone(),
+            external_id: self.external_id.clone(),
+        }
+    }
+}
+
+/// A person as routing events name them (with the helpdesk id, so a
+/// helpdesk can notify them in its own tool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Named {
+    pub employee_id: Uuid,
+    pub name: String,
+    pub team: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// The active agents other than the proposer who might be asked for
+/// `proposal_id` (only those on shift with `on_shift_only`).
+pub async fn candidates(
+    conn: &mut PgConnection,
+    proposal_id: Uuid,
+    proposer_id: Uuid,
+    now: DateTime<Utc>,
+    idle_secs: f64,
+    on_shift_only: bool,
+) -> sqlx::Result<Vec<CandidateRow>> {
+    sqlx::query_as!(
+        CandidateRow,
+        r#"
+        SELECT e.id, e.name, e.team, e.external_id,
+               coalesce(a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4), false)
+                   AS "on_shift!",
+               e.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $2) AS "same_team!",
+               (SELECT count(*) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
+                WHERE r.employee_id = e.id AND q.status = 'pending' AND q.expires_at > $3) AS "open_requests!",
+               (SELECT max(r.requested_at) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
+                WHERE r.employee_id = e.id AND q.proposer_id = $2) AS last_asked_by_proposer,
+               EXISTS (SELECT 1 FROM cosign_requests r WHERE r.proposal_id = $1 AND r.employee_id = e.id) AS "asked!",
+               EXISTS (SELECT 1 FROM signatures s WHERE s.proposal_id = $1 AND s.employee_id = e.id) AS "signed!"
+        FROM employees e
+        LEFT JOIN agent_availability a ON a.employee_id = e.id
+        WHERE e.role = 'agent' AND e.active AND e.id <> $2
+          AND (NOT $5 OR (a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4)))
+        ORDER BY e.id
+        "#,
+        proposal_id,
+        proposer_id,
+        now,
+        idle_secs,
+        on_shift_only
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that `employees` were asked to co-sign `proposal_id` (those
+/// asked before are left as they were); answers those newly asked.
+pub async fn ask(
+    conn: &mut PgConnection,
+    proposal_id: Uuid,
+    employees: &[Uuid],
+    reason: &str,
+    requested_by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO cosign_requests (proposal_id, employee_id, reason, requested_at, requested_by)
+        SELECT $1, e, $3, $4, $5 FROM unnest($2::uuid[]) AS e
+        ON CONFLICT (proposal_id, employee_id) DO NOTHING
+        RETURNING employee_id
+        "#,
+        proposal_id,
+        employees,
+        reason,
+        now,
+        requested_by
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A pending proposal old enough for a step, locked until commit.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub id: Uuid,
+    pub proposer_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub reminded: bool,
+}
+
+/// Pending proposals filed at least `remind_after_secs` before `now` and
+/// not yet escalated, oldest first; replicas share them (SKIP LOCKED).
+pub async fn waiting(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    remind_after_secs: f64,
+    batch: i64,
+) -> sqlx::Result<Vec<Waiting>> {
+    sqlx::query_as!(
+        Waiting,
+        r#"
+        SELECT p.id, p.proposer_id, p.created_at,
+               EXISTS (SELECT 1 FROM routing_steps s WHERE s.proposal_id = p.id AND s.step = 'reminded') AS "reminded!"
+        FROM proposals p
+        WHERE p.status = 'pending' AND p.expires_at > $1
+          AND p.created_at <= $1::timestamptz - make_interval(secs => $2)
+          AND NOT EXISTS (SELECT 1 FROM routing_steps s WHERE s.proposal_id = p.id AND s.step = 'escalated')
+        ORDER BY p.created_at
+        LIMIT $3
+        FOR NO KEY UPDATE OF p SKIP LOCKED
+        "#,
+        now,
+        remind_after_secs,
+        batch
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn record_step(
+    conn: &mut PgConnection,
+    proposal_id: Uuid,
+    step: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO routing_steps (proposal_id, step, taken_at) VALUES ($1, $2, $3)",
+        proposal_id,
+        step,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whom an escalation tells: the active managers of the proposer's team,
+/// or every active manager when the team has none.
+pub async fn managers_for(conn: &mut PgConnection, proposer_id: Uuid) -> sqlx::Result<Vec<Named>> {
+    sqlx::query_as!(
+        Named,
+        r#"
+        WITH managers AS (
+            SELECT m.id, m.name, m.team, m.external_id,
+                   m.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $1) AS same_team
+            FROM employees m
+            WHERE m.role = 'manager' AND m.active
+        )
+        SELECT id AS employee_id, name, team, external_id FROM managers
+        WHERE same_team OR NOT EXISTS (SELECT 1 FROM managers WHERE same_team)
+        ORDER BY name, id
+        "#,
+        proposer_id
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,379 @@
+//! Asking the right peers, so nobody waits: whom a new proposal asks
+//! first, whom a reminder adds, and when each step is due. Decided here
+//! from facts the caller read; nothing here reads or writes.
+//!
+//! The first ask goes to a few peers on shift: the proposer's team first,
+//! then those with the fewest requests open, then those this proposer
+//! asked longest ago (or never), so the same two people do not end up
+//! approving each other's exceptions by habit; ties are broken by a hash
+//! of the proposal, which differs from one proposal to the next.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::policy::Money;
+use super::proposal::RuleViolation;
+
+/// A peer who might be asked, as read for one proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: Uuid,
+    /// On shift now.
+    pub on_shift: bool,
+    pub same_team: bool,
+    /// Requests to co-sign they have open (on pending proposals).
+    pub open_requests: i64,
+    /// When this proposer last asked them (any proposal).
+    pub last_asked_by_proposer: Option<DateTime<Utc>>,
+    /// Already asked for this proposal, or already signed it.
+    pub asked: bool,
+    pub signed: bool,
+}
+
+/// The waits between the steps, from the filing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// How many peers the first ask goes to.
+    pub first_ask: usize,
+    pub remind_after: Duration,
+    pub escalate_after: Duration,
+}
+
+/// A step a waiting proposal is due for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Ask more peers, and remind those asked.
+    Remind,
+    /// Tell the team's managers.
+    Escalate,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Remind => "reminded",
+            Step::Escalate => "escalated",
+        }
+    }
+}
+
+impl Schedule {
+    /// The steps due at `now` for a proposal filed at `filed_at`, not yet
+    /// taken (`reminded`, `escalated`), in order. A service that was down
+    /// takes both at once.
+    pub fn due(&self, filed_at: DateTime<Utc>, now: DateTime<Utc>, reminded: bool, escalated: bool) -> Vec<Step> {
+        let mut due = Vec::new();
+        if !reminded && now >= filed_at + self.remind_after {
+            due.push(Step::Remind);
+        }
+        if !escalated && now >= filed_at + self.escalate_after {
+            due.push(Step::Escalate);
+        }
+        due
+    }
+
+    /// Whether the escalation window has passed (acting alone may then be
+    /// allowed even while a peer is on shift).
+    pub fn window_passed(&self, filed_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now >= filed_at + self.escalate_after
+    }
+}
+
+/// Where a company lets a proposer act alone: a category, and for money
+/// up to an amount in one currency (another currency, or more, needs a peer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActAlone {
+    pub category: String,
+    pub currency: Option<String>,
+    pub max_amount_minor: Option<i64>,
+}
+
+/// Why a proposer acted alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AloneBecause {
+    /// No eligible peer was on shift.
+    NoPeerAvailable,
+    /// Peers were on shift, but nobody answered within the escalation window.
+    NoAnswerInTime,
+}
+
+impl AloneBecause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AloneBecause::NoPeerAvailable => "no_peer_available",
+            AloneBecause::NoAnswerInTime => "no_answer_in_time",
+        }
+    }
+}
+
+/// What acting alone on one pending proposal depends on, as read under its lock.
+#[derive(Debug, Clone, Copy)]
+pub struct AloneFacts<'a> {
+    pub category: &'a str,
+    pub amount: Option<&'a Money>,
+    /// Eligible peers on shift now (active agents, not the proposer, who
+    /// have not signed it).
+    pub peers_on_shift: usize,
+    /// A peer declined it: acting alone would overrule them.
+    pub declined: bool,
+    /// The escalation window since filing has passed.
+    pub window_passed: bool,
+}
+
+/// Whether the proposer may approve alone, and why; off unless `rules`
+/// name the category (and cover the amount).
+pub fn check_act_alone(rules: &[ActAlone], facts: AloneFacts<'_>) -> Result<AloneBecause, RuleViolation> {
+    let Some(rule) = rules.iter().find(|rule| rule.category == facts.category) else {
+        return Err(RuleViolation::ActingAloneNotAllowed {
+            why: format!("acting alone is not enabled for category {}", facts.category),
+        });
+    };
+    if let (Some(amount), Some(max)) = (facts.amount, rule.max_amount_minor)
+        && (rule.currency.as_deref() != Some(amount.currency.as_str()) || amount.minor > max)
+    {
+        return Err(RuleViolation::ActingAloneNotAllowed {
+            why: format!(
+                "acting alone covers at most {max} minor units of {} in category {}",
+                rule.currency.as_deref().unwrap_or("?"),
+                facts.category
+            ),
+        });
+    }
+    if facts.declined {
+        return Err(RuleViolation::PeerDeclined);
+    }
+    match (facts.peers_on_shift, facts.window_passed) {
+        (0, _) => Ok(AloneBecause::NoPeerAvailable),
+        (_, true) => Ok(AloneBecause::NoAnswerInTime),
+        (on_shift, false) => Err(RuleViolation::PeerAvailable { on_shift }),
+    }
+}
+
+fn tiebreak(seed: Uuid, id: Uuid) -> u128 {
+    (seed.as_u128() ^ id.as_u128()).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+}
+
+fn open(candidate: &&Candidate) -> bool {
+    !candidate.asked && !candidate.signed
+}
+
+/// Whom a new proposal asks first: up to `n` peers on shift, in the order
+/// the module describes. `seed` is the proposal's id.
+pub fn first_asked(candidates: &[Candidate], n: usize, seed: Uuid) -> Vec<Uuid> {
+    let mut on_shift: Vec<&Candidate> = candidates.iter().filter(open).filter(|c| c.on_shift).collect();
+    on_shift.sort_by_key(|c| {
+        (
+            !c.same_team,
+            c.open_requests,
+            c.last_asked_by_proposer,
+            tiebreak(seed, c.id),
+        )
+    });
+    on_shift.into_iter().take(n).map(|c| c.id).collect()
+}
+
+/// Whom a reminder adds: everyone on shift not asked yet; when there is
+/// nobody such, everyone eligible not asked yet (someone may be at their
+/// desk without having said so).
+pub fn widened(candidates: &[Candidate]) -> Vec<Uuid> {
+    let not_asked: Vec<&Candidate> = candidates.iter().filter(open).collect();
+    let on_shift: Vec<Uuid> = not_asked.iter().filter(|c| c.on_shift).map(|c| c.id).collect();
+    if on_shift.is_empty() {
+        not_asked.iter().map(|c| c.id).collect()
+    } else {
+        on_shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::minutes(minutes)
+    }
+
+    fn peer(n: u128, on_shift: bool, same_team: bool, open_requests: i64) -> Candidate {
+        Candidate {
+            id: Uuid::from_u128(n),
+            on_shift,
+            same_team,
+            open_requests,
+            last_asked_by_proposer: None,
+            asked: false,
+            signed: false,
+        }
+    }
+
+    #[test]
+    fn the_first_ask_goes_to_peers_on_shift_own_team_first_then_the_least_busy() {
+        let peers = [
+            peer(1, true, false, 0),
+            peer(2, true, true, 3),
+            peer(3, false, true, 0),
+            peer(4, true, true, 1),
+            peer(5, true, false, 2),
+        ];
+        let seed = Uuid::from_u128(99);
+        assert_eq!(
+            first_asked(&peers, 3, seed),
+            [Uuid::from_u128(4), Uuid::from_u128(2), Uuid::from_u128(1)]
+        );
+        assert_eq!(
+            first_asked(&peers[2..3], 3, seed),
+            Vec::<Uuid>::new(),
+            "nobody on shift: nobody asked"
+        );
+    }
+
+    #[test]
+    fn a_proposer_does_not_ask_the_same_peer_every_time() {
+        let mut peers = [peer(1, true, true, 0), peer(2, true, true, 0)];
+        let first = first_asked(&peers, 1, Uuid::from_u128(7))[0];
+        // Having asked that one, the next proposal asks the other.
+        peers.iter_mut().find(|p| p.id == first).unwrap().last_asked_by_proposer = Some(at(0));
+        let second = first_asked(&peers, 1, Uuid::from_u128(8))[0];
+        assert_ne!(first, second);
+        // With no history, different proposals still spread over the ties.
+        let fresh = [peer(1, true, true, 0), peer(2, true, true, 0), peer(3, true, true, 0)];
+        let picked: std::collections::HashSet<Uuid> = (0..20)
+            .map(|n| first_asked(&fresh, 1, Uuid::from_u128(1000 + n))[0])
+            .collect();
+        assert!(picked.len() > 1, "ties are not always broken the same way");
+    }
+
+    #[test]
+    fn a_reminder_adds_those_on_shift_or_everyone_when_nobody_is() {
+        let mut peers = [
+            peer(1, true, true, 0),
+            peer(2, true, false, 0),
+            peer(3, false, false, 0),
+        ];
+        peers[0].asked = true;
+        assert_eq!(widened(&peers), [Uuid::from_u128(2)]);
+        let nobody = [peer(1, false, true, 0), peer(2, false, false, 0)];
+        assert_eq!(widened(&nobody), [Uuid::from_u128(1), Uuid::from_u128(2)]);
+        let signed = [
+            Candidate {
+                signed: true,
+                ..peer(1, true, true, 0)
+            },
+            peer(2, false, false, 0),
+        ];
+        assert_eq!(
+            widened(&signed),
+            [Uuid::from_u128(2)],
+            "a peer who signed is not asked again"
+        );
+        peers[1].asked = true;
+        assert_eq!(
+            widened(&peers),
+            [Uuid::from_u128(3)],
+            "those on shift all asked: everyone else"
+        );
+    }
+
+    #[test]
+    fn acting_alone_is_off_unless_enabled_and_waits_for_peers_on_shift() {
+        let eur = |minor| Money {
+            minor,
+            currency: "EUR".into(),
+        };
+        let rules = [ActAlone {
+            category: "refund".into(),
+            currency: Some("EUR".into()),
+            max_amount_minor: Some(5000),
+        }];
+        let small = eur(4000);
+        let facts = AloneFacts {
+            category: "refund",
+            amount: Some(&small),
+            peers_on_shift: 0,
+            declined: false,
+            window_passed: false,
+        };
+        assert!(
+            matches!(
+                check_act_alone(&[], facts),
+                Err(RuleViolation::ActingAloneNotAllowed { .. })
+            ),
+            "off by default"
+        );
+        assert_eq!(check_act_alone(&rules, facts), Ok(AloneBecause::NoPeerAvailable));
+        let on_shift = AloneFacts {
+            peers_on_shift: 2,
+            ..facts
+        };
+        assert_eq!(
+            check_act_alone(&rules, on_shift),
+            Err(RuleViolation::PeerAvailable { on_shift: 2 })
+        );
+        let late = AloneFacts {
+            window_passed: true,
+            ..on_shift
+        };
+        assert_eq!(check_act_alone(&rules, late), Ok(AloneBecause::NoAnswerInTime));
+        assert_eq!(
+            check_act_alone(&rules, AloneFacts { declined: true, ..late }),
+            Err(RuleViolation::PeerDeclined)
+        );
+        let large = eur(5001);
+        assert!(matches!(
+            check_act_alone(
+                &rules,
+                AloneFacts {
+                    amount: Some(&large),
+                    ..facts
+                }
+            ),
+            Err(RuleViolation::ActingAloneNotAllowed { .. })
+        ));
+        let dollars = Money {
+            minor: 10,
+            currency: "USD".into(),
+        };
+        assert!(matches!(
+            check_act_alone(
+                &rules,
+                AloneFacts {
+                    amount: Some(&dollars),
+                    ..facts
+                }
+            ),
+            Err(RuleViolation::ActingAloneNotAllowed { .. })
+        ));
+        assert!(matches!(
+            check_act_alone(
+                &rules,
+                AloneFacts {
+                    category: "replacement",
+                    amount: None,
+                    ..facts
+                }
+            ),
+            Err(RuleViolation::ActingAloneNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn steps_fall_due_at_their_times_and_not_before() {
+        let schedule = Schedule {
+            first_ask: 3,
+            remind_after: Duration::minutes(2),
+            escalate_after: Duration::minutes(5),
+        };
+        let filed = at(0);
+        assert_eq!(schedule.due(filed, filed + Duration::seconds(119), false, false), []);
+        assert_eq!(schedule.due(filed, at(2), false, false), [Step::Remind]);
+        assert_eq!(schedule.due(filed, at(4), true, false), []);
+        assert_eq!(schedule.due(filed, at(5), true, false), [Step::Escalate]);
+        assert_eq!(schedule.due(filed, at(9), false, false), [Step::Remind, Step::Escalate]);
+        assert_eq!(schedule.due(filed, at(9), true, true), []);
+        assert!(!schedule.window_passed(filed, at(4)));
+        assert!(schedule.window_passed(filed, at(5)));
+    }
+}
