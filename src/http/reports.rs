@@ -873,6 +873,15 @@ pub struct WaitingBucket {
     pub expired: i64,
     pub median_secs_to_decision: Option<f64>,
     pub p90_secs_to_decision: Option<f64>,
+    /// Seconds from filing to the first endorsement: how long until a
+    /// second person noticed and agreed.
+    pub median_secs_to_first_cosign: Option<f64>,
+    pub p90_secs_to_first_cosign: Option<f64>,
+    /// Proposals that needed a reminder, an escalation to managers, or
+    /// that the proposer approved alone.
+    pub reminded: i64,
+    pub escalated: i64,
+    pub approved_alone: i64,
 }
 
 impl From<WaitingRow> for WaitingBucket {
@@ -884,6 +893,11 @@ impl From<WaitingRow> for WaitingBucket {
             expired: row.expired,
             median_secs_to_decision: row.median_secs_to_decision,
             p90_secs_to_decision: row.p90_secs_to_decision,
+            median_secs_to_first_cosign: row.median_secs_to_first_cosign,
+            p90_secs_to_first_cosign: row.p90_secs_to_first_cosign,
+            reminded: row.reminded,
+            escalated: row.escalated,
+            approved_alone: row.approved_alone,
         }
     }
 }
@@ -1008,6 +1022,11 @@ async fn waiting_in(state: AppState, actor: Actor, csv: bool, query: WaitingQuer
         "expired",
         "median_secs_to_decision",
         "p90_secs_to_decision",
+        "median_secs_to_first_cosign",
+        "p90_secs_to_first_cosign",
+        "reminded",
+        "escalated",
+        "approved_alone",
     ]
     .map(str::to_owned);
     let rows = (report.by_hour.iter().map(|b| ("hour", b))).chain(report.by_weekday.iter().map(|b| ("weekday", b)));
@@ -1020,6 +1039,11 @@ async fn waiting_in(state: AppState, actor: Actor, csv: bool, query: WaitingQuer
             b.expired.to_string(),
             number(b.median_secs_to_decision),
             number(b.p90_secs_to_decision),
+            number(b.median_secs_to_first_cosign),
+            number(b.p90_secs_to_first_cosign),
+            b.reminded.to_string(),
+            b.escalated.to_string(),
+            b.approved_alone.to_string(),
         ]
     });
     let body = csv_text(&header, records).map_err(anyhow::Error::from)?;

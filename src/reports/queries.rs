@@ -290,6 +290,11 @@ pub struct WaitingRow {
     pub expired: i64,
     pub median_secs_to_decision: Option<f64>,
     pub p90_secs_to_decision: Option<f64>,
+    pub median_secs_to_first_cosign: Option<f64>,
+    pub p90_secs_to_first_cosign: Option<f64>,
+    pub reminded: i64,
+    pub escalated: i64,
+    pub approved_alone: i64,
 }
 
 /// Time from filing to decision by hour of day and by weekday (in

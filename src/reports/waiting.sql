@@ -1,7 +1,12 @@
 WITH p AS (
     SELECT p.created_at AT TIME ZONE $4 AS local_filed, p.created_at,
            countersign_effective_status(p.status, p.expires_at, $3) AS status,
-           coalesce(p.decided_at, CASE WHEN p.expires_at <= $3 THEN p.expires_at END) AS decided_at
+           coalesce(p.decided_at, CASE WHEN p.expires_at <= $3 THEN p.expires_at END) AS decided_at,
+           (SELECT min(s.created_at) FROM signatures s
+            WHERE s.proposal_id = p.id AND s.decision = 'endorse') AS first_cosign_at,
+           EXISTS (SELECT 1 FROM routing_steps r WHERE r.proposal_id = p.id AND r.step = 'reminded') AS reminded,
+           EXISTS (SELECT 1 FROM routing_steps r WHERE r.proposal_id = p.id AND r.step = 'escalated') AS escalated,
+           p.approved_alone
     FROM proposals p
     WHERE p.created_at >= $1 AND p.created_at < $2
 )
@@ -11,7 +16,14 @@ SELECT {bucket}::int AS bucket, count(*) AS filed,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
            FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS median_secs_to_decision,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
-           FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS p90_secs_to_decision
+           FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS p90_secs_to_decision,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_cosign_at - created_at))
+           FILTER (WHERE first_cosign_at IS NOT NULL) AS median_secs_to_first_cosign,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_cosign_at - created_at))
+           FILTER (WHERE first_cosign_at IS NOT NULL) AS p90_secs_to_first_cosign,
+       count(*) FILTER (WHERE reminded) AS reminded,
+       count(*) FILTER (WHERE escalated) AS escalated,
+       count(*) FILTER (WHERE approved_alone) AS approved_alone
 FROM p
 GROUP BY 1
 ORDER BY 1

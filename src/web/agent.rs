@@ -461,6 +461,19 @@ struct Actions {
     revise_or_withdraw: bool,
     record_outcome: bool,
     review: bool,
+    /// The proposer, where the company allows acting alone for the
+    /// category (the rest is checked when it is sent).
+    act_alone: bool,
+    /// A manager, while it waits: ask named agents.
+    reassign: bool,
+}
+
+/// An agent a manager may ask to co-sign.
+struct AskableAgent {
+    id: Uuid,
+    name: String,
+    team: Option<String>,
+    on_shift: bool,
 }
 
 #[derive(Template)]
@@ -472,6 +485,8 @@ struct ProposalPage {
     signatures: Vec<SignatureLine>,
     trail: Vec<TrailLine>,
     actions: Actions,
+    /// For a manager's reassignment: agents who may still co-sign it.
+    askable: Vec<AskableAgent>,
     outcome: Option<OutcomeLine>,
     review: Option<ReviewLine>,
     currencies: Vec<String>,
@@ -479,7 +494,7 @@ struct ProposalPage {
     form_key: String,
 }
 
-fn actions_for(session: &WebSession, proposal: &Proposal) -> Actions {
+fn actions_for(state: &AppState, session: &WebSession, proposal: &Proposal) -> Actions {
     let me = session.person.id;
     let pending = proposal.status == Status::Pending;
     let is_proposer = proposal.proposer_id == me;
@@ -494,9 +509,14 @@ fn actions_for(session: &WebSession, proposal: &Proposal) -> Actions {
             revise_or_withdraw: pending && is_proposer,
             record_outcome: is_proposer && proposal.status == Status::Approved && proposal.outcome.is_none(),
             review: false,
+            act_alone: pending
+                && is_proposer
+                && (state.settings.routing.act_alone.iter()).any(|rule| rule.category == proposal.category),
+            reassign: false,
         },
         Role::Manager => Actions {
             review: !pending && proposal.review.is_none() && !involved,
+            reassign: pending,
             ..Actions::default()
         },
         Role::Admin => Actions::default(),
@@ -562,10 +582,28 @@ async fn show_proposal(
         note: r.note.clone(),
         at: stamp(r.reviewed_at),
     });
+    let actions = actions_for(&state, &session, &proposal);
+    let askable = if actions.reassign {
+        let idle_secs = app::availability::idle(&state).num_seconds() as f64;
+        db::routing::candidates(&mut conn, id, proposal.proposer_id, state.clock.now(), idle_secs, false)
+            .await?
+            .into_iter()
+            .filter(|c| !c.signed)
+            .map(|c| AskableAgent {
+                id: c.id,
+                name: c.name,
+                team: c.team,
+                on_shift: c.on_shift,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = ProposalPage {
         frame: Frame::new(&session, proposal.summary.clone(), ""),
         card: card(&proposal),
-        actions: actions_for(&session, &proposal),
+        actions,
+        askable,
         signatures,
         trail,
         outcome,
@@ -671,6 +709,63 @@ async fn withdraw(
 }
 
 #[derive(Debug, Deserialize)]
+struct ActAloneForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    form_key: String,
+}
+
+/// The proposer approves alone (where allowed; see `app::routing::act_alone`).
+async fn act_alone(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<ActAloneForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let reason = required_text(&mut errors, "reason", &form.reason, 2000);
+    act(&session, id, "act-alone", &form, &form.form_key, errors, async |key| {
+        app::routing::act_alone(&state, &session.actor, id, reason, key).await
+    })
+    .await
+}
+
+/// A manager asks the agents ticked to co-sign (`employee_ids`, repeated).
+async fn reassign(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    let mut errors = FieldErrors::new();
+    let mut employees = Vec::new();
+    let mut note = String::new();
+    for (field, value) in &form {
+        match field.as_str() {
+            "employee_ids" => match Uuid::parse_str(value) {
+                Ok(id) => employees.push(id),
+                Err(_) => errors.add("employee_ids", "is not an agent of this service"),
+            },
+            "note" => note.clone_from(value),
+            _ => {}
+        }
+    }
+    if employees.is_empty() {
+        errors.add("employee_ids", "tick at least one agent to ask");
+    }
+    let note = optional_text(&mut errors, "note", given(&note), 2000);
+    let asked = when_valid(errors, async {
+        app::routing::reassign(&state, &session.actor, id, employees, note).await
+    })
+    .await;
+    match asked {
+        Ok(_) => Ok(Redirect::to(&proposal_path(id)).into_response()),
+        Err(error) => Err(WebError::from(error).back_to(proposal_path(id))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
 struct OutcomeForm {
     executed: String,
     #[serde(default)]
@@ -748,6 +843,8 @@ pub fn router() -> Router<AppState> {
         .route("/proposals/{id}/cosign", post(cosign))
         .route("/proposals/{id}/decline", post(decline))
         .route("/proposals/{id}/withdraw", post(withdraw))
+        .route("/proposals/{id}/act-alone", post(act_alone))
+        .route("/proposals/{id}/reassign", post(reassign))
         .route("/proposals/{id}/outcome", post(record_outcome))
         .route("/proposals/{id}/review", post(review))
 }

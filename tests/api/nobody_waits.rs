@@ -442,6 +442,26 @@ async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_
         1,
         "each step once"
     );
+    // The waiting report and the metrics count them.
+    let waiting = north_manager.get("/v1/reports/waiting").await.expect(200).body;
+    let total = |field: &str| -> i64 {
+        waiting["by_hour"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b[field].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!((total("filed"), total("reminded"), total("escalated")), (1, 1, 1));
+    let metrics = app.get("/metrics", None).await.expect(200);
+    let text = metrics.body.as_str().expect("metrics are text");
+    for counter in [
+        "cosign_requests_total",
+        "cosign_reminders_total",
+        "cosign_escalations_total",
+    ] {
+        assert!(text.contains(counter), "{counter} in /metrics");
+    }
 
     // The manager reassigns it to someone off shift.
     let reassigned = north_manager

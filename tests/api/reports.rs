@@ -652,7 +652,8 @@ async fn waiting_shows_decisions_by_hour_and_weekday_and_who_waited_for_nothing(
                     b["filed"],
                     b["decided"],
                     b["expired"],
-                    b["median_secs_to_decision"]
+                    b["median_secs_to_decision"],
+                    b["median_secs_to_first_cosign"]
                 ])
             })
             .collect()
@@ -661,23 +662,23 @@ async fn waiting_shows_decisions_by_hour_and_weekday_and_who_waited_for_nothing(
     assert_eq!(
         buckets("by_hour"),
         [
-            json!([9, 1, 1, 0, 60.0]),
-            json!([10, 1, 1, 0, 120.0]),
-            json!([11, 1, 1, 0, 300.0]),
-            json!([12, 1, 1, 0, 200.0]),
-            json!([13, 1, 0, 0, null]),
-            json!([14, 1, 1, 1, 1800.0]),
+            json!([9, 1, 1, 0, 60.0, 60.0]),
+            json!([10, 1, 1, 0, 120.0, 120.0]),
+            json!([11, 1, 1, 0, 300.0, 300.0]),
+            json!([12, 1, 1, 0, 200.0, null]),
+            json!([13, 1, 0, 0, null, null]),
+            json!([14, 1, 1, 1, 1800.0, null]),
         ]
     );
     assert_eq!(
         buckets("by_weekday"),
         [
-            json!([1, 1, 1, 0, 60.0]),
-            json!([2, 1, 1, 0, 120.0]),
-            json!([3, 1, 1, 0, 300.0]),
-            json!([4, 1, 1, 0, 200.0]),
-            json!([5, 1, 0, 0, null]),
-            json!([6, 1, 1, 1, 1800.0]),
+            json!([1, 1, 1, 0, 60.0, 60.0]),
+            json!([2, 1, 1, 0, 120.0, 120.0]),
+            json!([3, 1, 1, 0, 300.0, 300.0]),
+            json!([4, 1, 1, 0, 200.0, null]),
+            json!([5, 1, 0, 0, null, null]),
+            json!([6, 1, 1, 1, 1800.0, null]),
         ]
     );
     assert_eq!(report["expired_total"], 1);
@@ -704,10 +705,11 @@ async fn waiting_shows_decisions_by_hour_and_weekday_and_who_waited_for_nothing(
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "by,bucket,filed,decided,expired,median_secs_to_decision,p90_secs_to_decision"
+        "by,bucket,filed,decided,expired,median_secs_to_decision,p90_secs_to_decision,\
+         median_secs_to_first_cosign,p90_secs_to_first_cosign,reminded,escalated,approved_alone"
     );
-    assert_eq!(lines[1], "hour,9,1,1,0,60,60");
-    assert_eq!(lines[7], "weekday,1,1,1,0,60,60");
+    assert_eq!(lines[1], "hour,9,1,1,0,60,60,60,60,0,0,0");
+    assert_eq!(lines[7], "weekday,1,1,1,0,60,60,60,60,0,0,0");
     assert_eq!(lines.len(), 13);
 }
 
