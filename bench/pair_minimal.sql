@@ -9,6 +9,8 @@
 
 \set proposer random(1, :agents)
 \set peer 1 + (:proposer + random(0, :agents - 2)) % :agents
+\set t1 random(1, 2000000000)
+\set t2 random(1, 2000000000)
 
 SELECT e.id, e.role, e.active FROM api_tokens t JOIN employees e ON e.id = t.employee_id
 WHERE t.token_hash = (SELECT token_hash FROM bench_agents WHERE n = :proposer) AND t.revoked_at IS NULL;
@@ -16,7 +18,7 @@ BEGIN;
 INSERT INTO proposals (id, proposer_id, category, policy_ref, summary, resolution, justification, ticket_ref,
                        amount_minor, currency, required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
 SELECT countersign_uuid_v7(now()), employee_id, 'refund', 'REFUND-30-DAYS', 'Refund a lost parcel', 'Refund in full',
-       'The carrier lost it', 'T-1', 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes'
+       'The carrier lost it', 'T-' || :t1 || '-' || :t2, 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes'
 FROM bench_agents WHERE n = :proposer
 RETURNING id AS proposal, proposer_id AS proposer_id \gset
 WITH event AS (

@@ -9,6 +9,8 @@
 
 \set proposer random(1, :agents)
 \set peer 1 + (:proposer + random(0, :agents - 2)) % :agents
+\set t1 random(1, 2000000000)
+\set t2 random(1, 2000000000)
 
 -- POST /v1/proposals
 SELECT t.id AS token_id, (t.revoked_at IS NOT NULL) AS revoked, t.last_used_at, e.id AS employee_id,
@@ -18,16 +20,43 @@ LEFT JOIN employees e ON e.id = t.employee_id
 LEFT JOIN integrations i ON i.id = t.integration_id
 WHERE t.token_hash = (SELECT token_hash FROM bench_agents WHERE n = :proposer) \gset proposer_
 BEGIN;
+SELECT countersign_lock_ticket('refund', 'T-' || :t1 || '-' || :t2);
+SELECT id, expires_at FROM proposals
+WHERE ticket_ref = 'T-' || :t1 || '-' || :t2 AND category = 'refund' AND status = 'pending' AND id IS DISTINCT FROM NULL
+ORDER BY id
+LIMIT 1;
 INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
                        resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
                        required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
 SELECT countersign_uuid_v7(now()), e.id, NULL, 'refund', 'REFUND-30-DAYS', 'Refund a lost parcel', 'Refund in full',
-       'The carrier lost it', NULL, 'T-1', 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes'
+       'The carrier lost it', NULL, 'T-' || :t1 || '-' || :t2, 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes'
 FROM employees e
 WHERE e.id = :proposer_employee_id::uuid AND e.active AND e.role = 'agent'
 FOR SHARE
 RETURNING id AS proposal, (SELECT name FROM employees WHERE id = proposer_id) AS name,
           (SELECT team FROM employees WHERE id = proposer_id) AS team \gset
+-- Who is asked first: the peers on shift (none in the benchmark).
+SELECT e.id, e.name, e.team, e.external_id,
+       coalesce(a.available AND a.last_active_at > now() - make_interval(secs => 1800), false) AS on_shift,
+       coalesce(e.team = (SELECT p.team FROM employees p WHERE p.id = :proposer_employee_id::uuid), false) AS same_team,
+       (SELECT count(*) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
+        WHERE r.employee_id = e.id AND r.requested_at > now() - make_interval(secs => 1800)
+          AND q.status = 'pending' AND q.expires_at > now()
+          AND NOT EXISTS (SELECT 1 FROM signatures s
+                          WHERE s.proposal_id = q.id AND s.employee_id = e.id AND s.revision = q.revision))
+           AS open_requests,
+       (SELECT max(r.requested_at) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
+        WHERE r.employee_id = e.id AND r.requested_at > now() - interval '7 days'
+          AND q.proposer_id = :proposer_employee_id::uuid) AS last_asked_by_proposer,
+       EXISTS (SELECT 1 FROM cosign_requests r WHERE r.proposal_id = :proposal::uuid AND r.employee_id = e.id) AS asked,
+       EXISTS (SELECT 1 FROM signatures s
+               WHERE s.proposal_id = :proposal::uuid AND s.employee_id = e.id
+                 AND s.revision = (SELECT q.revision FROM proposals q WHERE q.id = :proposal::uuid)) AS signed
+FROM employees e
+LEFT JOIN agent_availability a ON a.employee_id = e.id
+WHERE e.role = 'agent' AND e.active AND e.id <> :proposer_employee_id::uuid
+  AND (a.available AND a.last_active_at > now() - make_interval(secs => 1800))
+ORDER BY e.id;
 WITH inserted AS (
     INSERT INTO audit_events (id, occurred_at, event_type, subject_type, subject_id,
                               actor_employee_id, via_integration_id, payload, content_hash)
@@ -83,7 +112,7 @@ FOR SHARE;
 SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.policy_ref,
        p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
        p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
-       p.created_at, p.updated_at, p.expires_at, p.decided_at,
+       p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone, p.revision_started_at,
        (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS proposer_name,
        (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
        (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'

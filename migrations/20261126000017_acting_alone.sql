@@ -8,10 +8,16 @@
 -- checked by the service, which the schema cannot see.
 
 ALTER TABLE proposals ADD COLUMN approved_alone boolean NOT NULL DEFAULT false;
+-- When the current revision began (null: at filing). Waits that allow
+-- acting alone count from it, so revising does not inherit time peers
+-- spent on other terms.
+ALTER TABLE proposals ADD COLUMN revision_started_at timestamptz;
 
 CREATE TABLE solo_approvals (
     proposal_id uuid PRIMARY KEY REFERENCES proposals (id),
     employee_id uuid NOT NULL REFERENCES employees (id),
+    -- The revision approved alone: the current one, when it was approved.
+    revision    integer NOT NULL,
     reason      text NOT NULL CHECK (length(btrim(reason)) BETWEEN 1 AND 2000),
     why         text NOT NULL CHECK (why IN ('no_peer_available', 'no_answer_in_time')),
     approved_at timestamptz NOT NULL
@@ -32,6 +38,10 @@ BEGIN
     IF proposal.status <> 'pending' THEN
         RAISE EXCEPTION 'the proposal is %, not pending', proposal.status
             USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_on_pending_proposal';
+    END IF;
+    IF NEW.revision <> proposal.revision THEN
+        RAISE EXCEPTION 'acting alone approves the current revision %', proposal.revision
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_on_current_revision';
     END IF;
     RETURN NEW;
 END
@@ -66,7 +76,8 @@ BEGIN
     IF NEW.revision = OLD.revision AND (
            NEW.required_cosigners <> OLD.required_cosigners
            OR NEW.declines_to_reject <> OLD.declines_to_reject
-           OR NEW.expires_at <> OLD.expires_at) THEN
+           OR NEW.expires_at <> OLD.expires_at
+           OR NEW.revision_started_at IS DISTINCT FROM OLD.revision_started_at) THEN
         RAISE EXCEPTION 'required co-signers, declines to reject and the deadline are fixed per revision'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'rule_fixed_per_revision';
     END IF;
@@ -77,7 +88,8 @@ BEGIN
     IF NEW.status = 'approved' THEN
         IF NEW.approved_alone THEN
             IF NOT EXISTS (SELECT 1 FROM solo_approvals s
-                           WHERE s.proposal_id = NEW.id AND s.employee_id = NEW.proposer_id) THEN
+                           WHERE s.proposal_id = NEW.id AND s.employee_id = NEW.proposer_id
+                             AND s.revision = NEW.revision) THEN
                 RAISE EXCEPTION 'an approval without enough co-signers needs the proposer''s recorded reason'
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'approved_alone_needs_reason';
             END IF;

@@ -389,6 +389,10 @@ impl Settings {
             }
         }
         let routing = &self.routing;
+        if routing.availability_idle_minutes < 2 {
+            // Activity is written at most once a minute.
+            return Err(invalid("routing.availability_idle_minutes", "must be at least 2"));
+        }
         if !(1..=86_400).contains(&routing.remind_after_secs) {
             return Err(invalid("routing.remind_after_secs", "must be between 1 and 86400"));
         }

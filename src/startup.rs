@@ -214,6 +214,27 @@ fn describe_metrics() {
         "webhook_queue_depth",
         "Pending webhook deliveries to enabled endpoints (due, waiting to retry, or in flight)"
     );
+    metrics::describe_histogram!(
+        "time_to_first_cosign_seconds",
+        metrics::Unit::Seconds,
+        "Time from filing a proposal to its first endorsement (p50/p90 from the buckets)"
+    );
+    metrics::describe_counter!(
+        "cosign_requests_total",
+        "Agents asked to co-sign, by reason (requested on filing, reminder, reassigned by a manager)"
+    );
+    metrics::describe_counter!(
+        "cosign_reminders_total",
+        "Proposals reminded: nobody decided within routing.remind_after_secs"
+    );
+    metrics::describe_counter!(
+        "cosign_escalations_total",
+        "Proposals escalated to managers: nobody decided within routing.escalate_after_secs"
+    );
+    metrics::describe_counter!(
+        "solo_approvals_total",
+        "Proposals their proposer approved alone (routing.act_alone)"
+    );
     metrics::describe_gauge!(
         "webhook_oldest_due_seconds",
         "How long the oldest due, unclaimed webhook delivery has waited (0 when none is due)"
@@ -229,6 +250,12 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets(&[
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ])
+                .expect("static buckets are valid")
+                // A customer waits seconds to minutes for a second person.
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("time_to_first_cosign_seconds".to_owned()),
+                    &[5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0],
+                )
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();

@@ -49,16 +49,25 @@ pub async fn current(state: &AppState, actor: &Actor) -> Result<OnShift, AppErro
 }
 
 /// The agent says they are on shift (`available`), or off it.
+/// An integration may put its agents on shift, never off it (that lapses
+/// by itself, or the agent says so): taking peers off shift is how a
+/// token could make way for acting alone.
 pub async fn set(state: &AppState, actor: &Actor, available: bool) -> Result<OnShift, AppError> {
     let agent = actor.require(Role::Agent)?;
+    if actor.via_integration.is_some() && !available {
+        return Err(AppError::forbidden(
+            "an integration may put an agent on shift, not off it: it lapses by itself, or the agent says so",
+        ));
+    }
     let idle = idle(state);
     commit(state, async |conn, now| {
         let before = db::availability::find(conn, agent.id).await?;
         let was = on_shift(before, idle, now).available;
         let said = Availability {
             available,
+            // Another replica's clock may run ahead: never after now.
             changed_at: if was == available {
-                before.map_or(now, |said| said.changed_at)
+                before.map_or(now, |said| said.changed_at.min(now))
             } else {
                 now
             },

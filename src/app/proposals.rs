@@ -85,13 +85,26 @@ fn changes(before: &ProposalRow, after: &ProposalRow) -> Value {
     };
     let changed: serde_json::Map<String, Value> = after
         .into_iter()
-        .filter(|(field, value)| before.get(field) != Some(value) && field != "updated_at")
+        .filter(|(field, value)| {
+            before.get(field) != Some(value) && !matches!(field.as_str(), "updated_at" | "revision_started_at")
+        })
         .map(|(field, value)| {
             let was = before.get(&field).cloned().unwrap_or(Value::Null);
             (field, json!({ "before": was, "after": value }))
         })
         .collect();
     Value::Object(changed)
+}
+
+/// A proposal's id: a UUIDv7 of its filing time, as the service's clock
+/// tells it (the schema checks it; reports read by id ranges).
+fn id_at(now: DateTime<Utc>) -> Uuid {
+    let timestamp = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        now.timestamp().max(0) as u64,
+        now.timestamp_subsec_nanos(),
+    );
+    Uuid::new_v7(timestamp)
 }
 
 async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<ProposalRow, AppError> {
@@ -197,7 +210,7 @@ pub async fn file_in(
     let mut events = Vec::with_capacity(1);
     claim_ticket(conn, &terms, None, now, &mut events).await?;
     let mut row = ProposalRow {
-        id: Uuid::now_v7(),
+        id: id_at(now),
         status: Status::Pending,
         proposer_id: proposer.id,
         filed_via_integration_id: actor.via_integration,
@@ -218,6 +231,7 @@ pub async fn file_in(
         expires_at: now + policy.pending_ttl,
         decided_at: None,
         approved_alone: false,
+        revision_started_at: None,
         proposer_name: String::new(),
         proposer_team: None,
         signatures: sqlx::types::Json(vec![]),
@@ -295,6 +309,7 @@ pub async fn revise_in(
     if material {
         after.revision += 1;
         after.required_cosigners = required as i32;
+        after.revision_started_at = Some(now);
     }
     after.updated_at = now;
     db::proposals::revise(conn, &after).await?;
@@ -406,6 +421,11 @@ async fn sign_in(
         team: found.team,
     };
     db::proposals::insert_signature(conn, &row, &signature).await?;
+    if decision == Decision::Endorse && !row.signatures.iter().any(|s| s.decision == Decision::Endorse) {
+        // How long until a second person noticed and agreed.
+        let waited = (now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("time_to_first_cosign_seconds").record(waited);
+    }
     row.signatures.push(signature.clone());
     let signed = match decision {
         Decision::Endorse => EventType::ProposalCosigned,
@@ -513,9 +533,17 @@ pub async fn record_outcome_in(
     let mut row = locked(conn, id).await?;
     row.facts().check_may_record_outcome(&proposer)?;
     if let Some(actual) = &report.actual_amount {
+        let approved = row.terms().amount;
         policy
-            .check_outcome_amount(row.terms().amount.as_ref(), actual)
+            .check_outcome_amount(approved.as_ref(), actual)
             .map_err(AppError::from)?;
+        // Nobody else agreed to more than the proposer filed.
+        if row.approved_alone && actual.minor > approved.as_ref().map_or(0, |a| a.minor) {
+            return Err(PolicyViolation::OutcomeAboveApprovedAlone {
+                approved_minor: approved.map_or(0, |a| a.minor),
+            }
+            .into());
+        }
     }
     let outcome = OutcomeRow {
         recorded_by: proposer.id,

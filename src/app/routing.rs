@@ -19,7 +19,7 @@ use crate::domain::audit::{ActorIds, EventContent};
 use crate::domain::employee::Role;
 use crate::domain::event::EventType;
 use crate::domain::fields::FieldErrors;
-use crate::domain::proposal::{Decision, Status};
+use crate::domain::proposal::{Decision, RuleViolation, Status};
 use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked, widened};
 use crate::state::AppState;
 use crate::views::{self, Proposal};
@@ -33,13 +33,30 @@ pub struct Routing<'a> {
     pub settings: &'a RoutingSettings,
     /// How long "on shift" lasts without a request, in seconds.
     pub idle_secs: f64,
+    /// How long a proposal stays pending, in seconds (requests older than
+    /// this are answered or moot).
+    pub pending_ttl_secs: f64,
 }
 
 impl<'a> Routing<'a> {
+    /// Who might be asked for a proposal (see `db::routing::candidates`).
+    pub async fn candidates(
+        &self,
+        conn: &mut PgConnection,
+        proposal_id: Uuid,
+        proposer_id: Uuid,
+        now: DateTime<Utc>,
+        on_shift_only: bool,
+    ) -> sqlx::Result<Vec<CandidateRow>> {
+        let (idle, ttl) = (self.idle_secs, self.pending_ttl_secs);
+        db::routing::candidates(conn, proposal_id, proposer_id, now, idle, on_shift_only, ttl).await
+    }
+
     pub fn of(state: &'a AppState) -> Self {
         Routing {
             settings: &state.settings.routing,
             idle_secs: super::availability::idle(state).num_seconds() as f64,
+            pending_ttl_secs: state.policy.pending_ttl.num_seconds() as f64,
         }
     }
 }
@@ -64,7 +81,7 @@ pub async fn ask_first_in(
     now: DateTime<Utc>,
     events: &mut Vec<EventContent>,
 ) -> Result<(), AppError> {
-    let candidates = db::routing::candidates(conn, proposal_id, proposer_id, now, routing.idle_secs, true).await?;
+    let candidates = routing.candidates(conn, proposal_id, proposer_id, now, true).await?;
     let facts: Vec<_> = candidates.iter().map(CandidateRow::candidate).collect();
     let picked = first_asked(&facts, routing.settings.first_ask as usize, proposal_id);
     if picked.is_empty() {
@@ -89,7 +106,14 @@ pub async fn advance(state: &AppState) -> Result<usize, AppError> {
     let mut total = 0;
     loop {
         let (steps, batch_full) = commit(state, async |conn, now| {
-            let waiting = db::routing::waiting(conn, now, routing.settings.remind_after_secs as f64, BATCH).await?;
+            let waiting = db::routing::waiting(
+                conn,
+                now,
+                routing.settings.remind_after_secs as f64,
+                routing.settings.escalate_after_secs as f64,
+                BATCH,
+            )
+            .await?;
             let mut events = Vec::new();
             let mut steps = 0;
             for proposal in &waiting {
@@ -98,8 +122,9 @@ pub async fn advance(state: &AppState) -> Result<usize, AppError> {
                     .schedule()
                     .due(proposal.created_at, now, proposal.reminded, false);
                 for step in due {
-                    take_step(conn, routing, proposal, step, now, &mut events).await?;
-                    steps += 1;
+                    if take_step(conn, routing, proposal, step, now, &mut events).await? {
+                        steps += 1;
+                    }
                 }
             }
             Ok(Change::new((steps, waiting.len() as i64 == BATCH), events))
@@ -119,13 +144,17 @@ async fn take_step(
     step: Step,
     now: DateTime<Utc>,
     events: &mut Vec<EventContent>,
-) -> Result<(), AppError> {
-    db::routing::record_step(conn, proposal.id, step.as_str(), now).await?;
+) -> Result<bool, AppError> {
+    // Taken once: another replica that took it first wins.
+    if !db::routing::record_step(conn, proposal.id, step.as_str(), now).await? {
+        return Ok(false);
+    }
     let waiting_secs = (now - proposal.created_at).num_seconds();
     let (event_type, payload) = match step {
         Step::Remind => {
-            let candidates =
-                db::routing::candidates(conn, proposal.id, proposal.proposer_id, now, routing.idle_secs, false).await?;
+            let candidates = routing
+                .candidates(conn, proposal.id, proposal.proposer_id, now, false)
+                .await?;
             let facts: Vec<_> = candidates.iter().map(CandidateRow::candidate).collect();
             let added = db::routing::ask(conn, proposal.id, &widened(&facts), "reminder", None, now).await?;
             metrics::counter!("cosign_requests_total", "reason" => "reminder").increment(added.len() as u64);
@@ -161,7 +190,7 @@ async fn take_step(
         payload,
         now,
     ));
-    Ok(())
+    Ok(true)
 }
 
 /// A manager asks named agents to co-sign a pending proposal (after an
@@ -181,7 +210,7 @@ pub async fn reassign(
             .await?
             .ok_or(AppError::NotFound("proposal"))?;
         row.facts().check_pending(now)?;
-        let candidates = db::routing::candidates(conn, id, row.proposer_id, now, routing.idle_secs, false).await?;
+        let candidates = routing.candidates(conn, id, row.proposer_id, now, false).await?;
         let mut errors = FieldErrors::new();
         for named in &employees {
             if !candidates.iter().any(|c| c.id == *named && !c.signed) {
@@ -220,22 +249,31 @@ pub async fn act_alone(
     key: Option<&IdempotencyKey>,
 ) -> Result<Written<Proposal>, AppError> {
     let proposer = actor.require(Role::Agent)?;
+    if actor.via_integration.is_some() {
+        return Err(RuleViolation::ActingAloneNotAllowed {
+            why: "acting alone takes the proposer's own token or the web page, never an integration".to_owned(),
+        }
+        .into());
+    }
     let routing = Routing::of(state);
     commit_once(state, key, async |conn, now| {
         let mut row = db::proposals::find_for_update(conn, id)
             .await?
             .ok_or(AppError::NotFound("proposal"))?;
         row.facts().check_may_withdraw(&proposer, now)?;
-        let candidates = db::routing::candidates(conn, id, row.proposer_id, now, routing.idle_secs, false).await?;
+        let candidates = routing.candidates(conn, id, row.proposer_id, now, false).await?;
         let amount = row.terms().amount;
         let because = check_act_alone(
             &routing.settings.act_alone,
+            &routing.settings.schedule(),
             AloneFacts {
                 category: &row.category,
                 amount: amount.as_ref(),
+                eligible_peers: candidates.iter().filter(|c| !c.signed).count(),
                 peers_on_shift: candidates.iter().filter(|c| c.on_shift && !c.signed).count(),
                 declined: row.signatures.iter().any(|s| s.decision == Decision::Decline),
-                window_passed: routing.settings.schedule().window_passed(row.created_at, now),
+                revision_started_at: row.revision_started_at.unwrap_or(row.created_at),
+                now,
             },
         )?;
         let before = row.status;

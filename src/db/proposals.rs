@@ -87,6 +87,8 @@ pub struct ProposalRow {
     pub decided_at: Option<DateTime<Utc>>,
     /// Approved by the proposer alone (see `solo_approvals`).
     pub approved_alone: bool,
+    /// When the current revision began (none: at filing).
+    pub revision_started_at: Option<DateTime<Utc>>,
     /// The proposer's name and team as they are now (joined, not stored).
     #[serde(skip)]
     pub proposer_name: String,
@@ -170,6 +172,7 @@ macro_rules! select_proposals {
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone,
+                   p.revision_started_at,
                    (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS "proposer_name!",
                    (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
@@ -414,9 +417,11 @@ pub async fn approve_alone(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO solo_approvals (proposal_id, employee_id, reason, why, approved_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO solo_approvals (proposal_id, employee_id, revision, reason, why, approved_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
         row.id,
         row.proposer_id,
+        row.revision,
         reason,
         why,
         now
@@ -444,7 +449,7 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         UPDATE proposals
         SET category = $2, policy_ref = $3, summary = $4, resolution = $5, justification = $6,
             customer_ref = $7, ticket_ref = $8, amount_minor = $9, currency = $10,
-            required_cosigners = $11, revision = $12, updated_at = $13
+            required_cosigners = $11, revision = $12, updated_at = $13, revision_started_at = $14
         WHERE id = $1
         "#,
         row.id,
@@ -460,6 +465,7 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         row.required_cosigners,
         row.revision,
         row.updated_at,
+        row.revision_started_at,
     )
     .execute(conn)
     .await?;

@@ -58,7 +58,10 @@ pub struct Named {
 }
 
 /// The active agents other than the proposer who might be asked for
-/// `proposal_id` (only those on shift with `on_shift_only`).
+/// `proposal_id` (only those on shift with `on_shift_only`). `signed`: a
+/// signature on the current revision. How busy each is counts the requests
+/// of the last `pending_ttl_secs` they have not answered; the proposer's
+/// last request to them is looked for in the last week.
 pub async fn candidates(
     conn: &mut PgConnection,
     proposal_id: Uuid,
@@ -66,6 +69,7 @@ pub async fn candidates(
     now: DateTime<Utc>,
     idle_secs: f64,
     on_shift_only: bool,
+    pending_ttl_secs: f64,
 ) -> sqlx::Result<Vec<CandidateRow>> {
     sqlx::query_as!(
         CandidateRow,
@@ -73,13 +77,20 @@ pub async fn candidates(
         SELECT e.id, e.name, e.team, e.external_id,
                coalesce(a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4), false)
                    AS "on_shift!",
-               e.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $2) AS "same_team!",
+               coalesce(e.team = (SELECT p.team FROM employees p WHERE p.id = $2), false) AS "same_team!",
                (SELECT count(*) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
-                WHERE r.employee_id = e.id AND q.status = 'pending' AND q.expires_at > $3) AS "open_requests!",
+                WHERE r.employee_id = e.id AND r.requested_at > $3::timestamptz - make_interval(secs => $6)
+                  AND q.status = 'pending' AND q.expires_at > $3
+                  AND NOT EXISTS (SELECT 1 FROM signatures s
+                                  WHERE s.proposal_id = q.id AND s.employee_id = e.id AND s.revision = q.revision))
+                   AS "open_requests!",
                (SELECT max(r.requested_at) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
-                WHERE r.employee_id = e.id AND q.proposer_id = $2) AS last_asked_by_proposer,
+                WHERE r.employee_id = e.id AND r.requested_at > $3::timestamptz - interval '7 days'
+                  AND q.proposer_id = $2) AS last_asked_by_proposer,
                EXISTS (SELECT 1 FROM cosign_requests r WHERE r.proposal_id = $1 AND r.employee_id = e.id) AS "asked!",
-               EXISTS (SELECT 1 FROM signatures s WHERE s.proposal_id = $1 AND s.employee_id = e.id) AS "signed!"
+               EXISTS (SELECT 1 FROM signatures s
+                       WHERE s.proposal_id = $1 AND s.employee_id = e.id
+                         AND s.revision = (SELECT q.revision FROM proposals q WHERE q.id = $1)) AS "signed!"
         FROM employees e
         LEFT JOIN agent_availability a ON a.employee_id = e.id
         WHERE e.role = 'agent' AND e.active AND e.id <> $2
@@ -90,7 +101,8 @@ pub async fn candidates(
         proposer_id,
         now,
         idle_secs,
-        on_shift_only
+        on_shift_only,
+        pending_ttl_secs
     )
     .fetch_all(conn)
     .await
@@ -132,12 +144,15 @@ pub struct Waiting {
     pub reminded: bool,
 }
 
-/// Pending proposals filed at least `remind_after_secs` before `now` and
-/// not yet escalated, oldest first; replicas share them (SKIP LOCKED).
+/// Pending proposals due a step (not reminded and filed at least
+/// `remind_after_secs` ago, or not escalated and filed at least
+/// `escalate_after_secs` ago), oldest first, locked (only these, only
+/// while the step is taken); replicas share them (SKIP LOCKED).
 pub async fn waiting(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     remind_after_secs: f64,
+    escalate_after_secs: f64,
     batch: i64,
 ) -> sqlx::Result<Vec<Waiting>> {
     sqlx::query_as!(
@@ -149,33 +164,38 @@ pub async fn waiting(
         WHERE p.status = 'pending' AND p.expires_at > $1
           AND p.created_at <= $1::timestamptz - make_interval(secs => $2)
           AND NOT EXISTS (SELECT 1 FROM routing_steps s WHERE s.proposal_id = p.id AND s.step = 'escalated')
+          AND (p.created_at <= $1::timestamptz - make_interval(secs => $4)
+               OR NOT EXISTS (SELECT 1 FROM routing_steps s WHERE s.proposal_id = p.id AND s.step = 'reminded'))
         ORDER BY p.created_at
         LIMIT $3
         FOR NO KEY UPDATE OF p SKIP LOCKED
         "#,
         now,
         remind_after_secs,
-        batch
+        batch,
+        escalate_after_secs
     )
     .fetch_all(conn)
     .await
 }
 
+/// Records a step taken; false when it was taken already (by another
+/// replica that read the proposal before this one's lock).
 pub async fn record_step(
     conn: &mut PgConnection,
     proposal_id: Uuid,
     step: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO routing_steps (proposal_id, step, taken_at) VALUES ($1, $2, $3)",
+) -> sqlx::Result<bool> {
+    let taken = sqlx::query!(
+        "INSERT INTO routing_steps (proposal_id, step, taken_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         proposal_id,
         step,
         now
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(taken.rows_affected() == 1)
 }
 
 /// Whom an escalation tells: the active managers of the proposer's team,
@@ -186,7 +206,7 @@ pub async fn managers_for(conn: &mut PgConnection, proposer_id: Uuid) -> sqlx::R
         r#"
         WITH managers AS (
             SELECT m.id, m.name, m.team, m.external_id,
-                   m.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $1) AS same_team
+                   coalesce(m.team = (SELECT p.team FROM employees p WHERE p.id = $1), false) AS same_team
             FROM employees m
             WHERE m.role = 'manager' AND m.active
         )

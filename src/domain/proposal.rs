@@ -168,8 +168,10 @@ pub enum RuleViolation {
     TicketHasOpenProposal { open: Uuid },
     #[error("{why}")]
     ActingAloneNotAllowed { why: String },
-    #[error("{on_shift} eligible peer(s) are on shift: ask them, or wait until the escalation window has passed")]
-    PeerAvailable { on_shift: usize },
+    #[error(
+        "peers may still answer ({on_shift} eligible on shift, everyone eligible asked): acting alone is possible from {from} if nobody does"
+    )]
+    PeerAvailable { on_shift: usize, from: DateTime<Utc> },
     #[error("a peer declined this proposal: it is never approved alone")]
     PeerDeclined,
 }

@@ -71,12 +71,6 @@ impl Schedule {
         }
         due
     }
-
-    /// Whether the escalation window has passed (acting alone may then be
-    /// allowed even while a peer is on shift).
-    pub fn window_passed(&self, filed_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        now >= filed_at + self.escalate_after
-    }
 }
 
 /// Where a company lets a proposer act alone: a category, and for money
@@ -112,41 +106,63 @@ impl AloneBecause {
 pub struct AloneFacts<'a> {
     pub category: &'a str,
     pub amount: Option<&'a Money>,
-    /// Eligible peers on shift now (active agents, not the proposer, who
-    /// have not signed it).
+    /// Active agents other than the proposer who have not signed the
+    /// current revision, and how many of them are on shift now.
+    pub eligible_peers: usize,
     pub peers_on_shift: usize,
     /// A peer declined it: acting alone would overrule them.
     pub declined: bool,
-    /// The escalation window since filing has passed.
-    pub window_passed: bool,
+    /// When the current revision began (the filing, or the last material
+    /// revision): peers get their time to answer these terms.
+    pub revision_started_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 /// Whether the proposer may approve alone, and why; off unless `rules`
-/// name the category (and cover the amount).
-pub fn check_act_alone(rules: &[ActAlone], facts: AloneFacts<'_>) -> Result<AloneBecause, RuleViolation> {
+/// name the category (and cover the amount). With peers on shift, they
+/// have until the escalation window passes; with nobody on shift, the
+/// reminder asks everyone eligible, who have until it is due.
+pub fn check_act_alone(
+    rules: &[ActAlone],
+    schedule: &Schedule,
+    facts: AloneFacts<'_>,
+) -> Result<AloneBecause, RuleViolation> {
+    let refused = |why: String| Err(RuleViolation::ActingAloneNotAllowed { why });
     let Some(rule) = rules.iter().find(|rule| rule.category == facts.category) else {
-        return Err(RuleViolation::ActingAloneNotAllowed {
-            why: format!("acting alone is not enabled for category {}", facts.category),
-        });
+        return refused(format!("acting alone is not enabled for category {}", facts.category));
     };
-    if let (Some(amount), Some(max)) = (facts.amount, rule.max_amount_minor)
-        && (rule.currency.as_deref() != Some(amount.currency.as_str()) || amount.minor > max)
-    {
-        return Err(RuleViolation::ActingAloneNotAllowed {
-            why: format!(
-                "acting alone covers at most {max} minor units of {} in category {}",
-                rule.currency.as_deref().unwrap_or("?"),
-                facts.category
-            ),
-        });
+    if let Some(amount) = facts.amount {
+        let covered = rule.max_amount_minor.is_some_and(|max| amount.minor <= max)
+            && rule.currency.as_deref() == Some(amount.currency.as_str());
+        if !covered {
+            return refused(match (rule.max_amount_minor, rule.currency.as_deref()) {
+                (Some(max), Some(currency)) => format!(
+                    "acting alone covers at most {max} minor units of {currency} in category {}",
+                    facts.category
+                ),
+                _ => format!("acting alone covers no amount in category {}", facts.category),
+            });
+        }
     }
     if facts.declined {
         return Err(RuleViolation::PeerDeclined);
     }
-    match (facts.peers_on_shift, facts.window_passed) {
-        (0, _) => Ok(AloneBecause::NoPeerAvailable),
-        (_, true) => Ok(AloneBecause::NoAnswerInTime),
-        (on_shift, false) => Err(RuleViolation::PeerAvailable { on_shift }),
+    if facts.eligible_peers == 0 {
+        return Ok(AloneBecause::NoPeerAvailable);
+    }
+    let (wait, because) = if facts.peers_on_shift == 0 {
+        (schedule.remind_after, AloneBecause::NoPeerAvailable)
+    } else {
+        (schedule.escalate_after, AloneBecause::NoAnswerInTime)
+    };
+    let from = facts.revision_started_at + wait;
+    if facts.now >= from {
+        Ok(because)
+    } else {
+        Err(RuleViolation::PeerAvailable {
+            on_shift: facts.peers_on_shift,
+            from,
+        })
     }
 }
 
@@ -278,10 +294,15 @@ mod tests {
     }
 
     #[test]
-    fn acting_alone_is_off_unless_enabled_and_waits_for_peers_on_shift() {
+    fn acting_alone_is_off_unless_enabled_and_leaves_peers_their_time() {
         let eur = |minor| Money {
             minor,
             currency: "EUR".into(),
+        };
+        let schedule = Schedule {
+            first_ask: 3,
+            remind_after: Duration::minutes(2),
+            escalate_after: Duration::minutes(5),
         };
         let rules = [ActAlone {
             category: "refund".into(),
@@ -292,71 +313,114 @@ mod tests {
         let facts = AloneFacts {
             category: "refund",
             amount: Some(&small),
+            eligible_peers: 3,
             peers_on_shift: 0,
             declined: false,
-            window_passed: false,
+            revision_started_at: at(0),
+            now: at(0),
         };
+        let check = |facts| check_act_alone(&rules, &schedule, facts);
         assert!(
             matches!(
-                check_act_alone(&[], facts),
+                check_act_alone(&[], &schedule, facts),
                 Err(RuleViolation::ActingAloneNotAllowed { .. })
             ),
             "off by default"
         );
-        assert_eq!(check_act_alone(&rules, facts), Ok(AloneBecause::NoPeerAvailable));
+        // Nobody on shift: everyone eligible is asked by the reminder, and
+        // has until it is due.
+        assert_eq!(
+            check(facts),
+            Err(RuleViolation::PeerAvailable {
+                on_shift: 0,
+                from: at(2)
+            })
+        );
+        assert_eq!(
+            check(AloneFacts { now: at(2), ..facts }),
+            Ok(AloneBecause::NoPeerAvailable)
+        );
+        // Nobody eligible at all: at once.
+        assert_eq!(
+            check(AloneFacts {
+                eligible_peers: 0,
+                ..facts
+            }),
+            Ok(AloneBecause::NoPeerAvailable)
+        );
+        // Someone on shift: until the escalation window, from the current revision.
         let on_shift = AloneFacts {
             peers_on_shift: 2,
+            now: at(4),
             ..facts
         };
         assert_eq!(
-            check_act_alone(&rules, on_shift),
-            Err(RuleViolation::PeerAvailable { on_shift: 2 })
+            check(on_shift),
+            Err(RuleViolation::PeerAvailable {
+                on_shift: 2,
+                from: at(5)
+            })
         );
-        let late = AloneFacts {
-            window_passed: true,
+        assert_eq!(
+            check(AloneFacts { now: at(5), ..on_shift }),
+            Ok(AloneBecause::NoAnswerInTime)
+        );
+        let revised = AloneFacts {
+            revision_started_at: at(3),
+            now: at(6),
             ..on_shift
         };
-        assert_eq!(check_act_alone(&rules, late), Ok(AloneBecause::NoAnswerInTime));
+        assert!(check(revised).is_err(), "a revision restarts the wait");
         assert_eq!(
-            check_act_alone(&rules, AloneFacts { declined: true, ..late }),
+            check(AloneFacts {
+                declined: true,
+                now: at(9),
+                ..on_shift
+            }),
             Err(RuleViolation::PeerDeclined)
         );
+        // The amount: within the limit, in its currency; a category whose
+        // rule names no limit covers no amount.
         let large = eur(5001);
-        assert!(matches!(
-            check_act_alone(
-                &rules,
-                AloneFacts {
-                    amount: Some(&large),
-                    ..facts
-                }
-            ),
-            Err(RuleViolation::ActingAloneNotAllowed { .. })
-        ));
         let dollars = Money {
             minor: 10,
             currency: "USD".into(),
         };
-        assert!(matches!(
-            check_act_alone(
-                &rules,
-                AloneFacts {
-                    amount: Some(&dollars),
+        for amount in [&large, &dollars] {
+            assert!(matches!(
+                check(AloneFacts {
+                    amount: Some(amount),
+                    now: at(9),
                     ..facts
-                }
-            ),
+                }),
+                Err(RuleViolation::ActingAloneNotAllowed { .. })
+            ));
+        }
+        let unpriced = [ActAlone {
+            category: "replacement".into(),
+            currency: None,
+            max_amount_minor: None,
+        }];
+        let replacement = AloneFacts {
+            category: "replacement",
+            now: at(9),
+            ..facts
+        };
+        assert!(matches!(
+            check_act_alone(&unpriced, &schedule, replacement),
             Err(RuleViolation::ActingAloneNotAllowed { .. })
         ));
-        assert!(matches!(
+        assert_eq!(
             check_act_alone(
-                &rules,
+                &unpriced,
+                &schedule,
                 AloneFacts {
-                    category: "replacement",
                     amount: None,
-                    ..facts
+                    ..replacement
                 }
             ),
-            Err(RuleViolation::ActingAloneNotAllowed { .. })
-        ));
+            Ok(AloneBecause::NoPeerAvailable)
+        );
     }
 
     #[test]
@@ -373,7 +437,5 @@ mod tests {
         assert_eq!(schedule.due(filed, at(5), true, false), [Step::Escalate]);
         assert_eq!(schedule.due(filed, at(9), false, false), [Step::Remind, Step::Escalate]);
         assert_eq!(schedule.due(filed, at(9), true, true), []);
-        assert!(!schedule.window_passed(filed, at(4)));
-        assert!(schedule.window_passed(filed, at(5)));
     }
 }

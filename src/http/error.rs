@@ -106,7 +106,7 @@ problem_types! {
     NotDecided = "not-decided", CONFLICT, "a proposal is reviewed once decided";
     AlreadyReviewed = "already-reviewed", CONFLICT, "a proposal is reviewed once";
     ActingAloneNotAllowed = "acting-alone-not-allowed", FORBIDDEN, "acting alone is not enabled for the category, or not for this amount or currency (`routing.act_alone`)";
-    PeerAvailable = "peer-available", CONFLICT, "an eligible peer is on shift and the escalation window has not passed: ask them";
+    PeerAvailable = "peer-available", CONFLICT, "peers may still answer: one is on shift and the escalation window has not passed, or nobody is and everyone eligible was asked less than `routing.remind_after_secs` ago (the detail says from when acting alone is possible)";
     PeerDeclined = "peer-declined", CONFLICT, "a peer declined the proposal: it is never approved alone";
     TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
@@ -511,7 +511,9 @@ impl From<PolicyViolation> for ApiError {
             PolicyViolation::CurrencyNotAccepted { .. } => (ProblemType::CurrencyNotAccepted, "currency"),
             PolicyViolation::ExceedsPeerLimit { .. } => (ProblemType::ExceedsPeerLimit, "amount_minor"),
             PolicyViolation::OutcomeCurrency { .. } => (ProblemType::OutcomeCurrency, "currency"),
-            PolicyViolation::OutcomeAboveLimit { .. } => (ProblemType::ExceedsPeerLimit, "actual_amount_minor"),
+            PolicyViolation::OutcomeAboveLimit { .. } | PolicyViolation::OutcomeAboveApprovedAlone { .. } => {
+                (ProblemType::ExceedsPeerLimit, "actual_amount_minor")
+            }
         };
         ApiError::refused(kind, violation.to_string()).on_field(field)
     }

@@ -235,6 +235,7 @@ impl RecordOutcome {
     responses(
         (status = 201, body = Proposal, headers(("Location" = String), ("ETag" = String))),
         (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "the ticket already has a pending proposal in this category"),
         (status = 422, body = Problem, description = "invalid field, unknown category, or exceeds peer-approval limit"),
     )
 )]

@@ -307,7 +307,12 @@ pub async fn waiting(
     now: DateTime<Utc>,
     time_zone: &str,
 ) -> sqlx::Result<(Vec<WaitingRow>, Vec<WaitingRow>)> {
-    let sql = |bucket: &str| WAITING_SQL.replace("{bucket}", bucket);
+    let sql = |bucket: &str| {
+        WAITING_SQL
+            .replace("{bucket}", bucket)
+            .replace("{signatures_in_window}", &in_window("s.proposal_id"))
+            .replace("{steps_in_window}", &in_window("r.proposal_id"))
+    };
     let mut by = Vec::with_capacity(2);
     for bucket in ["extract(hour FROM local_filed)", "extract(isodow FROM local_filed)"] {
         let rows = sqlx::query_as::<_, WaitingRow>(AssertSqlSafe(sql(bucket)))

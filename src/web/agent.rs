@@ -584,8 +584,8 @@ async fn show_proposal(
     });
     let actions = actions_for(&state, &session, &proposal);
     let askable = if actions.reassign {
-        let idle_secs = app::availability::idle(&state).num_seconds() as f64;
-        db::routing::candidates(&mut conn, id, proposal.proposer_id, state.clock.now(), idle_secs, false)
+        app::routing::Routing::of(&state)
+            .candidates(&mut conn, id, proposal.proposer_id, state.clock.now(), false)
             .await?
             .into_iter()
             .filter(|c| !c.signed)

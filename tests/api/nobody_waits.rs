@@ -453,12 +453,15 @@ async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_
             .sum()
     };
     assert_eq!((total("filed"), total("reminded"), total("escalated")), (1, 1, 1));
+    let fresh = proposer.file(json!({})).await.expect(201).id();
+    north_on.cosign(&fresh).await.expect(200);
     let metrics = app.get("/metrics", None).await.expect(200);
     let text = metrics.body.as_str().expect("metrics are text");
     for counter in [
         "cosign_requests_total",
         "cosign_reminders_total",
         "cosign_escalations_total",
+        "time_to_first_cosign_seconds_bucket",
     ] {
         assert!(text.contains(counter), "{counter} in /metrics");
     }
@@ -508,7 +511,8 @@ async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_
         .expect_problem(409, None);
     assert_eq!(
         sorted(
-            sqlx::query_scalar("SELECT employee_id FROM cosign_requests")
+            sqlx::query_scalar("SELECT employee_id FROM cosign_requests WHERE proposal_id = $1")
+                .bind(Uuid::parse_str(&id).unwrap())
                 .fetch_all(&app.pool)
                 .await
                 .unwrap()
@@ -654,8 +658,14 @@ async fn acting_alone_waits_for_peers_on_shift_and_is_loud_marked_and_reviewed_f
 async fn acting_alone_with_nobody_on_shift_within_the_limit_and_never_over_a_decline() {
     let app = TestApp::spawn_with(alone_for_small_refunds).await;
     let [proposer, peer] = <[User; 2]>::try_from(app.create_users("agent", 2).await).unwrap();
-    // Nobody on shift: at once.
+    // Nobody on shift: everyone eligible is asked by the reminder and has
+    // until then; after it, alone.
     let id = proposer.file(json!({})).await.expect(201).id();
+    let early = act_alone(&proposer, &id, "Night shift, nobody else on")
+        .await
+        .expect_problem(409, None);
+    assert_eq!(early.body["type"], "urn:countersign:problem:peer-available");
+    app.state.clock.advance(Duration::seconds(120));
     let approved = act_alone(&proposer, &id, "Night shift, nobody else on")
         .await
         .expect(200);
@@ -699,12 +709,15 @@ async fn acting_alone_with_nobody_on_shift_within_the_limit_and_never_over_a_dec
         assert_eq!(error.as_database_error().and_then(|e| e.constraint()), Some(constraint));
     }
     let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO solo_approvals VALUES ($1, $2, 'forced', 'no_peer_available', now())")
-        .bind(Uuid::parse_str(&declined).unwrap())
-        .bind(proposer.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO solo_approvals (proposal_id, employee_id, revision, reason, why, approved_at) \
+         VALUES ($1, $2, 1, 'forced', 'no_peer_available', now())",
+    )
+    .bind(Uuid::parse_str(&declined).unwrap())
+    .bind(proposer.id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let error = sqlx::query(
         "UPDATE proposals SET status = 'approved', approved_alone = true, decided_at = now() WHERE id = $1",
     )
@@ -716,4 +729,74 @@ async fn acting_alone_with_nobody_on_shift_within_the_limit_and_never_over_a_dec
         error.as_database_error().and_then(|e| e.constraint()),
         Some("approved_alone_over_a_decline")
     );
+}
+
+#[tokio::test]
+async fn acting_alone_cannot_be_reached_through_an_integration_a_revision_or_the_outcome() {
+    let app = TestApp::spawn_with(alone_for_small_refunds).await;
+    let proposer = app
+        .create_user_with("agent", json!({ "external_id": "zd-proposer" }))
+        .await;
+    let peer = app.create_user_with("agent", json!({ "external_id": "zd-peer" })).await;
+    let helpdesk = app.integration("zendesk").await;
+    // An integration may put an agent on shift, never off it.
+    helpdesk
+        .acting_for("zd-peer")
+        .put("/v1/me/availability", &json!({ "available": true }))
+        .await
+        .expect(200);
+    helpdesk
+        .acting_for("zd-peer")
+        .put("/v1/me/availability", &json!({ "available": false }))
+        .await
+        .expect_problem(403, None);
+    assert_eq!(
+        peer.get("/v1/me/availability").await.expect(200).body["available"],
+        true
+    );
+    // Nor act alone for the proposer, even when it would be allowed.
+    let id = proposer.file(json!({ "amount_minor": 1000 })).await.expect(201).id();
+    app.state.clock.advance(Duration::seconds(300));
+    let refused = helpdesk
+        .acting_for("zd-proposer")
+        .post(
+            &format!("/v1/proposals/{id}/act-alone"),
+            &json!({ "reason": "From the ticket" }),
+        )
+        .await
+        .expect_problem(403, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:acting-alone-not-allowed");
+    // A material revision restarts the wait: peers get their time with
+    // the new terms.
+    proposer
+        .revise(&id, json!({ "amount_minor": 4000, "currency": "EUR" }))
+        .await
+        .expect(200);
+    act_alone(&proposer, &id, "Waited long enough")
+        .await
+        .expect_problem(409, None);
+    app.state.clock.advance(Duration::seconds(300));
+    let approved = act_alone(&proposer, &id, "Waited long enough").await.expect(200);
+    assert_eq!(approved.body["revision"], 2);
+    let revision: i32 = sqlx::query_scalar("SELECT revision FROM solo_approvals WHERE proposal_id = $1")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(revision, 2);
+    // What was approved alone is what may be paid: not a cent more.
+    proposer
+        .post(
+            &format!("/v1/proposals/{id}/outcome"),
+            &json!({ "executed": true, "actual_amount_minor": 4001, "currency": "EUR", "customer_outcome": "satisfied" }),
+        )
+        .await
+        .expect_problem(422, Some("actual_amount_minor"));
+    proposer
+        .post(
+            &format!("/v1/proposals/{id}/outcome"),
+            &json!({ "executed": true, "actual_amount_minor": 4000, "currency": "EUR", "customer_outcome": "satisfied" }),
+        )
+        .await
+        .expect(200);
 }

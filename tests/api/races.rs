@@ -634,6 +634,8 @@ async fn acting_alone_racing_a_cosign_or_a_decline_decides_once() {
     for trial in 0..TRIALS {
         for peer_action in ["cosign", "decline"] {
             let id = proposer.file(json!({})).await.expect(201).id();
+            // Nobody on shift, and the reminder's wait has passed.
+            app.state.clock.advance(chrono::Duration::seconds(120));
             let alone = proposer
                 .request(Method::POST, &format!("/v1/proposals/{id}/act-alone"))
                 .json(&json!({ "reason": "Nobody answered" }));

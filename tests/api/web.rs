@@ -892,30 +892,52 @@ async fn a_manager_asks_agents_from_the_page_and_a_proposer_acts_alone_where_all
     // The manager's page lists who may still co-sign, and asks them.
     let mut managing = WebUser::sign_in(&app, &manager.token).await;
     let page = managing.get(&format!("/proposals/{id}")).await;
-    assert!(page.body.contains("Pat Peer") && page.body.contains(r#"id="reassign""#), "{}", page.body);
+    assert!(
+        page.body.contains("Pat Peer") && page.body.contains(r#"id="reassign""#),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains(&proposer.id.to_string()), "never the proposer");
     let peer_id = peer.id.to_string();
     let asked = managing
-        .post(&format!("/proposals/{id}/reassign"), &[("employee_ids", peer_id.as_str()), ("note", "Please")])
+        .post(
+            &format!("/proposals/{id}/reassign"),
+            &[("employee_ids", peer_id.as_str()), ("note", "Please")],
+        )
         .await;
     assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
     assert_eq!(
         peer.get("/v1/inbox?asked=true").await.expect(200).body["items"][0]["id"],
         id.as_str()
     );
-    let none = managing.post(&format!("/proposals/{id}/reassign"), &[("note", "nobody")]).await;
+    let none = managing
+        .post(&format!("/proposals/{id}/reassign"), &[("note", "nobody")])
+        .await;
     assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", none.body);
 
     // The proposer's page offers acting alone (the category allows it);
-    // nobody is on shift, so it is accepted, and the page says so.
+    // nobody is on shift and the reminder's wait has passed, so it is
+    // accepted, and the page says so.
+    app.state.clock.advance(chrono::Duration::seconds(120));
     let mut own = WebUser::sign_in(&app, &proposer.token).await;
     let page = own.get(&format!("/proposals/{id}")).await;
     assert!(page.body.contains(r#"id="act-alone""#), "{}", page.body);
-    let form_key = page.body.split(r#"name="form_key" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let form_key = page
+        .body
+        .split(r#"name="form_key" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let done = own
         .post(
             &format!("/proposals/{id}/act-alone"),
-            &[("reason", "Night shift, nobody else on"), ("form_key", form_key.as_str())],
+            &[
+                ("reason", "Night shift, nobody else on"),
+                ("form_key", form_key.as_str()),
+            ],
         )
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
