@@ -99,15 +99,17 @@ pub async fn commit<T, F>(state: &AppState, work: F) -> Result<T, AppError>
 where
     F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
 {
-    let (value, _) = run(
-        &state.pool,
-        Some(&state.wakes),
-        state.clock.now(),
-        None::<&Keyed<'_, T>>,
-        work,
-    )
-    .await?;
+    let (value, _) = run_now(state, work).await?;
     Ok(value)
+}
+
+/// A write done whenever it is sent, at the service clock's now.
+async fn run_now<T, F>(state: &AppState, work: F) -> Result<(T, bool), AppError>
+where
+    F: AsyncFnOnce(&mut PgConnection, DateTime<Utc>) -> Result<Change<T>, AppError>,
+{
+    let now = state.clock.now();
+    run(&state.pool, Some(&state.wakes), now, None::<&Keyed<'_, T>>, work).await
 }
 
 /// [`commit`] on a bare pool, for the command line (no worker to wake;
@@ -130,14 +132,7 @@ where
     match key {
         Some(key) => once(state, Once::Key(key), work).await,
         None => {
-            let (value, created) = run(
-                &state.pool,
-                Some(&state.wakes),
-                state.clock.now(),
-                None::<&Keyed<'_, T>>,
-                work,
-            )
-            .await?;
+            let (value, created) = run_now(state, work).await?;
             Ok(Written::Done { value, created })
         }
     }

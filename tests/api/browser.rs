@@ -109,15 +109,18 @@ async fn screenshot(browser: &Client, name: &str) {
 /// The text of `css` once the page shows it (after a form post the next
 /// page may still be loading).
 async fn text_of(browser: &Client, css: &str) -> String {
+    element(browser, css).await.text().await.unwrap()
+}
+
+/// `css` once the page shows it: after a click that posts or navigates,
+/// the next page may still be loading (on a busy machine, for a while).
+async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
     browser
         .wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("`{css}` on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
 }
 
 /// Waits until `css` shows a text containing `expected` (the page after a
@@ -144,19 +147,13 @@ async fn path_of(browser: &Client) -> String {
 }
 
 async fn fill(browser: &Client, css: &str, text: &str) {
-    let field = browser.find(Locator::Css(css)).await.unwrap();
+    let field = element(browser, css).await;
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
 async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("`{css}` to click: {e}"))
-        .click()
-        .await
-        .unwrap();
+    element(browser, css).await.click().await.unwrap();
 }
 
 /// Signs in through the sign-in form with an API token.
@@ -242,10 +239,8 @@ async fn a_team_works_through_the_pages_in_a_real_browser() {
         ),
     )
     .await;
-    let link = admin_browser
-        .find(Locator::Css("#issued-secret"))
+    let link = element(&admin_browser, "#issued-secret")
         .await
-        .unwrap()
         .prop("value")
         .await
         .unwrap()
@@ -276,10 +271,8 @@ async fn a_team_works_through_the_pages_in_a_real_browser() {
         .goto(&format!("{}/proposals/new", app.address))
         .await
         .unwrap();
-    proposer_browser
-        .find(Locator::Css("#category"))
+    element(&proposer_browser, "#category")
         .await
-        .unwrap()
         .select_by_value("refund")
         .await
         .unwrap();
@@ -288,10 +281,8 @@ async fn a_team_works_through_the_pages_in_a_real_browser() {
     fill(&proposer_browser, "#resolution", "Refund 25.00 EUR").await;
     fill(&proposer_browser, "#justification", "Day 45 of 30; the carrier lost it").await;
     fill(&proposer_browser, "#amount", "25.001").await;
-    proposer_browser
-        .find(Locator::Css("#currency"))
+    element(&proposer_browser, "#currency")
         .await
-        .unwrap()
         .select_by_value("EUR")
         .await
         .unwrap();
@@ -393,10 +384,8 @@ async fn a_team_works_through_the_pages_in_a_real_browser() {
     // The proposer sees it approved and records the outcome.
     proposer_browser.refresh().await.unwrap();
     until_text(&proposer_browser, "#status", "APPROVED").await;
-    proposer_browser
-        .find(Locator::Css("#customer_outcome"))
+    element(&proposer_browser, "#customer_outcome")
         .await
-        .unwrap()
         .select_by_value("satisfied")
         .await
         .unwrap();
@@ -410,10 +399,8 @@ async fn a_team_works_through_the_pages_in_a_real_browser() {
     until_path(&manager_browser, "/reviews", Duration::from_secs(10)).await;
     screenshot(&manager_browser, "review-queue").await;
     click(&manager_browser, &format!("[data-proposal=\"{id}\"] .title")).await;
-    manager_browser
-        .find(Locator::Css("#verdict"))
+    element(&manager_browser, "#verdict")
         .await
-        .unwrap()
         .select_by_value("promote_to_policy")
         .await
         .unwrap();

@@ -430,6 +430,15 @@ impl Integration {
     }
 }
 
+/// Settings that let a proposer act alone on refunds up to 50.00 EUR.
+pub fn alone_for_small_refunds(settings: &mut Settings) {
+    settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
+        category: "refund".to_owned(),
+        currency: Some("EUR".to_owned()),
+        max_amount_minor: Some(5000),
+    }];
+}
+
 /// The body a filing sends unless a test overrides a field: a refund of
 /// 49.99 EUR, which one co-signer approves under the default policy, for a
 /// ticket of its own (a ticket has one open proposal per category).

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, User, eventually};
+use crate::helpers::{TestApp, User, alone_for_small_refunds, eventually};
 
 fn ticket() -> String {
     format!("T-{}", Uuid::now_v7().simple())
@@ -537,14 +537,6 @@ async fn with_nobody_on_shift_nobody_is_asked_at_once_and_the_reminder_asks_ever
     countersign::app::routing::advance(&app.state).await.unwrap();
     let escalated = payloads(&app, &id, "proposal.escalated").await;
     assert_eq!(escalated[0]["managers"], json!([]));
-}
-
-fn alone_for_small_refunds(settings: &mut countersign::config::Settings) {
-    settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
-        category: "refund".to_owned(),
-        currency: Some("EUR".to_owned()),
-        max_amount_minor: Some(5000),
-    }];
 }
 
 async fn act_alone(proposer: &User, id: &str, reason: &str) -> crate::helpers::Answer {

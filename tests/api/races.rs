@@ -621,14 +621,7 @@ async fn two_filings_or_a_filing_and_a_revision_onto_one_ticket_leave_one_open()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acting_alone_racing_a_cosign_or_a_decline_decides_once() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
-            category: "refund".to_owned(),
-            currency: Some("EUR".to_owned()),
-            max_amount_minor: Some(5000),
-        }];
-    })
-    .await;
+    let app = TestApp::spawn_with(crate::helpers::alone_for_small_refunds).await;
     let people = app.create_users("agent", 2).await;
     let (proposer, peer) = (&people[0], &people[1]);
     for trial in 0..TRIALS {

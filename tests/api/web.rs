@@ -876,14 +876,7 @@ async fn the_inbox_says_whether_the_agent_is_on_shift_and_switches_it() {
 
 #[tokio::test]
 async fn a_manager_asks_agents_from_the_page_and_a_proposer_acts_alone_where_allowed() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.routing.act_alone = vec![countersign::domain::routing::ActAlone {
-            category: "refund".to_owned(),
-            currency: Some("EUR".to_owned()),
-            max_amount_minor: Some(5000),
-        }];
-    })
-    .await;
+    let app = TestApp::spawn_with(crate::helpers::alone_for_small_refunds).await;
     let proposer = app.create_user("agent").await;
     let peer = app.create_user_with("agent", json!({ "name": "Pat Peer" })).await;
     let manager = app.create_user("manager").await;
