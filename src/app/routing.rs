@@ -24,8 +24,8 @@ use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked, wid
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 
-/// How many waiting proposals one worker transaction takes.
-const BATCH: i64 = 50;
+/// How many waiting proposals one worker tick takes at most.
+const BATCH: usize = 50;
 
 /// What a routing step needs besides the transaction.
 #[derive(Debug, Clone, Copy)]
@@ -99,42 +99,40 @@ pub async fn ask_first_in(
     Ok(())
 }
 
-/// The routing worker's tick: reminds and escalates the proposals due,
-/// a batch per transaction; answers how many steps it took.
+/// The routing worker's tick: reminds and escalates the proposals due, one
+/// proposal per transaction (so the worker holds one proposal's lock at a
+/// time, and never one while it waits for a person's row that a
+/// deactivation holds); answers how many steps it took.
 pub async fn advance(state: &AppState) -> Result<usize, AppError> {
     let routing = Routing::of(state);
     let mut total = 0;
-    loop {
-        let (steps, batch_full) = commit(state, async |conn, now| {
-            let waiting = db::routing::waiting(
-                conn,
-                now,
-                routing.settings.remind_after_secs as f64,
-                routing.settings.escalate_after_secs as f64,
-                BATCH,
-            )
-            .await?;
+    for _ in 0..BATCH {
+        let (steps, found) = commit(state, async |conn, now| {
+            let remind = routing.settings.remind_after_secs as f64;
+            let escalate = routing.settings.escalate_after_secs as f64;
+            let Some(proposal) = db::routing::waiting(conn, now, remind, escalate, 1).await?.pop() else {
+                return Ok(Change::new((0, false), vec![]));
+            };
             let mut events = Vec::new();
             let mut steps = 0;
-            for proposal in &waiting {
-                let due = routing
-                    .settings
-                    .schedule()
-                    .due(proposal.created_at, now, proposal.reminded, false);
-                for step in due {
-                    if take_step(conn, routing, proposal, step, now, &mut events).await? {
-                        steps += 1;
-                    }
+            let due = routing
+                .settings
+                .schedule()
+                .due(proposal.created_at, now, proposal.reminded, false);
+            for step in due {
+                if take_step(conn, routing, &proposal, step, now, &mut events).await? {
+                    steps += 1;
                 }
             }
-            Ok(Change::new((steps, waiting.len() as i64 == BATCH), events))
+            Ok(Change::new((steps, true), events))
         })
         .await?;
         total += steps;
-        if !batch_full || steps == 0 {
-            return Ok(total);
+        if !found || steps == 0 {
+            break;
         }
     }
+    Ok(total)
 }
 
 async fn take_step(
@@ -257,6 +255,9 @@ pub async fn act_alone(
     }
     let routing = Routing::of(state);
     commit_once(state, key, async |conn, now| {
+        // The proposer's row before the proposal's, in the order a
+        // deactivation takes them (it then withdraws their proposals).
+        db::employees::hold(conn, proposer.id).await?;
         let mut row = db::proposals::find_for_update(conn, id)
             .await?
             .ok_or(AppError::NotFound("proposal"))?;

@@ -74,6 +74,16 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Empl
     select_employees!("WHERE id = $1", id).fetch_optional(conn).await
 }
 
+/// Holds the person's row until the transaction ends, as a foreign key
+/// to it does (`FOR KEY SHARE`): a deactivation waits for the
+/// transaction, or came first and the transaction sees its effects.
+pub async fn hold(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query_scalar!("SELECT id FROM employees WHERE id = $1 FOR KEY SHARE", id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(())
+}
+
 /// The row, locked for an update in this transaction.
 pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EmployeeRow>> {
     select_employees!("WHERE id = $1 FOR UPDATE", id)

@@ -667,3 +667,32 @@ async fn acting_alone_racing_a_cosign_or_a_decline_decides_once() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acting_alone_racing_the_proposers_deactivation_never_deadlocks_or_half_decides() {
+    let app = TestApp::spawn_with(crate::helpers::alone_for_small_refunds).await;
+    for trial in 0..TRIALS {
+        let proposer = app.create_user("agent").await;
+        app.create_user("agent").await;
+        let id = proposer.file(json!({})).await.expect(201).id();
+        app.state.clock.advance(chrono::Duration::seconds(120));
+        let alone = proposer
+            .request(Method::POST, &format!("/v1/proposals/{id}/act-alone"))
+            .json(&json!({ "reason": "Nobody answered" }));
+        let answers = at_once(vec![alone, deactivate(&app, &proposer)]).await;
+        assert_eq!(answers[1].status, 200, "trial {trial}: the deactivation goes through");
+        assert!(
+            [200, 401, 409].contains(&answers[0].status.as_u16()),
+            "trial {trial}: {} {}",
+            answers[0].status,
+            answers[0].body
+        );
+        let status: String = sqlx::query_scalar("SELECT status FROM proposals WHERE id = $1")
+            .bind(Uuid::parse_str(&id).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let expected = if answers[0].status == 200 { "approved" } else { "withdrawn" };
+        assert_eq!(status, expected, "trial {trial}");
+    }
+}
