@@ -692,7 +692,11 @@ async fn acting_alone_racing_the_proposers_deactivation_never_deadlocks_or_half_
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        let expected = if answers[0].status == 200 { "approved" } else { "withdrawn" };
+        let expected = if answers[0].status == 200 {
+            "approved"
+        } else {
+            "withdrawn"
+        };
         assert_eq!(status, expected, "trial {trial}");
     }
 }
