@@ -18,7 +18,6 @@ use crate::db::routing::{CandidateRow, Named};
 use crate::domain::audit::{ActorIds, EventContent};
 use crate::domain::employee::Role;
 use crate::domain::event::EventType;
-use crate::domain::fields::FieldErrors;
 use crate::domain::proposal::{Decision, RuleViolation, Status};
 use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked, widened};
 use crate::state::AppState;
@@ -209,16 +208,12 @@ pub async fn reassign(
             .ok_or(AppError::NotFound("proposal"))?;
         row.facts().check_pending(now)?;
         let candidates = routing.candidates(conn, id, row.proposer_id, now, false).await?;
-        let mut errors = FieldErrors::new();
-        for named in &employees {
-            if !candidates.iter().any(|c| c.id == *named && !c.signed) {
-                errors.add(
-                    "employee_ids",
-                    format!("{named} is not an active agent who may still co-sign this proposal"),
-                );
-            }
+        if let Some(named) = employees
+            .iter()
+            .find(|named| !candidates.iter().any(|c| c.id == **named && !c.signed))
+        {
+            return Err(RuleViolation::CannotBeAsked { employee: *named }.into());
         }
-        errors.finish()?;
         let added = db::routing::ask(conn, id, &employees, "reassigned", Some(manager.id), now).await?;
         metrics::counter!("cosign_requests_total", "reason" => "reassigned").increment(added.len() as u64);
         let event = EventContent::new(

@@ -174,6 +174,10 @@ pub enum RuleViolation {
     PeerAvailable { on_shift: usize, from: DateTime<Utc> },
     #[error("a peer declined this proposal: it is never approved alone")]
     PeerDeclined,
+    #[error(
+        "{employee} cannot be asked to co-sign this proposal: not an active agent, the proposer, or already signed"
+    )]
+    CannotBeAsked { employee: Uuid },
 }
 
 /// What a signature does to the proposal.

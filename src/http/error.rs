@@ -108,6 +108,7 @@ problem_types! {
     ActingAloneNotAllowed = "acting-alone-not-allowed", FORBIDDEN, "acting alone is not enabled for the category, or not for this amount or currency (`routing.act_alone`)";
     PeerAvailable = "peer-available", CONFLICT, "peers may still answer: one is on shift and the escalation window has not passed, or nobody is and everyone eligible was asked less than `routing.remind_after_secs` ago (the detail says from when acting alone is possible)";
     PeerDeclined = "peer-declined", CONFLICT, "a peer declined the proposal: it is never approved alone";
+    CannotBeAsked = "cannot-be-asked", CONFLICT, "a manager named someone who cannot co-sign the proposal (not an active agent, the proposer, or already signed)";
     TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
     EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
@@ -491,11 +492,16 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::ActingAloneNotAllowed { .. } => (ActingAloneNotAllowed, None, None),
             RuleViolation::PeerAvailable { .. } => (PeerAvailable, None, None),
             RuleViolation::PeerDeclined => (PeerDeclined, None, None),
+            RuleViolation::CannotBeAsked { .. } => (CannotBeAsked, None, None),
         };
         ApiError::Refused {
             kind,
             detail,
-            field: open_proposal_id.map(|_| "ticket_ref".to_owned()),
+            field: match kind {
+                TicketHasOpenProposal => Some("ticket_ref".to_owned()),
+                CannotBeAsked => Some("employee_ids".to_owned()),
+                _ => None,
+            },
             required_role,
             current_revision,
             open_proposal_id,

@@ -492,7 +492,14 @@ async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_
             &json!({ "employee_ids": [proposer.id] }),
         )
         .await
-        .expect_problem(422, Some("employee_ids"));
+        .expect_problem(409, Some("employee_ids"));
+    north_manager
+        .post(
+            &format!("/v1/proposals/{id}/reassign"),
+            &json!({ "employee_ids": [Uuid::now_v7()] }),
+        )
+        .await
+        .expect_problem(409, Some("employee_ids"));
     north_on
         .post(
             &format!("/v1/proposals/{id}/reassign"),
