@@ -2,16 +2,14 @@
 --
 -- Both keep only the SHA-256 of the secret the browser holds (the cookie,
 -- the link), as api_tokens do. A session belongs to one person and stops
--- working when it expires, when it is ended (signing out, deactivation),
--- when its person is no longer active, or when the token it was signed in
--- with is revoked; the web door checks all of these on every request.
+-- working when it expires, when it is ended (signing out, deactivation), or
+-- when its person is no longer active; the web door checks all three on
+-- every request.
 
 CREATE TABLE web_sessions (
     id             uuid PRIMARY KEY,
     cookie_hash    bytea NOT NULL CHECK (length(cookie_hash) = 32),
     employee_id    uuid NOT NULL REFERENCES employees (id),
-    -- The API token signed in with (none for a sign-in link).
-    token_id       uuid REFERENCES api_tokens (id),
     -- The token every form of this session carries (CSRF).
     csrf_token     text NOT NULL CHECK (length(csrf_token) >= 32),
     signed_in_with text NOT NULL CHECK (signed_in_with IN ('token', 'link')),
@@ -20,8 +18,7 @@ CREATE TABLE web_sessions (
     expires_at     timestamptz NOT NULL,
     ended_at       timestamptz,
     CONSTRAINT web_sessions_cookie_hash_key UNIQUE (cookie_hash),
-    CONSTRAINT web_sessions_expire_after_start CHECK (expires_at > created_at),
-    CONSTRAINT web_sessions_token_signs_in_with_token CHECK ((token_id IS NOT NULL) = (signed_in_with = 'token'))
+    CONSTRAINT web_sessions_expire_after_start CHECK (expires_at > created_at)
 );
 CREATE INDEX web_sessions_open_of_employee ON web_sessions (employee_id) WHERE ended_at IS NULL;
 CREATE INDEX web_sessions_expires ON web_sessions (expires_at);

@@ -13,6 +13,7 @@ mod helpers;
 mod hygiene;
 mod inbound;
 mod integrations;
+mod migrations;
 mod nobody_waits;
 mod people;
 mod proposals;

@@ -1,0 +1,74 @@
+//! Migrations as deployed databases meet them.
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Executor};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+/// One build shipped migration 13 with migration 18's token column written
+/// into it. A database that build migrated migrates on: its record of 13 is
+/// taken as 13's own, and 18 finds its work done.
+#[tokio::test]
+async fn a_database_migrated_with_the_edited_web_sessions_migration_migrates_on() {
+    let app = TestApp::spawn().await;
+    let name = format!("cs_test_migrations_{}", Uuid::now_v7().simple());
+    app.pool
+        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+    let options = app.pool.connect_options().as_ref().clone().database(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    countersign::db::migrate(&pool)
+        .await
+        .expect("a fresh database migrates");
+    // As that build left it: its checksum for 13, and 18 not yet run.
+    sqlx::raw_sql(
+        "UPDATE _sqlx_migrations SET checksum = decode('2b88626ea5dac8a31dd2b9ae2e0296e927f86c46b1ea8de41e8bc294319e1f78f4f8f54ebf358c7c906937d8324afdf0', 'hex') WHERE version = 20261126000013;
+         DELETE FROM _sqlx_migrations WHERE version = 20261126000018;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // (On a pool of its own: a refused run keeps its connection's migration lock.)
+    let alone = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let refused = countersign::db::MIGRATOR.run(&alone).await;
+    alone.close().await;
+    assert!(refused.is_err(), "sqlx alone refuses the changed checksum");
+
+    countersign::db::migrate(&pool)
+        .await
+        .expect("the service migrates it on");
+    let (checksum_ok, applied): (bool, i64) = sqlx::query_as(
+        "SELECT bool_and(checksum <> decode('2b88626ea5dac8a31dd2b9ae2e0296e927f86c46b1ea8de41e8bc294319e1f78f4f8f54ebf358c7c906937d8324afdf0', 'hex')),
+                count(*) FILTER (WHERE version = 20261126000018)
+         FROM _sqlx_migrations",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((checksum_ok, applied), (true, 1));
+    // The schema is the one a fresh database gets: a token session names its token.
+    let (column, constraint): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM information_schema.columns
+                 WHERE table_name = 'web_sessions' AND column_name = 'token_id'),
+                (SELECT count(*) FROM pg_constraint WHERE conname = 'web_sessions_token_signs_in_with_token')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    app.pool
+        .execute(AssertSqlSafe(format!("DROP DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+    assert_eq!((column, constraint), (1, 1));
+}
