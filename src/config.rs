@@ -15,7 +15,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::domain::audit::ChainKeying;
-use crate::domain::policy::{AmountThreshold, ApprovalPolicy, Category};
+use crate::domain::policy::{AmountThreshold, ApprovalPolicy, Category, MaterialTolerance};
 use crate::webhooks::schedule::RetrySchedule;
 use crate::webhooks::sender::SenderOptions;
 
@@ -109,6 +109,15 @@ pub struct ProposalSettings {
     pub categories: Vec<CategorySetting>,
     pub thresholds: Vec<ThresholdSetting>,
     pub peer_limits: BTreeMap<String, i64>,
+    pub material_change: MaterialChangeSettings,
+}
+
+/// Which revisions keep the endorsements already given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialChangeSettings {
+    pub keep_endorsements_on_decrease_percent: u32,
+    pub keep_endorsements_on_resolution_typo_chars: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +136,9 @@ pub struct ThresholdSetting {
     pub currency: String,
     pub above_minor: i64,
     pub required_cosigners: u32,
+    /// Signer groups that need an endorser each above this amount.
+    #[serde(default)]
+    pub required_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -592,10 +604,25 @@ impl Settings {
                     "must be between 1 and 10",
                 ));
             }
+            for group in &threshold.required_groups {
+                if !crate::domain::employee::is_group_name(group) {
+                    return Err(invalid(
+                        &format!("proposals.thresholds[{index}].required_groups"),
+                        "must name groups of 1-64 lowercase letters, digits or underscores",
+                    ));
+                }
+            }
+            if threshold.required_groups.len() > threshold.required_cosigners as usize {
+                return Err(invalid(
+                    &format!("proposals.thresholds[{index}].required_groups"),
+                    "must not name more groups than required_cosigners",
+                ));
+            }
             thresholds.push(AmountThreshold {
                 currency: threshold.currency.clone(),
                 above_minor: threshold.above_minor,
                 required_cosigners: threshold.required_cosigners,
+                required_groups: threshold.required_groups.clone(),
             });
         }
         for (index, rule) in self.routing.act_alone.iter().enumerate() {
@@ -625,7 +652,24 @@ impl Settings {
                 return Err(invalid(&key, "must be greater than zero"));
             }
         }
+        let change = &p.material_change;
+        if change.keep_endorsements_on_decrease_percent > 100 {
+            return Err(invalid(
+                "proposals.material_change.keep_endorsements_on_decrease_percent",
+                "must be between 0 and 100",
+            ));
+        }
+        if change.keep_endorsements_on_resolution_typo_chars > 20 {
+            return Err(invalid(
+                "proposals.material_change.keep_endorsements_on_resolution_typo_chars",
+                "must be between 0 and 20",
+            ));
+        }
         Ok(ApprovalPolicy {
+            tolerance: MaterialTolerance {
+                amount_decrease_percent: change.keep_endorsements_on_decrease_percent,
+                resolution_typo_chars: change.keep_endorsements_on_resolution_typo_chars,
+            },
             default_required_cosigners: p.default_required_cosigners,
             declines_to_reject: p.declines_to_reject,
             pending_ttl: chrono::Duration::seconds(i64::try_from(p.pending_ttl_secs).unwrap_or(i64::MAX / 1000)),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::proposals::ProposalRow;
+use crate::db::standing_approvals::{StandingApprovalRow, UsageAmountRow, UsageRow};
 use crate::domain::proposal::{CustomerOutcome, Decision, Status, Verdict};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,7 +68,14 @@ pub struct Proposal {
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
     pub required_cosigners: i32,
-    /// Distinct endorsements of the current revision by active agents.
+    /// Signer groups that need an endorser each (e.g. `senior`).
+    #[serde(default)]
+    pub required_groups: Vec<String>,
+    /// Of those, the groups no counted endorser belongs to yet.
+    #[serde(default)]
+    pub missing_groups: Vec<String>,
+    /// Distinct endorsements by active agents of the current revision (or
+    /// of an earlier one whose endorsements a small revision kept).
     pub endorsements: i32,
     pub declines_to_reject: i32,
     pub revision: i32,
@@ -78,6 +86,9 @@ pub struct Proposal {
     /// Approved by the proposer alone, where the company allows it (no
     /// peer on shift, or none answered in time); always reviewed.
     pub approved_alone: bool,
+    /// The standing approval that approved it on filing, without a peer.
+    #[serde(default)]
+    pub standing_approval_id: Option<Uuid>,
     pub signatures: Vec<Signature>,
     pub outcome: Option<Outcome>,
     pub review: Option<Review>,
@@ -104,6 +115,8 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
         amount_minor: row.amount_minor,
         currency: row.currency.clone(),
         required_cosigners: row.required_cosigners,
+        required_groups: row.required_groups.clone(),
+        missing_groups: facts.missing_groups(),
         endorsements: facts.endorsements(),
         declines_to_reject: row.declines_to_reject,
         revision: row.revision,
@@ -116,6 +129,7 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             (decided, _) => decided,
         },
         approved_alone: row.approved_alone,
+        standing_approval_id: row.standing_approval_id,
         signatures: row
             .signatures
             .iter()
@@ -149,5 +163,124 @@ pub fn proposal(row: &ProposalRow, now: DateTime<Utc>) -> Proposal {
             note: r.note.clone(),
             reviewed_at: r.reviewed_at,
         }),
+    }
+}
+
+/// A standing approval: an exception promoted to policy, and its use.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingApproval {
+    pub id: Uuid,
+    pub category: String,
+    pub policy_ref: String,
+    /// The most a filing may name, in `currency` (none: filings without an amount).
+    pub max_amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    /// Only proposers of this team (none: everyone).
+    pub team: Option<String>,
+    pub valid_from: DateTime<Utc>,
+    /// Exclusive; none: until retired.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Approving filings now: not retired and inside its window.
+    pub active: bool,
+    pub source_proposal_id: Option<Uuid>,
+    pub note: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub retired_by: Option<Uuid>,
+    pub retire_reason: Option<String>,
+    pub usage: StandingUsage,
+}
+
+/// What a standing approval approved, how it turned out, what reviewers said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingUsage {
+    /// Filings it approved.
+    pub proposals: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Per currency: approved and executed amounts.
+    pub amounts: Vec<StandingAmount>,
+    /// Customer outcomes as recorded; `not_recorded` where none is yet.
+    pub outcomes: StandingOutcomes,
+    /// Review verdicts; `not_reviewed` where none is yet.
+    pub reviews: StandingReviews,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingAmount {
+    pub currency: String,
+    pub proposals: i64,
+    pub approved_minor: i64,
+    pub executed_minor: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingOutcomes {
+    pub satisfied: i64,
+    pub neutral: i64,
+    pub dissatisfied: i64,
+    pub unknown: i64,
+    pub not_recorded: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingReviews {
+    pub endorse: i64,
+    pub promote_to_policy: i64,
+    pub coach: i64,
+    pub not_reviewed: i64,
+}
+
+/// The standing approval as the outside world sees it at `now`.
+pub fn standing_approval(
+    row: StandingApprovalRow,
+    usage: Option<&UsageRow>,
+    amounts: &[&UsageAmountRow],
+    now: DateTime<Utc>,
+) -> StandingApproval {
+    let usage = usage.cloned().unwrap_or_default();
+    StandingApproval {
+        active: row.rule().is_active(now),
+        id: row.id,
+        category: row.category,
+        policy_ref: row.policy_ref,
+        max_amount_minor: row.max_amount_minor,
+        currency: row.currency,
+        team: row.team,
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+        source_proposal_id: row.source_proposal_id,
+        note: row.note,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        retired_at: row.retired_at,
+        retired_by: row.retired_by,
+        retire_reason: row.retire_reason,
+        usage: StandingUsage {
+            proposals: usage.proposals,
+            last_used_at: usage.last_used_at,
+            amounts: amounts
+                .iter()
+                .map(|a| StandingAmount {
+                    currency: a.currency.clone(),
+                    proposals: a.proposals,
+                    approved_minor: a.approved_minor,
+                    executed_minor: a.executed_minor,
+                })
+                .collect(),
+            outcomes: StandingOutcomes {
+                satisfied: usage.satisfied,
+                neutral: usage.neutral,
+                dissatisfied: usage.dissatisfied,
+                unknown: usage.unknown,
+                not_recorded: usage.outcome_not_recorded,
+            },
+            reviews: StandingReviews {
+                endorse: usage.reviewed_endorse,
+                promote_to_policy: usage.reviewed_promote_to_policy,
+                coach: usage.reviewed_coach,
+                not_reviewed: usage.not_reviewed,
+            },
+        },
     }
 }

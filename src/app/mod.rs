@@ -23,6 +23,7 @@ pub mod proposals;
 pub mod routing;
 pub mod sealing;
 pub mod sessions;
+pub mod standing_approvals;
 pub mod webhooks;
 
 pub use actor::Actor;

@@ -27,6 +27,8 @@ pub struct NewPerson {
     pub email: String,
     pub role: Role,
     pub team: Option<String>,
+    /// Signer groups (e.g. `senior`), names already checked.
+    pub groups: Vec<String>,
     pub external_id: Option<String>,
 }
 
@@ -38,6 +40,7 @@ pub struct PersonChange {
     pub email: Option<String>,
     pub role: Option<Role>,
     pub team: Option<Option<String>>,
+    pub groups: Option<Vec<String>>,
     pub external_id: Option<Option<String>>,
     pub active: Option<bool>,
 }
@@ -93,6 +96,7 @@ async fn insert_employee(conn: &mut PgConnection, person: &NewPerson) -> Result<
             email: &person.email,
             role: person.role,
             team: person.team.as_deref(),
+            groups: &person.groups,
             external_id: person.external_id.as_deref(),
         },
     )
@@ -130,6 +134,7 @@ pub async fn update_employee_in(
     after.email = change.email.unwrap_or(after.email);
     after.role = change.role.unwrap_or(after.role);
     after.team = change.team.unwrap_or(after.team);
+    after.groups = change.groups.unwrap_or(after.groups);
     after.external_id = change.external_id.unwrap_or(after.external_id);
     after.active = change.active.unwrap_or(after.active);
     if stops_administering(&before.person(), &after.person()) {
@@ -265,6 +270,7 @@ pub async fn bootstrap_admin(pool: &PgPool, email: &str, name: &str) -> anyhow::
                     email: email.to_owned(),
                     role: Role::Admin,
                     team: None,
+                    groups: Vec::new(),
                     external_id: None,
                 };
                 insert_by_command(conn, &person, "bootstrap-admin", now, &mut events).await?
@@ -325,6 +331,7 @@ pub async fn demo_team(pool: &PgPool) -> anyhow::Result<Vec<DemoMember>> {
                         email: email.to_owned(),
                         role,
                         team: team.map(str::to_owned),
+                        groups: Vec::new(),
                         external_id: None,
                     };
                     insert_by_command(conn, &person, "demo", now, &mut events).await?

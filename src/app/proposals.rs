@@ -24,7 +24,7 @@ use crate::domain::event::EventType;
 use crate::domain::policy::{AppliedRule, ApprovalPolicy, Money, PolicyViolation};
 use crate::domain::proposal::{
     CustomerOutcome, Decision, RuleViolation, SignatureEffect, Status, Terms, TermsChange, Verdict, check_may_file,
-    check_ticket_free, starts_new_revision,
+    check_ticket_free, keeps_endorsements, starts_new_revision,
 };
 use crate::state::AppState;
 use crate::views::{self, Proposal};
@@ -86,7 +86,12 @@ fn changes(before: &ProposalRow, after: &ProposalRow) -> Value {
     let changed: serde_json::Map<String, Value> = after
         .into_iter()
         .filter(|(field, value)| {
-            before.get(field) != Some(value) && !matches!(field.as_str(), "updated_at" | "revision_started_at")
+            // Bookkeeping, not terms: the event says `endorsements_kept`.
+            before.get(field) != Some(value)
+                && !matches!(
+                    field.as_str(),
+                    "updated_at" | "revision_started_at" | "endorsements_from"
+                )
         })
         .map(|(field, value)| {
             let was = before.get(&field).cloned().unwrap_or(Value::Null);
@@ -151,6 +156,8 @@ pub struct Preview {
     /// Who may co-sign: on shift first, the proposer's team first; the
     /// first [`PREVIEW_PEERS`], each with the counts of all.
     pub peers: Vec<Peer>,
+    /// The standing approval that would approve it as filed, if one covers it.
+    pub standing_approval_id: Option<Uuid>,
 }
 
 /// How many co-signers a preview lists by name.
@@ -173,7 +180,10 @@ pub async fn preview(state: &AppState, actor: &Actor, terms: &Terms) -> Result<P
     };
     let idle_secs = super::availability::idle(state).num_seconds() as f64;
     let peers = db::availability::eligible_peers(&mut conn, proposer.id, now, idle_secs, PREVIEW_PEERS).await?;
+    let team = db::employees::find(&mut conn, proposer.id).await?.and_then(|e| e.team);
+    let standing_approval_id = super::standing_approvals::covering(&mut conn, terms, team.as_deref(), now).await?;
     Ok(Preview {
+        standing_approval_id,
         rule: state.policy.rule_for(&terms.category, terms.amount.as_ref()),
         open_on_ticket,
         expires_at: now + state.policy.pending_ttl,
@@ -206,8 +216,8 @@ pub async fn file_in(
 ) -> Result<Change<Proposal>, AppError> {
     let proposer = actor.require(Role::Agent)?;
     check_may_file(&proposer)?;
-    let required = policy.required_cosigners(&terms.category, terms.amount.as_ref())?;
-    let mut events = Vec::with_capacity(1);
+    let rule = policy.rule_for(&terms.category, terms.amount.as_ref())?;
+    let mut events = Vec::with_capacity(2);
     claim_ticket(conn, &terms, None, now, &mut events).await?;
     let mut row = ProposalRow {
         id: id_at(now),
@@ -223,7 +233,9 @@ pub async fn file_in(
         ticket_ref: None,
         amount_minor: None,
         currency: None,
-        required_cosigners: required as i32,
+        required_cosigners: rule.required_cosigners as i32,
+        required_groups: rule.required_groups,
+        endorsements_from: 1,
         declines_to_reject: policy.declines_to_reject as i32,
         revision: 1,
         created_at: now,
@@ -232,6 +244,7 @@ pub async fn file_in(
         decided_at: None,
         approved_alone: false,
         revision_started_at: None,
+        standing_approval_id: None,
         proposer_name: String::new(),
         proposer_team: None,
         signatures: sqlx::types::Json(vec![]),
@@ -253,16 +266,25 @@ pub async fn file_in(
         json!({ "after": snapshot(&row) }),
         now,
     ));
-    super::routing::ask_first_in(
-        conn,
-        routing,
-        row.id,
-        row.proposer_id,
-        actor.audit_ids(),
-        now,
-        &mut events,
-    )
-    .await?;
+    // An exception promoted to policy needs no peer: approved as filed.
+    if let Some(standing) = super::standing_approvals::covering_in(conn, &row, now).await? {
+        db::proposals::approve_standing(conn, &mut row, standing, now).await?;
+        events.push(proposal_event(
+            EventType::ProposalApproved,
+            &row,
+            actor.audit_ids(),
+            json!({
+                "before": { "status": "pending" },
+                "after": { "status": "approved", "decided_at": now },
+                "revision": row.revision,
+                "signers": [],
+                "standing_approval_id": standing,
+            }),
+            now,
+        ));
+        return Ok(Change::filed(views::proposal(&row, now), events));
+    }
+    super::routing::ask_first_in(conn, routing, &row, actor.audit_ids(), now, &mut events).await?;
     Ok(Change::filed(views::proposal(&row, now), events))
 }
 
@@ -270,7 +292,8 @@ pub async fn file_in(
 
 /// The proposer revises a pending proposal. Changing a material field
 /// (resolution, amount, customer, category, policy_ref) starts a new
-/// revision: endorsements of earlier revisions no longer count.
+/// revision; endorsements of earlier revisions no longer count unless the
+/// change stays within the policy's tolerance (a lower amount, a typo).
 pub async fn revise(state: &AppState, actor: &Actor, id: Uuid, change: TermsChange) -> Result<Proposal, AppError> {
     commit(state, async |conn, now| {
         revise_in(conn, &state.policy, actor, id, change, now).await
@@ -295,7 +318,7 @@ pub async fn revise_in(
     let terms = before.terms().revised(change)?;
     // Whatever changed, the terms must still pass the policy: a category
     // that moves money keeps its amount, and the amount its limit.
-    let required = policy.required_cosigners(&terms.category, terms.amount.as_ref())?;
+    let rule = policy.rule_for(&terms.category, terms.amount.as_ref())?;
     if terms == before.terms() {
         return Ok(Change::new(views::proposal(&before, now), vec![]));
     }
@@ -303,12 +326,27 @@ pub async fn revise_in(
     if terms.category != before.category || terms.ticket_ref != before.ticket_ref {
         claim_ticket(conn, &terms, Some(id), now, &mut events).await?;
     }
-    let material = starts_new_revision(&before.terms().material(), &terms.material());
+    let (was, will_be) = (before.terms().material(), terms.material());
+    let material = starts_new_revision(&was, &will_be);
+    let kept = material && keeps_endorsements(&was, &will_be, &policy.tolerance);
     let mut after = before.clone();
     after.set_terms(terms);
-    if material {
+    if kept {
+        // The endorsements stand, and so does the bar they were given
+        // under: a lower amount never lowers it while they count.
         after.revision += 1;
-        after.required_cosigners = required as i32;
+        after.required_cosigners = before.required_cosigners.max(rule.required_cosigners as i32);
+        for group in rule.required_groups {
+            if !after.required_groups.contains(&group) {
+                after.required_groups.push(group);
+            }
+        }
+        after.required_groups.sort();
+    } else if material {
+        after.revision += 1;
+        after.endorsements_from = after.revision;
+        after.required_cosigners = rule.required_cosigners as i32;
+        after.required_groups = rule.required_groups;
         after.revision_started_at = Some(now);
     }
     after.updated_at = now;
@@ -317,7 +355,12 @@ pub async fn revise_in(
         EventType::ProposalRevised,
         &after,
         actor.audit_ids(),
-        json!({ "changed": changes(&before, &after), "revision": after.revision, "new_revision": material }),
+        json!({
+            "changed": changes(&before, &after),
+            "revision": after.revision,
+            "new_revision": material,
+            "endorsements_kept": kept,
+        }),
         now,
     ));
     Ok(Change::of_proposal(views::proposal(&after, now), events))
@@ -404,7 +447,7 @@ async fn sign_in(
     let facts = row.facts();
     let read_revision = signing.read_revision(row.revision).ok_or(AppError::RevisionRequired)?;
     let effect = match decision {
-        Decision::Endorse => facts.cosign(&signer, read_revision, now)?,
+        Decision::Endorse => facts.cosign_as(&signer, &found.groups, read_revision, now)?,
         Decision::Decline => facts.decline(&signer, read_revision, now)?,
     };
     let signature = SignatureRow {
@@ -419,6 +462,7 @@ async fn sign_in(
         by_active_agent: true,
         name: found.name,
         team: found.team,
+        groups: found.groups,
     };
     db::proposals::insert_signature(conn, &row, &signature).await?;
     if decision == Decision::Endorse && !row.signatures.iter().any(|s| s.decision == Decision::Endorse) {

@@ -14,12 +14,13 @@ use super::commit::{Change, IdempotencyKey, Written, commit, commit_once};
 use super::{Actor, AppError};
 use crate::config::RoutingSettings;
 use crate::db;
+use crate::db::proposals::ProposalRow;
 use crate::db::routing::{CandidateRow, Named};
 use crate::domain::audit::{ActorIds, EventContent};
 use crate::domain::employee::Role;
 use crate::domain::event::EventType;
 use crate::domain::proposal::{Decision, RuleViolation, Status};
-use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked, widened};
+use crate::domain::routing::{AloneFacts, Step, check_act_alone, first_asked_with_groups, widened};
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 
@@ -70,19 +71,20 @@ fn named(candidates: &[CandidateRow], ids: &[Uuid]) -> Vec<Named> {
 
 /// On filing: asks up to `routing.first_ask` peers on shift, and adds the
 /// `proposal.cosign_requested` event (none when nobody is on shift: the
-/// reminder then asks everyone).
+/// reminder then asks everyone). A proposal that needs signer groups asks
+/// a member of each first.
 pub async fn ask_first_in(
     conn: &mut PgConnection,
     routing: Routing<'_>,
-    proposal_id: Uuid,
-    proposer_id: Uuid,
+    filed: &ProposalRow,
     actor: ActorIds,
     now: DateTime<Utc>,
     events: &mut Vec<EventContent>,
 ) -> Result<(), AppError> {
+    let (proposal_id, proposer_id, groups) = (filed.id, filed.proposer_id, &filed.required_groups);
     let candidates = routing.candidates(conn, proposal_id, proposer_id, now, true).await?;
     let facts: Vec<_> = candidates.iter().map(CandidateRow::candidate).collect();
-    let picked = first_asked(&facts, routing.settings.first_ask as usize, proposal_id);
+    let picked = first_asked_with_groups(&facts, routing.settings.first_ask as usize, proposal_id, groups);
     if picked.is_empty() {
         return Ok(());
     }

@@ -60,6 +60,8 @@ pub struct Peer {
     pub id: Uuid,
     pub name: String,
     pub team: Option<String>,
+    /// Signer groups (e.g. `senior`).
+    pub groups: Vec<String>,
     /// On shift now.
     pub available: bool,
     /// How many there are in all, and how many of them on shift.
@@ -81,14 +83,14 @@ pub async fn eligible_peers(
         Peer,
         r#"
         WITH peers AS (
-            SELECT e.id, e.name, e.team,
+            SELECT e.id, e.name, e.team, e.groups,
                    coalesce(a.available AND a.last_active_at > $2::timestamptz - make_interval(secs => $3), false) AS on_shift,
                    e.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $1) AS same_team
             FROM employees e
             LEFT JOIN agent_availability a ON a.employee_id = e.id
             WHERE e.role = 'agent' AND e.active AND e.id <> $1
         )
-        SELECT id, name, team, on_shift AS "available!",
+        SELECT id, name, team, groups, on_shift AS "available!",
                count(*) OVER () AS "eligible!", count(*) FILTER (WHERE on_shift) OVER () AS "on_shift!"
         FROM peers
         ORDER BY on_shift DESC, same_team DESC, name, id

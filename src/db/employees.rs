@@ -13,6 +13,8 @@ pub struct EmployeeRow {
     pub email: String,
     pub role: Role,
     pub team: Option<String>,
+    /// Signer groups (e.g. `senior`), for thresholds that need them.
+    pub groups: Vec<String>,
     pub external_id: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -35,7 +37,7 @@ macro_rules! select_employees {
     ($suffix:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             EmployeeRow,
-            r#"SELECT id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
+            r#"SELECT id, name, email, role AS "role: Role", team, groups, external_id, active, created_at, updated_at
                FROM employees "#
                 + $suffix
             $(, $arg)*
@@ -48,6 +50,7 @@ pub struct NewEmployee<'a> {
     pub email: &'a str,
     pub role: Role,
     pub team: Option<&'a str>,
+    pub groups: &'a [String],
     pub external_id: Option<&'a str>,
 }
 
@@ -55,9 +58,9 @@ pub async fn insert(conn: &mut PgConnection, new: &NewEmployee<'_>) -> sqlx::Res
     sqlx::query_as!(
         EmployeeRow,
         r#"
-        INSERT INTO employees (id, name, email, role, team, external_id)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        RETURNING id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
+        INSERT INTO employees (id, name, email, role, team, external_id, groups)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        RETURNING id, name, email, role AS "role: Role", team, groups, external_id, active, created_at, updated_at
         "#,
         Uuid::now_v7(),
         new.name,
@@ -65,6 +68,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewEmployee<'_>) -> sqlx::Res
         new.role.as_str(),
         new.team,
         new.external_id,
+        new.groups,
     )
     .fetch_one(conn)
     .await
@@ -121,7 +125,7 @@ pub async fn agent_for_integration(
     sqlx::query_as!(
         EmployeeRow,
         r#"
-        SELECT e.id, e.name, e.email, e.role AS "role: Role", e.team, e.external_id, e.active,
+        SELECT e.id, e.name, e.email, e.role AS "role: Role", e.team, e.groups, e.external_id, e.active,
                e.created_at, e.updated_at
         FROM employees e JOIN integrations i ON i.id = $1
         WHERE (e.id = $2 OR e.external_id = $3) AND e.active AND e.role = 'agent'
@@ -156,7 +160,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter<'_>) -> sqlx::Res
     sqlx::query_as!(
         EmployeeRow,
         r#"
-        SELECT id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
+        SELECT id, name, email, role AS "role: Role", team, groups, external_id, active, created_at, updated_at
         FROM employees
         WHERE ($1::text IS NULL OR role = $1)
           AND ($2::text IS NULL OR team = $2)
@@ -181,9 +185,10 @@ pub async fn update(conn: &mut PgConnection, row: &EmployeeRow) -> sqlx::Result<
         EmployeeRow,
         r#"
         UPDATE employees
-        SET name = $2, email = $3, role = $4, team = $5, external_id = $6, active = $7, updated_at = now()
+        SET name = $2, email = $3, role = $4, team = $5, external_id = $6, active = $7, groups = $8,
+            updated_at = now()
         WHERE id = $1
-        RETURNING id, name, email, role AS "role: Role", team, external_id, active, created_at, updated_at
+        RETURNING id, name, email, role AS "role: Role", team, groups, external_id, active, created_at, updated_at
         "#,
         row.id,
         row.name,
@@ -192,6 +197,7 @@ pub async fn update(conn: &mut PgConnection, row: &EmployeeRow) -> sqlx::Result<
         row.team,
         row.external_id,
         row.active,
+        &row.groups,
     )
     .fetch_one(conn)
     .await

@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod proposals;
 pub mod routing;
 pub mod seed;
+pub mod standing_approvals;
 pub mod tokens;
 pub mod web;
 pub mod webhooks;
@@ -204,6 +205,9 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("cosign_requests", "SELECT, INSERT"),
     ("routing_steps", "SELECT, INSERT"),
     ("solo_approvals", "SELECT, INSERT"),
+    // UPDATE to retire (the schema allows nothing else), and for the
+    // `FOR SHARE` a filing holds on the one it uses.
+    ("standing_approvals", "SELECT, INSERT, UPDATE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

@@ -34,6 +34,9 @@ pub struct SignatureRow {
     pub name: String,
     #[serde(default, skip_serializing)]
     pub team: Option<String>,
+    /// The signer's signer groups as they are now (joined, not stored).
+    #[serde(default, skip_serializing)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +82,10 @@ pub struct ProposalRow {
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
     pub required_cosigners: i32,
+    /// Signer groups each needing an endorser (fixed per revision).
+    pub required_groups: Vec<String>,
+    /// The first revision whose endorsements still count.
+    pub endorsements_from: i32,
     pub declines_to_reject: i32,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -89,6 +96,8 @@ pub struct ProposalRow {
     pub approved_alone: bool,
     /// When the current revision began (none: at filing).
     pub revision_started_at: Option<DateTime<Utc>>,
+    /// The standing approval that approved it on filing.
+    pub standing_approval_id: Option<Uuid>,
     /// The proposer's name and team as they are now (joined, not stored).
     #[serde(skip)]
     pub proposer_name: String,
@@ -110,6 +119,8 @@ impl ProposalRow {
             proposer_id: self.proposer_id,
             revision: self.revision,
             required_cosigners: self.required_cosigners,
+            required_groups: self.required_groups.clone(),
+            endorsements_kept_from: Some(self.endorsements_from).filter(|from| *from < self.revision),
             declines_to_reject: self.declines_to_reject,
             expires_at: self.expires_at,
             signatures: self
@@ -120,6 +131,7 @@ impl ProposalRow {
                     revision: s.revision,
                     decision: s.decision,
                     by_active_agent: s.by_active_agent,
+                    groups: s.groups.clone(),
                 })
                 .collect(),
             outcome_recorded: self.outcome.is_some(),
@@ -172,12 +184,13 @@ macro_rules! select_proposals {
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone,
-                   p.revision_started_at,
+                   p.revision_started_at, p.required_groups, p.endorsements_from, p.standing_approval_id,
                    (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS "proposer_name!",
                    (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
                                               || jsonb_build_object('by_active_agent', e.active AND e.role = 'agent',
-                                                                    'name', e.name, 'team', e.team)
+                                                                    'name', e.name, 'team', e.team,
+                                                                    'groups', e.groups)
                                               ORDER BY s.id), '[]')
                     FROM signatures s JOIN employees e ON e.id = s.employee_id
                     WHERE s.proposal_id = p.id) AS "signatures!: Json<Vec<SignatureRow>>",
@@ -290,7 +303,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
 pub async fn lock_signers(conn: &mut PgConnection, proposal_id: Uuid, signer_id: Uuid) -> sqlx::Result<Option<Signer>> {
     let rows = sqlx::query!(
         r#"
-        SELECT e.id, e.role AS "role: Role", e.active, e.name, e.team FROM employees e
+        SELECT e.id, e.role AS "role: Role", e.active, e.name, e.team, e.groups FROM employees e
         WHERE e.id = $2
            OR e.id IN (SELECT s.employee_id FROM signatures s WHERE s.proposal_id = $1 AND s.decision = 'endorse')
         FOR SHARE
@@ -305,6 +318,7 @@ pub async fn lock_signers(conn: &mut PgConnection, proposal_id: Uuid, signer_id:
         active: row.active,
         name: row.name,
         team: row.team,
+        groups: row.groups,
     }))
 }
 
@@ -315,6 +329,7 @@ pub struct Signer {
     pub active: bool,
     pub name: String,
     pub team: Option<String>,
+    pub groups: Vec<String>,
 }
 
 /// Inserts a new proposal as the row describes it (status and revision
@@ -327,8 +342,9 @@ pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         r#"
         INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
                                resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
-                               required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
-        SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
+                               required_cosigners, declines_to_reject, created_at, updated_at, expires_at,
+                               required_groups)
+        SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
         FROM employees e
         WHERE e.id = $2 AND e.active AND e.role = 'agent'
         FOR SHARE
@@ -352,6 +368,7 @@ pub async fn insert(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         row.created_at,
         row.updated_at,
         row.expires_at,
+        &row.required_groups,
     )
     .fetch_optional(conn)
     .await?;
@@ -442,6 +459,30 @@ pub async fn approve_alone(
     Ok(())
 }
 
+/// A filing approved as it is filed, by the standing approval that covers
+/// it (the schema checks that it does, and holds it until commit).
+pub async fn approve_standing(
+    conn: &mut PgConnection,
+    row: &mut ProposalRow,
+    standing_approval_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE proposals SET status = 'approved', standing_approval_id = $2, decided_at = $3, updated_at = $3
+         WHERE id = $1",
+        row.id,
+        standing_approval_id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    row.status = Status::Approved;
+    row.standing_approval_id = Some(standing_approval_id);
+    row.decided_at = Some(now);
+    row.updated_at = now;
+    Ok(())
+}
+
 /// Writes the revisable fields as the row holds them.
 pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<()> {
     sqlx::query!(
@@ -449,7 +490,8 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         UPDATE proposals
         SET category = $2, policy_ref = $3, summary = $4, resolution = $5, justification = $6,
             customer_ref = $7, ticket_ref = $8, amount_minor = $9, currency = $10,
-            required_cosigners = $11, revision = $12, updated_at = $13, revision_started_at = $14
+            required_cosigners = $11, revision = $12, updated_at = $13, revision_started_at = $14,
+            required_groups = $15, endorsements_from = $16
         WHERE id = $1
         "#,
         row.id,
@@ -466,6 +508,8 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         row.revision,
         row.updated_at,
         row.revision_started_at,
+        &row.required_groups,
+        row.endorsements_from,
     )
     .execute(conn)
     .await?;

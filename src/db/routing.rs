@@ -22,6 +22,7 @@ pub struct CandidateRow {
     pub last_asked_by_proposer: Option<DateTime<Utc>>,
     pub asked: bool,
     pub signed: bool,
+    pub groups: Vec<String>,
 }
 
 impl CandidateRow {
@@ -34,6 +35,7 @@ impl CandidateRow {
             last_asked_by_proposer: self.last_asked_by_proposer,
             asked: self.asked,
             signed: self.signed,
+            groups: self.groups.clone(),
         }
     }
 
@@ -74,7 +76,7 @@ pub async fn candidates(
     sqlx::query_as!(
         CandidateRow,
         r#"
-        SELECT e.id, e.name, e.team, e.external_id,
+        SELECT e.id, e.name, e.team, e.external_id, e.groups,
                coalesce(a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4), false)
                    AS "on_shift!",
                coalesce(e.team = (SELECT p.team FROM employees p WHERE p.id = $2), false) AS "same_team!",

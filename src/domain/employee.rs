@@ -51,6 +51,40 @@ impl Person {
     }
 }
 
+/// A signer group's name (e.g. `senior`): 1-64 lowercase letters, digits
+/// or underscores, as configuration and people name them alike.
+pub fn is_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The most signer groups one person is in.
+pub const MAX_GROUPS: usize = 20;
+
+/// Checks a person's signer groups as sent (blank entries ignored) and
+/// answers them sorted, each once; problems go into `errors` as `groups`.
+pub fn check_groups(errors: &mut super::fields::FieldErrors, groups: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = groups
+        .iter()
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if let Some(bad) = names.iter().find(|g| !is_group_name(g)) {
+        errors.add(
+            "groups",
+            format!("`{bad}` is not a group name: 1-64 lowercase letters, digits or underscores"),
+        );
+    }
+    names.sort();
+    names.dedup();
+    if names.len() > MAX_GROUPS {
+        errors.add("groups", format!("must name at most {MAX_GROUPS} groups"));
+    }
+    names
+}
+
 /// Why a change to people is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeopleViolation {

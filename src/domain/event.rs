@@ -82,6 +82,12 @@ pub enum EventType {
     /// their own: `employee.updated` records it).
     #[serde(rename = "web_session.ended")]
     WebSessionEnded,
+    /// A manager or admin promoted an exception to policy.
+    #[serde(rename = "standing_approval.created")]
+    StandingApprovalCreated,
+    /// It stopped approving filings, from that moment.
+    #[serde(rename = "standing_approval.retired")]
+    StandingApprovalRetired,
 }
 
 /// What an event is about.
@@ -95,6 +101,7 @@ pub enum Subject {
     WebhookDelivery,
     SignInLink,
     WebSession,
+    StandingApproval,
 }
 
 impl Subject {
@@ -108,12 +115,13 @@ impl Subject {
             Subject::WebhookDelivery => "webhook_delivery",
             Subject::SignInLink => "sign_in_link",
             Subject::WebSession => "web_session",
+            Subject::StandingApproval => "standing_approval",
         }
     }
 }
 
 impl EventType {
-    pub const ALL: [EventType; 32] = [
+    pub const ALL: [EventType; 34] = [
         EventType::ProposalCreated,
         EventType::ProposalRevised,
         EventType::ProposalCosigned,
@@ -146,6 +154,8 @@ impl EventType {
         EventType::SignInLinkIssued,
         EventType::WebSessionStarted,
         EventType::WebSessionEnded,
+        EventType::StandingApprovalCreated,
+        EventType::StandingApprovalRetired,
     ];
 
     /// The events outbound webhooks send (every proposal event).
@@ -202,6 +212,8 @@ impl EventType {
             EventType::SignInLinkIssued => "sign_in_link.issued",
             EventType::WebSessionStarted => "web_session.started",
             EventType::WebSessionEnded => "web_session.ended",
+            EventType::StandingApprovalCreated => "standing_approval.created",
+            EventType::StandingApprovalRetired => "standing_approval.retired",
         }
     }
 
@@ -238,6 +250,7 @@ impl EventType {
             EventType::WebhookDeliveryRedelivered => Subject::WebhookDelivery,
             EventType::SignInLinkIssued => Subject::SignInLink,
             EventType::WebSessionStarted | EventType::WebSessionEnded => Subject::WebSession,
+            EventType::StandingApprovalCreated | EventType::StandingApprovalRetired => Subject::StandingApproval,
             _ => Subject::Proposal,
         }
     }

@@ -14,3 +14,4 @@ pub mod integration;
 pub mod policy;
 pub mod proposal;
 pub mod routing;
+pub mod standing;

@@ -20,6 +20,23 @@ pub struct AmountThreshold {
     /// Amounts strictly above this (minor units) need `required_cosigners`.
     pub above_minor: i64,
     pub required_cosigners: u32,
+    /// Signer groups of which at least one endorser each is needed
+    /// (e.g. `senior`): "one peer and one senior" is two co-signers and
+    /// the group `senior`.
+    pub required_groups: Vec<String>,
+}
+
+/// How far a revision may change the terms and keep the endorsements
+/// already given (anything else starts over: see
+/// [`super::proposal::keeps_endorsements`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaterialTolerance {
+    /// A lower amount keeps them when it falls by at most this share, in
+    /// percent (0: every change of the amount voids them).
+    pub amount_decrease_percent: u32,
+    /// A correction of at most this many characters in the resolution
+    /// that changes no digit keeps them (0: every change voids them).
+    pub resolution_typo_chars: u32,
 }
 
 /// Money as integer minor units and an ISO 4217 code; never floats.
@@ -80,6 +97,8 @@ pub struct ApprovalPolicy {
     pub peer_limits: BTreeMap<String, i64>,
     /// How often a proposal may be revised (each revision is kept forever).
     pub max_revisions: u32,
+    /// Which revisions keep the endorsements given so far.
+    pub tolerance: MaterialTolerance,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +170,7 @@ impl ApprovalPolicy {
         let category = self.category(category)?;
         let default = AppliedRule {
             required_cosigners: self.default_required_cosigners,
+            required_groups: Vec::new(),
             threshold: None,
             peer_limit: None,
         };
@@ -186,14 +206,23 @@ impl ApprovalPolicy {
             }
         }
         for threshold in &self.thresholds {
-            if threshold.currency == amount.currency
-                && amount.minor > threshold.above_minor
-                && threshold.required_cosigners > rule.required_cosigners
-            {
+            if threshold.currency != amount.currency || amount.minor <= threshold.above_minor {
+                continue;
+            }
+            // Every threshold passed adds its groups; the highest count wins.
+            for group in &threshold.required_groups {
+                if !rule.required_groups.contains(group) {
+                    rule.required_groups.push(group.clone());
+                }
+            }
+            if threshold.required_cosigners > rule.required_cosigners {
                 rule.required_cosigners = threshold.required_cosigners;
                 rule.threshold = Some(threshold.clone());
             }
         }
+        rule.required_groups.sort();
+        // Each group needs a person of its own unless one belongs to several.
+        rule.required_cosigners = rule.required_cosigners.max(rule.required_groups.len() as u32);
         Ok(rule)
     }
 }
@@ -202,6 +231,8 @@ impl ApprovalPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedRule {
     pub required_cosigners: u32,
+    /// Signer groups each needing an endorser of their own (sorted).
+    pub required_groups: Vec<String>,
     /// The threshold that set `required_cosigners` (none: the default).
     pub threshold: Option<AmountThreshold>,
     /// The most peers may approve in the amount's currency, when limited.
@@ -234,16 +265,44 @@ pub(crate) mod tests {
                     currency: "EUR".into(),
                     above_minor: 50_000,
                     required_cosigners: 2,
+                    required_groups: vec![],
                 },
                 AmountThreshold {
                     currency: "EUR".into(),
                     above_minor: 200_000,
                     required_cosigners: 3,
+                    required_groups: vec![],
                 },
             ],
             peer_limits: BTreeMap::from([("EUR".into(), 500_000), ("USD".into(), 100_000)]),
             max_revisions: 20,
+            tolerance: MaterialTolerance {
+                amount_decrease_percent: 100,
+                resolution_typo_chars: 2,
+            },
         }
+    }
+
+    #[test]
+    fn thresholds_may_require_signer_groups_and_every_one_passed_adds_its_own() {
+        let mut p = policy();
+        p.thresholds[0].required_groups = vec!["senior".into()];
+        p.thresholds[1].required_groups = vec!["billing".into(), "senior".into()];
+        let small = p.rule_for("refund", Some(&eur(100))).unwrap();
+        assert!(small.required_groups.is_empty());
+        let senior = p.rule_for("refund", Some(&eur(60_000))).unwrap();
+        assert_eq!(
+            (senior.required_cosigners, senior.required_groups),
+            (2, vec!["senior".to_owned()])
+        );
+        let both = p.rule_for("refund", Some(&eur(300_000))).unwrap();
+        assert_eq!(
+            (both.required_cosigners, both.required_groups),
+            (3, vec!["billing".to_owned(), "senior".to_owned()])
+        );
+        // More groups than co-signers: one endorser each at the least.
+        p.thresholds[0].required_groups = vec!["a".into(), "b".into(), "c".into()];
+        assert_eq!(p.required_cosigners("refund", Some(&eur(60_000))), Ok(3));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::employee::Person;
 use super::fields::FieldErrors;
-use super::policy::{Money, check_money};
+use super::policy::{MaterialTolerance, Money, check_money};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -117,6 +117,8 @@ pub struct SignatureFact {
     /// Whether the signer is an active agent now. An endorsement by someone
     /// since deactivated, or no longer frontline, does not count.
     pub by_active_agent: bool,
+    /// The signer's groups now (e.g. `senior`).
+    pub groups: Vec<String>,
 }
 
 /// What the rules need to know about a proposal.
@@ -126,6 +128,12 @@ pub struct ProposalFacts {
     pub proposer_id: Uuid,
     pub revision: i32,
     pub required_cosigners: i32,
+    /// Signer groups each needing an endorser (fixed per revision).
+    pub required_groups: Vec<String>,
+    /// Where the current revision kept the endorsements of earlier ones
+    /// (a change within the tolerance): the first revision whose
+    /// endorsements still count. None: only the current revision's count.
+    pub endorsements_kept_from: Option<i32>,
     pub declines_to_reject: i32,
     pub expires_at: DateTime<Utc>,
     pub signatures: Vec<SignatureFact>,
@@ -178,6 +186,15 @@ pub enum RuleViolation {
         "{employee} cannot be asked to co-sign this proposal: not an active agent, the proposer, or already signed"
     )]
     CannotBeAsked { employee: Uuid },
+    #[error(
+        "the remaining co-signature{} must come from the group{} {}; you belong to none of them",
+        if *.remaining == 1 { "" } else { "s" },
+        if .groups.len() == 1 { "" } else { "s" },
+        .groups.join(", ")
+    )]
+    SignerGroupNeeded { groups: Vec<String>, remaining: i32 },
+    #[error("the standing approval is already retired")]
+    StandingApprovalRetired,
 }
 
 /// What a signature does to the proposal.
@@ -231,8 +248,9 @@ impl ProposalFacts {
         }
     }
 
-    /// Distinct active agents endorsing the current revision: only they
-    /// count toward approval when the deciding signature arrives.
+    /// Distinct active agents endorsing the current revision (or one whose
+    /// endorsements it kept): only they count toward approval when the
+    /// deciding signature arrives.
     pub fn endorsements(&self) -> i32 {
         self.counted(Decision::Endorse).len() as i32
     }
@@ -252,7 +270,7 @@ impl ProposalFacts {
             let counts = match decision {
                 Decision::Endorse => {
                     signature.decision == Decision::Endorse
-                        && signature.revision == self.revision
+                        && (self.endorsements_from()..=self.revision).contains(&signature.revision)
                         && signature.by_active_agent
                 }
                 Decision::Decline => signature.decision == Decision::Decline,
@@ -262,6 +280,25 @@ impl ProposalFacts {
             }
         }
         people
+    }
+
+    /// The first revision whose endorsements count.
+    pub fn endorsements_from(&self) -> i32 {
+        self.endorsements_kept_from.unwrap_or(self.revision)
+    }
+
+    /// The required groups no counted endorser belongs to (sorted).
+    pub fn missing_groups(&self) -> Vec<String> {
+        let endorsers = self.counted(Decision::Endorse);
+        self.required_groups
+            .iter()
+            .filter(|group| {
+                !self.signatures.iter().any(|s| {
+                    endorsers.contains(&s.employee_id) && s.decision == Decision::Endorse && s.groups.contains(group)
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn check_pending(&self, now: DateTime<Utc>) -> Result<(), RuleViolation> {
@@ -294,27 +331,55 @@ impl ProposalFacts {
                 current: self.revision,
             });
         }
-        let signed_this_revision = self
+        // A signature stands on its revision and on every later one that
+        // kept the endorsements: one signature per person on those terms.
+        let standing = self
             .signatures
             .iter()
-            .any(|s| s.employee_id == signer.id && s.revision == self.revision);
-        if signed_this_revision {
+            .find(|s| s.employee_id == signer.id && s.revision >= self.endorsements_from());
+        if let Some(signed) = standing {
             return Err(RuleViolation::AlreadySigned {
-                revision: self.revision,
+                revision: signed.revision,
             });
         }
         Ok(())
     }
 
-    /// A peer endorses the revision they read, which must be the current one.
+    /// A peer in no signer group endorses the revision they read, which
+    /// must be the current one (see [`ProposalFacts::cosign_as`]).
     pub fn cosign(
         &self,
         signer: &Person,
         read_revision: i32,
         now: DateTime<Utc>,
     ) -> Result<SignatureEffect, RuleViolation> {
+        self.cosign_as(signer, &[], read_revision, now)
+    }
+
+    /// A peer, member of `groups`, endorses the revision they read. It
+    /// approves when the count is met and every required group has an
+    /// endorser. A peer who covers no missing group is refused once every
+    /// remaining place is needed for the groups still missing, so a
+    /// proposal never collects the count without the people it needs.
+    pub fn cosign_as(
+        &self,
+        signer: &Person,
+        groups: &[String],
+        read_revision: i32,
+        now: DateTime<Utc>,
+    ) -> Result<SignatureEffect, RuleViolation> {
         self.check_signer(signer, "co-sign proposals", read_revision, now)?;
-        if self.endorsements() + 1 >= self.required_cosigners {
+        let missing = self.missing_groups();
+        let remaining = (self.required_cosigners - self.endorsements()).max(0);
+        let covers = missing.iter().any(|group| groups.contains(group));
+        if !missing.is_empty() && !covers && remaining <= missing.len() as i32 {
+            return Err(RuleViolation::SignerGroupNeeded {
+                groups: missing,
+                remaining,
+            });
+        }
+        let still_missing = missing.iter().filter(|group| !groups.contains(group)).count();
+        if self.endorsements() + 1 >= self.required_cosigners && still_missing == 0 {
             Ok(SignatureEffect::Approves)
         } else {
             Ok(SignatureEffect::Recorded)
@@ -479,9 +544,43 @@ pub struct MaterialTerms {
     pub customer_ref: Option<String>,
 }
 
-/// A change to any material field voids the endorsements given so far.
+/// A change to any material field starts a new revision.
 pub fn starts_new_revision(before: &MaterialTerms, after: &MaterialTerms) -> bool {
     before != after
+}
+
+/// Whether a new revision keeps the endorsements given so far: only when
+/// the category, policy rule, customer and currency stay, the amount does
+/// not rise (and falls by at most the tolerated share), and the resolution
+/// stays or changes by a typo's worth of characters without touching a
+/// digit. Anything else voids them.
+pub fn keeps_endorsements(before: &MaterialTerms, after: &MaterialTerms, tolerance: &MaterialTolerance) -> bool {
+    if before.category != after.category
+        || before.policy_ref != after.policy_ref
+        || before.customer_ref != after.customer_ref
+    {
+        return false;
+    }
+    let amount_kept = match (&before.amount, &after.amount) {
+        (None, None) => true,
+        (Some(was), Some(now)) if was.currency == now.currency => {
+            let fall = i128::from(was.minor) - i128::from(now.minor);
+            fall == 0
+                || (fall > 0 && fall * 100 <= i128::from(was.minor) * i128::from(tolerance.amount_decrease_percent))
+        }
+        _ => false,
+    };
+    amount_kept && is_typo_fix(&before.resolution, &after.resolution, tolerance.resolution_typo_chars)
+}
+
+/// The same text, or one at most `chars` edits away with the same digits in
+/// the same order ("Refnud" for "Refund", never "100" for "10").
+fn is_typo_fix(before: &str, after: &str, chars: u32) -> bool {
+    if before == after {
+        return true;
+    }
+    let digits = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
+    chars > 0 && digits(before) == digits(after) && strsim::levenshtein(before, after) <= chars as usize
 }
 
 #[cfg(test)]
@@ -510,6 +609,8 @@ mod tests {
             proposer_id: proposer.id,
             revision: 1,
             required_cosigners: required,
+            required_groups: vec![],
+            endorsements_kept_from: None,
             declines_to_reject: 2,
             expires_at: now() + Duration::minutes(30),
             signatures: vec![],
@@ -524,6 +625,7 @@ mod tests {
             revision: p.revision,
             decision,
             by_active_agent: true,
+            groups: vec![],
         });
     }
 
@@ -1077,5 +1179,156 @@ mod tests {
         for after in changes {
             assert!(starts_new_revision(&base, &after), "{after:?}");
         }
+    }
+
+    fn in_groups(p: &mut ProposalFacts, who: &Person, groups: &[&str]) {
+        p.signatures.push(SignatureFact {
+            employee_id: who.id,
+            revision: p.revision,
+            decision: Decision::Endorse,
+            by_active_agent: true,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        });
+    }
+
+    #[test]
+    fn a_group_rule_refuses_two_peers_where_a_senior_is_needed_and_approves_with_one() {
+        let proposer = agent();
+        let (first, second, senior) = (agent(), agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        p.required_groups = vec!["senior".into()];
+        assert_eq!(
+            p.cosign(&first, 1, now()),
+            Ok(SignatureEffect::Recorded),
+            "a peer takes the free place"
+        );
+        in_groups(&mut p, &first, &[]);
+        assert_eq!(
+            p.cosign(&second, 1, now()),
+            Err(RuleViolation::SignerGroupNeeded {
+                groups: vec!["senior".into()],
+                remaining: 1
+            }),
+            "the last place is the senior's"
+        );
+        assert_eq!(p.missing_groups(), vec!["senior".to_owned()]);
+        let senior_groups = ["senior".to_owned()];
+        assert_eq!(
+            p.cosign_as(&senior, &senior_groups, 1, now()),
+            Ok(SignatureEffect::Approves)
+        );
+        // The other way round: the senior first, then any peer completes it.
+        let mut p = proposal(&proposer, 2);
+        p.required_groups = vec!["senior".into()];
+        assert_eq!(
+            p.cosign_as(&senior, &senior_groups, 1, now()),
+            Ok(SignatureEffect::Recorded)
+        );
+        in_groups(&mut p, &senior, &["senior"]);
+        assert!(p.missing_groups().is_empty());
+        assert_eq!(p.cosign(&first, 1, now()), Ok(SignatureEffect::Approves));
+    }
+
+    #[test]
+    fn a_deactivated_seniors_endorsement_leaves_the_group_missing() {
+        let proposer = agent();
+        let senior = agent();
+        let mut p = proposal(&proposer, 2);
+        p.required_groups = vec!["senior".into()];
+        in_groups(&mut p, &senior, &["senior"]);
+        p.signatures[0].by_active_agent = false;
+        assert_eq!(p.missing_groups(), vec!["senior".to_owned()]);
+        assert_eq!(p.endorsements(), 0);
+    }
+
+    #[test]
+    fn a_kept_revision_counts_earlier_endorsements_and_its_signers_sign_once() {
+        let proposer = agent();
+        let (first, second) = (agent(), agent());
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &first, Decision::Endorse);
+        p.revision = 2;
+        p.endorsements_kept_from = Some(1);
+        assert_eq!(p.endorsements(), 1, "revision 2 kept revision 1's endorsements");
+        assert_eq!(
+            p.cosign(&first, 2, now()),
+            Err(RuleViolation::AlreadySigned { revision: 1 })
+        );
+        assert_eq!(p.cosign(&second, 2, now()), Ok(SignatureEffect::Approves));
+        p.endorsements_kept_from = None;
+        assert_eq!(p.endorsements(), 0, "a revision that voided them");
+        assert_eq!(p.cosign(&first, 2, now()), Ok(SignatureEffect::Recorded));
+    }
+
+    fn material(minor: i64, resolution: &str) -> MaterialTerms {
+        MaterialTerms {
+            category: "refund".into(),
+            policy_ref: "REFUND-30-DAYS".into(),
+            resolution: resolution.into(),
+            amount: Some(Money {
+                minor,
+                currency: "EUR".into(),
+            }),
+            customer_ref: Some("CUST-1".into()),
+        }
+    }
+
+    #[test]
+    fn a_decrease_or_a_typo_fix_keeps_endorsements_and_anything_more_voids_them() {
+        let tolerance = MaterialTolerance {
+            amount_decrease_percent: 50,
+            resolution_typo_chars: 2,
+        };
+        let base = material(10_000, "Refund the order in full");
+        let keeps = |after: MaterialTerms| keeps_endorsements(&base, &after, &tolerance);
+        assert!(keeps(material(8_000, "Refund the order in full")), "a decrease");
+        assert!(keeps(material(5_000, "Refund the order in full")), "by half exactly");
+        assert!(!keeps(material(4_999, "Refund the order in full")), "by more than half");
+        assert!(!keeps(material(10_001, "Refund the order in full")), "any rise");
+        assert!(keeps(material(10_000, "Refund the ordre in full")), "a typo");
+        assert!(!keeps(material(10_000, "Refund the order in half")), "other words");
+        assert!(!keeps(material(10_000, "Refund the order in full 1")), "a digit");
+        let usd = MaterialTerms {
+            amount: Some(Money {
+                minor: 100,
+                currency: "USD".into(),
+            }),
+            ..base.clone()
+        };
+        assert!(!keeps(usd), "another currency");
+        for changed in [
+            MaterialTerms {
+                category: "goodwill_credit".into(),
+                ..base.clone()
+            },
+            MaterialTerms {
+                policy_ref: "OTHER".into(),
+                ..base.clone()
+            },
+            MaterialTerms {
+                customer_ref: None,
+                ..base.clone()
+            },
+            MaterialTerms {
+                amount: None,
+                ..base.clone()
+            },
+        ] {
+            assert!(!keeps(changed.clone()), "{changed:?}");
+        }
+        let strict = MaterialTolerance {
+            amount_decrease_percent: 0,
+            resolution_typo_chars: 0,
+        };
+        assert!(!keeps_endorsements(
+            &base,
+            &material(9_999, "Refund the order in full"),
+            &strict
+        ));
+        assert!(!keeps_endorsements(
+            &base,
+            &material(10_000, "Refund the ordre in full"),
+            &strict
+        ));
     }
 }

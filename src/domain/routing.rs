@@ -28,6 +28,8 @@ pub struct Candidate {
     /// Already asked for this proposal, or already signed it.
     pub asked: bool,
     pub signed: bool,
+    /// Their signer groups (e.g. `senior`).
+    pub groups: Vec<String>,
 }
 
 /// The waits between the steps, from the filing.
@@ -177,6 +179,15 @@ fn open(candidate: &&Candidate) -> bool {
 /// Whom a new proposal asks first: up to `n` peers on shift, in the order
 /// the module describes. `seed` is the proposal's id.
 pub fn first_asked(candidates: &[Candidate], n: usize, seed: Uuid) -> Vec<Uuid> {
+    first_asked_with_groups(candidates, n, seed, &[])
+}
+
+/// As [`first_asked`], for a proposal that needs endorsers of `groups`:
+/// the best-placed peer on shift of each such group is asked first (one
+/// ask may hold more places than `n` when more groups are needed), then
+/// the others in the same order, so the people the rule needs hear of it
+/// at once.
+pub fn first_asked_with_groups(candidates: &[Candidate], n: usize, seed: Uuid, groups: &[String]) -> Vec<Uuid> {
     let mut on_shift: Vec<&Candidate> = candidates.iter().filter(open).filter(|c| c.on_shift).collect();
     on_shift.sort_by_key(|c| {
         (
@@ -186,7 +197,24 @@ pub fn first_asked(candidates: &[Candidate], n: usize, seed: Uuid) -> Vec<Uuid> 
             tiebreak(seed, c.id),
         )
     });
-    on_shift.into_iter().take(n).map(|c| c.id).collect()
+    let mut picked: Vec<Uuid> = Vec::with_capacity(n);
+    for group in groups {
+        let covered = on_shift
+            .iter()
+            .any(|c| picked.contains(&c.id) && c.groups.contains(group));
+        if let Some(member) = on_shift.iter().find(|c| c.groups.contains(group)).filter(|_| !covered) {
+            picked.push(member.id);
+        }
+    }
+    for candidate in on_shift {
+        if picked.len() >= n {
+            break;
+        }
+        if !picked.contains(&candidate.id) {
+            picked.push(candidate.id);
+        }
+    }
+    picked
 }
 
 /// Whom a reminder adds: everyone on shift not asked yet; when there is
@@ -222,7 +250,28 @@ mod tests {
             last_asked_by_proposer: None,
             asked: false,
             signed: false,
+            groups: vec![],
         }
+    }
+
+    #[test]
+    fn a_proposal_needing_a_senior_asks_the_best_placed_senior_first() {
+        let mut peers: Vec<Candidate> = (1..=5).map(|n| peer(n, true, true, 0)).collect();
+        peers[4].groups = vec!["senior".into()];
+        peers[4].same_team = false;
+        let seed = Uuid::from_u128(99);
+        let plain = first_asked(&peers, 2, seed);
+        assert!(!plain.contains(&peers[4].id), "without the rule, the team first");
+        let picked = first_asked_with_groups(&peers, 2, seed, &["senior".to_owned()]);
+        assert_eq!(picked.len(), 2);
+        assert_eq!(picked[0], peers[4].id, "the senior, though of another team");
+        let off_shift = Candidate {
+            on_shift: false,
+            ..peers[4].clone()
+        };
+        peers[4] = off_shift;
+        let picked = first_asked_with_groups(&peers, 2, seed, &["senior".to_owned()]);
+        assert!(!picked.contains(&peers[4].id), "nobody off shift is asked first");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::app::people::{NewPerson, PersonChange};
 use crate::app::{self, Actor};
 use crate::db;
 use crate::db::employees::EmployeeRow;
-use crate::domain::employee::Role;
+use crate::domain::employee::{Role, check_groups};
 use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
 use crate::state::AppState;
 
@@ -28,6 +28,8 @@ pub struct Employee {
     pub email: String,
     pub role: Role,
     pub team: Option<String>,
+    /// Signer groups (e.g. `senior`), for thresholds that need them.
+    pub groups: Vec<String>,
     /// The person's id in the helpdesk.
     pub external_id: Option<String>,
     pub active: bool,
@@ -43,6 +45,7 @@ impl From<EmployeeRow> for Employee {
             email: row.email,
             role: row.role,
             team: row.team,
+            groups: row.groups,
             external_id: row.external_id,
             active: row.active,
             created_at: row.created_at,
@@ -67,6 +70,10 @@ pub struct CreateEmployee {
     pub role: Role,
     #[schema(max_length = 100)]
     pub team: Option<String>,
+    /// Signer groups (e.g. `["senior"]`): thresholds may need an endorser
+    /// of a group (`proposals.thresholds[].required_groups`).
+    #[schema(max_items = 20)]
+    pub groups: Option<Vec<String>>,
     #[schema(max_length = 200)]
     pub external_id: Option<String>,
 }
@@ -83,6 +90,11 @@ pub struct UpdateEmployee {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub team: Option<Option<String>>,
+    /// Replaces the person's signer groups (`[]`: none). A change reaches
+    /// pending proposals at once: endorsements count by the groups their
+    /// signers are in when the deciding signature arrives.
+    #[schema(max_items = 20)]
+    pub groups: Option<Vec<String>>,
     /// `null` clears the helpdesk id.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 200)]
@@ -160,6 +172,7 @@ pub async fn create_employee(
         email: email_address(&mut errors, &body.email),
         role: body.role,
         team: optional_line(&mut errors, "team", body.team.as_deref(), 100),
+        groups: check_groups(&mut errors, body.groups.as_deref().unwrap_or_default()),
         external_id: optional_line(&mut errors, "external_id", body.external_id.as_deref(), 200),
     };
     errors.finish()?;
@@ -252,6 +265,7 @@ pub async fn update_employee(
             .team
             .as_ref()
             .map(|v| optional_line(&mut errors, "team", v.as_deref(), 100)),
+        groups: body.groups.as_deref().map(|groups| check_groups(&mut errors, groups)),
         external_id: body
             .external_id
             .as_ref()

@@ -109,6 +109,8 @@ problem_types! {
     PeerAvailable = "peer-available", CONFLICT, "peers may still answer: one is on shift and the escalation window has not passed, or nobody is and everyone eligible was asked less than `routing.remind_after_secs` ago (the detail says from when acting alone is possible)";
     PeerDeclined = "peer-declined", CONFLICT, "a peer declined the proposal: it is never approved alone";
     CannotBeAsked = "cannot-be-asked", CONFLICT, "a manager named someone who cannot co-sign the proposal (not an active agent, the proposer, or already signed)";
+    SignerGroupNeeded = "signer-group-needed", CONFLICT, "the proposal's remaining co-signatures must come from a signer group the signer is not in (the detail names the groups)";
+    StandingApprovalRetired = "standing-approval-retired", CONFLICT, "the standing approval is already retired";
     TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
     EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
@@ -335,6 +337,8 @@ fn constraint_problem(constraint: &str) -> Option<(ProblemType, Option<&'static 
         "signature_by_active_agent" => (NotAnActiveAgent, None, "only active agents may sign proposals"),
         "filed_by_active_agent" => (NotAnActiveAgent, None, "only active agents file proposals"),
         "approval_needs_endorsements"
+        | "approval_needs_signer_groups"
+        | "standing_approval_covers_filing"
         | "approval_refused_when_declined"
         | "approval_needs_active_proposer"
         | "rejection_needs_declines"
@@ -493,6 +497,8 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::PeerAvailable { .. } => (PeerAvailable, None, None),
             RuleViolation::PeerDeclined => (PeerDeclined, None, None),
             RuleViolation::CannotBeAsked { .. } => (CannotBeAsked, None, None),
+            RuleViolation::SignerGroupNeeded { .. } => (SignerGroupNeeded, None, None),
+            RuleViolation::StandingApprovalRetired => (StandingApprovalRetired, None, None),
         };
         ApiError::Refused {
             kind,

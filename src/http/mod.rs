@@ -20,6 +20,7 @@ pub mod proposals;
 pub mod reports;
 pub mod reviews;
 pub mod serve;
+pub mod standing_approvals;
 pub mod tokens;
 pub mod webhooks;
 
@@ -58,6 +59,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(proposals::router())
         .merge(policy::router())
         .merge(reviews::router())
+        .merge(standing_approvals::router())
         .merge(reports::router())
         .merge(audit::router())
         .merge(webhooks::router())

@@ -32,6 +32,7 @@ use crate::domain::policy::ApprovalPolicy;
         (name = "integrations", description = "Helpdesk integrations (admin) and their inbound webhooks"),
         (name = "proposals", description = "Filing, co-signing, declining, revising, withdrawing, outcomes"),
         (name = "reviews", description = "Manager review of decided proposals"),
+        (name = "standing approvals", description = "Exceptions promoted to policy: filings they cover are approved as filed"),
         (name = "reports", description = "Review reports for managers: JSON, or CSV with Accept: text/csv"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "webhooks", description = "Outbound webhooks: endpoints, the delivery log, resending (admin)"),
@@ -77,8 +78,14 @@ pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolic
     }
     describe_texts(&mut document);
     match policy {
-        Some(policy) => describe_filing_money(&mut document, policy),
-        None => pair_money(&mut document, "CreateProposal", "amount_minor"),
+        Some(policy) => {
+            describe_filing_money(&mut document, policy, "CreateProposal", "amount_minor");
+            describe_filing_money(&mut document, policy, "CreateStandingApproval", "max_amount_minor");
+        }
+        None => {
+            pair_money(&mut document, "CreateProposal", "amount_minor");
+            pair_money(&mut document, "CreateStandingApproval", "max_amount_minor");
+        }
     }
     pair_money(&mut document, "RecordOutcome", "actual_amount_minor");
     document
@@ -169,6 +176,9 @@ fn range(from: char, to: char) -> String {
     }
 }
 
+/// A signer group's name (see `domain::employee::is_group_name`).
+const GROUP_NAME_PATTERN: &str = "^[a-z0-9_]{1,64}$";
+
 /// Every text the service takes says, as a pattern, what it accepts: the
 /// request bodies' string properties (a minimum length of 1 marks a
 /// required text; emails and currencies have their own) and the header and
@@ -211,6 +221,10 @@ fn describe_texts(document: &mut Value) {
                 Value::Array(kinds) => kinds.iter().any(|kind| kind == "array"),
                 _ => false,
             };
+            if is_list && field == "groups" && accepts_strings(&property["items"]) {
+                property["items"]["pattern"] = json!(GROUP_NAME_PATTERN);
+                continue;
+            }
             if is_list && accepts_strings(&property["items"]) {
                 property["items"]["minLength"] = json!(1);
                 property["items"]["maxLength"] = json!(100);
@@ -293,11 +307,12 @@ fn pair_money(document: &mut Value, schema: &str, amount: &str) {
     ]);
 }
 
-/// A filing's amount, as this installation takes it: in a category that
-/// moves money, an amount in one of the accepted currencies up to that
-/// currency's peer limit; in any other category, that or none at all.
-fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy) {
-    let target = &mut document["components"]["schemas"]["CreateProposal"];
+/// A filing's amount (or a standing approval's limit), as this
+/// installation takes it: in a category that moves money, an amount in one
+/// of the accepted currencies up to that currency's peer limit; in any
+/// other category, that or none at all.
+fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy, schema: &str, amount: &str) {
+    let target = &mut document["components"]["schemas"][schema];
     if target.is_null() {
         return;
     }
@@ -306,9 +321,9 @@ fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy) {
         .iter()
         .map(|(currency, limit)| {
             json!({
-                "required": ["amount_minor", "currency"],
+                "required": [amount, "currency"],
                 "properties": {
-                    "amount_minor": { "type": "integer", "maximum": limit },
+                    amount: { "type": "integer", "maximum": limit },
                     "currency": { "const": currency },
                 },
             })
@@ -316,8 +331,8 @@ fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy) {
         .collect();
     if policy.peer_limits.is_empty() {
         branches.push(json!({
-            "required": ["amount_minor", "currency"],
-            "properties": { "amount_minor": { "type": "integer" }, "currency": { "type": "string" } },
+            "required": [amount, "currency"],
+            "properties": { amount: { "type": "integer" }, "currency": { "type": "string" } },
         }));
     }
     let without_money: Vec<&str> = policy
@@ -330,7 +345,7 @@ fn describe_filing_money(document: &mut Value, policy: &ApprovalPolicy) {
         branches.push(json!({
             "properties": {
                 "category": { "enum": without_money },
-                "amount_minor": { "type": "null" },
+                amount: { "type": "null" },
                 "currency": { "type": "null" },
             },
         }));
@@ -465,7 +480,7 @@ fn describe_policy(document: &mut Value, policy: &ApprovalPolicy) {
         .map(|c| c.name.as_str())
         .collect();
     let currencies: Vec<&str> = policy.peer_limits.keys().map(String::as_str).collect();
-    for schema in ["CreateProposal", "ReviseProposal"] {
+    for schema in ["CreateProposal", "ReviseProposal", "CreateStandingApproval"] {
         let properties = &mut document["components"]["schemas"][schema]["properties"];
         if properties.is_null() {
             continue;

@@ -26,6 +26,8 @@ pub struct PolicyThreshold {
     /// Amounts strictly above this (minor units) need `required_cosigners`.
     pub above_minor: i64,
     pub required_cosigners: u32,
+    /// Signer groups that need an endorser each among them.
+    pub required_groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -41,6 +43,12 @@ pub struct Policy {
     /// A pending proposal expires this many seconds after filing.
     pub pending_ttl_secs: i64,
     pub max_revisions: u32,
+    /// A revision lowering the amount by at most this share (percent)
+    /// keeps the endorsements given; a rise never does.
+    pub keep_endorsements_on_decrease_percent: u32,
+    /// A resolution edit of at most this many characters, changing no
+    /// digit, keeps them.
+    pub keep_endorsements_on_resolution_typo_chars: u32,
 }
 
 /// The approval policy in force.
@@ -68,12 +76,15 @@ pub async fn get_policy(State(state): State<AppState>, _actor: Actor) -> Result<
                 currency: t.currency.clone(),
                 above_minor: t.above_minor,
                 required_cosigners: t.required_cosigners,
+                required_groups: t.required_groups.clone(),
             })
             .collect(),
         peer_limits: policy.peer_limits.clone(),
         declines_to_reject: policy.declines_to_reject,
         pending_ttl_secs: policy.pending_ttl.num_seconds(),
         max_revisions: policy.max_revisions,
+        keep_endorsements_on_decrease_percent: policy.tolerance.amount_decrease_percent,
+        keep_endorsements_on_resolution_typo_chars: policy.tolerance.resolution_typo_chars,
     }))
 }
 

@@ -276,6 +276,8 @@ pub struct PreviewCosigner {
     pub employee_id: Uuid,
     pub name: String,
     pub team: Option<String>,
+    /// Signer groups (e.g. `senior`): who can meet `required_groups`.
+    pub groups: Vec<String>,
     /// On shift now (`PUT /v1/me/availability`).
     pub available: bool,
 }
@@ -289,6 +291,10 @@ pub struct ProposalPreview {
     pub refusal: Option<Problem>,
     /// Distinct co-signers it would need (null when peers may not approve it).
     pub required_cosigners: Option<u32>,
+    /// Signer groups that need an endorser each among them (none yet has one).
+    pub required_groups: Vec<String>,
+    /// A standing approval that covers it: filing now approves it at once.
+    pub standing_approval_id: Option<Uuid>,
     /// The threshold that sets `required_cosigners` (null: the default applies).
     pub threshold: Option<PreviewThreshold>,
     /// The peer-approval limit in its currency, when one is configured.
@@ -333,10 +339,16 @@ pub async fn preview_proposal(
     };
     let rule = preview.rule.ok();
     let first = preview.peers.first();
+    let allowed = refusal.is_none();
     Ok(axum::Json(ProposalPreview {
-        allowed: refusal.is_none(),
+        allowed,
         refusal,
         required_cosigners: rule.as_ref().map(|rule| rule.required_cosigners),
+        required_groups: rule
+            .as_ref()
+            .map(|rule| rule.required_groups.clone())
+            .unwrap_or_default(),
+        standing_approval_id: preview.standing_approval_id.filter(|_| allowed),
         threshold: rule
             .as_ref()
             .and_then(|rule| rule.threshold.as_ref())
@@ -362,6 +374,7 @@ pub async fn preview_proposal(
                 employee_id: peer.id,
                 name: peer.name,
                 team: peer.team,
+                groups: peer.groups,
                 available: peer.available,
             })
             .collect(),

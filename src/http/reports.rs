@@ -527,12 +527,23 @@ pub struct PolicyCandidate {
     pub previous_volume: i64,
     /// (volume − previous_volume) ÷ previous_volume; `null` when it is new.
     pub trend: Option<f64>,
+    /// Standing approvals in force for it now (empty: none yet).
+    pub standing_approval_ids: Vec<uuid::Uuid>,
+    /// `GET` this for a pre-filled `POST /v1/standing-approvals` body.
+    pub create_standing_approval: String,
 }
 
 impl From<CandidateRow> for PolicyCandidate {
     fn from(row: CandidateRow) -> Self {
         let trend =
             (row.previous_volume > 0).then(|| (row.volume - row.previous_volume) as f64 / row.previous_volume as f64);
+        let draft = format!(
+            "/v1/standing-approvals/draft?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("category", &row.category)
+                .append_pair("policy_ref", &row.policy_ref)
+                .finish()
+        );
         PolicyCandidate {
             category: row.category,
             policy_ref: row.policy_ref,
@@ -544,6 +555,8 @@ impl From<CandidateRow> for PolicyCandidate {
             promote_votes: row.promote_votes,
             previous_volume: row.previous_volume,
             trend,
+            create_standing_approval: draft,
+            standing_approval_ids: row.standing_approval_ids,
         }
     }
 }
@@ -640,7 +653,16 @@ pub(crate) async fn policy_candidates_in(
         header.push(format!("total_minor_{currency}"));
         header.push(format!("average_minor_{currency}"));
     }
-    header.extend(["satisfied_share", "promote_votes", "previous_volume", "trend"].map(str::to_owned));
+    header.extend(
+        [
+            "satisfied_share",
+            "promote_votes",
+            "previous_volume",
+            "trend",
+            "standing_approvals",
+        ]
+        .map(str::to_owned),
+    );
     let records = report.items.iter().map(|item| {
         let mut record = vec![
             safe_cell(&item.category).into_owned(),
@@ -659,6 +681,7 @@ pub(crate) async fn policy_candidates_in(
             item.promote_votes.to_string(),
             item.previous_volume.to_string(),
             number(item.trend),
+            item.standing_approval_ids.len().to_string(),
         ]);
         record
     });

@@ -33,6 +33,13 @@ cost AS (
     ) per_currency
     GROUP BY category, policy_ref
 ),
+-- Standing approvals in force now for the pair: the candidate is policy already.
+standing AS (
+    SELECT category, policy_ref, array_agg(id ORDER BY id) AS ids
+    FROM standing_approvals
+    WHERE retired_at IS NULL AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3)
+    GROUP BY category, policy_ref
+),
 previous AS (
     SELECT category, policy_ref, count(*) AS volume
     FROM proposals
@@ -41,9 +48,11 @@ previous AS (
 )
 SELECT r.category, r.policy_ref, r.volume, r.approved, r.approval_rate,
        coalesce(c.cost, '[]'::jsonb) AS cost, r.satisfied_share, r.promote_votes,
-       coalesce(pr.volume, 0) AS previous_volume
+       coalesce(pr.volume, 0) AS previous_volume,
+       coalesce(s.ids, '{}'::uuid[]) AS standing_approval_ids
 FROM recurring r
 LEFT JOIN cost c USING (category, policy_ref)
+LEFT JOIN standing s USING (category, policy_ref)
 LEFT JOIN previous pr USING (category, policy_ref)
 ORDER BY r.promote_votes DESC, r.volume DESC, r.approval_rate DESC NULLS LAST,
          r.satisfied_share DESC NULLS LAST, r.category, r.policy_ref

@@ -254,6 +254,8 @@ pub struct CandidateRow {
     pub satisfied_share: Option<f64>,
     pub promote_votes: i64,
     pub previous_volume: i64,
+    /// Standing approvals in force for it now.
+    pub standing_approval_ids: Vec<uuid::Uuid>,
 }
 
 /// Recurring exceptions, strongest candidates for a policy change first:

@@ -20,7 +20,7 @@ use crate::app::people::{NewPerson, PersonChange};
 use crate::app::sessions::WebSession;
 use crate::app::{self, AppError};
 use crate::db;
-use crate::domain::employee::Role;
+use crate::domain::employee::{Role, check_groups};
 use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
 use crate::domain::integration::IntegrationKind;
 use crate::http::answer::public_address;
@@ -52,6 +52,7 @@ struct PersonLine {
     email: String,
     role: &'static str,
     team: Option<String>,
+    groups: Vec<String>,
     active: bool,
 }
 
@@ -62,6 +63,9 @@ struct PersonForm {
     email: String,
     role: String,
     team: String,
+    /// Signer groups, separated by commas (e.g. `senior`).
+    #[serde(default)]
+    groups: String,
     external_id: String,
 }
 
@@ -113,6 +117,7 @@ async fn people_page(
                 email: row.email,
                 role: row.role.as_str(),
                 team: row.team,
+                groups: row.groups,
                 active: row.active,
             })
             .collect(),
@@ -141,6 +146,10 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
         email: email_address(&mut errors, &form.email),
         role: role.unwrap_or(Role::Agent),
         team: optional_line(&mut errors, "team", given(&form.team), 100),
+        groups: check_groups(
+            &mut errors,
+            &form.groups.split(',').map(str::to_owned).collect::<Vec<_>>(),
+        ),
         external_id: optional_line(&mut errors, "external_id", given(&form.external_id), 200),
     };
     let created = when_valid(errors, app::people::create_employee(&state, &session.actor, person)).await;

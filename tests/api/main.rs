@@ -16,6 +16,7 @@ mod integrations;
 mod migrations;
 mod nobody_waits;
 mod people;
+mod policy_loop;
 mod proposals;
 mod races;
 mod receiver;

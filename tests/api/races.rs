@@ -10,6 +10,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::helpers::{Answer, TestApp, User};
+use countersign::domain::proposal::Status;
 
 /// Trials per pair: enough that a lost race shows up in nearly every run
 /// before the fix (it did in every run measured), few enough to stay quick.
@@ -698,5 +699,90 @@ async fn acting_alone_racing_the_proposers_deactivation_never_deadlocks_or_half_
             "withdrawn"
         };
         assert_eq!(status, expected, "trial {trial}");
+    }
+}
+
+#[tokio::test]
+async fn a_filing_racing_a_retirement_is_approved_only_if_it_came_first() {
+    let app = TestApp::spawn().await;
+    let manager = app.create_user("manager").await;
+    let proposer = app.create_user("agent").await;
+    let mut approved_before = 0;
+    for _ in 0..TRIALS {
+        let standing = manager
+            .post(
+                "/v1/standing-approvals",
+                &json!({
+                    "category": "refund", "policy_ref": "REFUND-30-DAYS", "max_amount_minor": 5000,
+                    "currency": "EUR", "note": "small refunds are policy"
+                }),
+            )
+            .await
+            .expect(201)
+            .id();
+        let file = app
+            .request(Method::POST, "/v1/proposals", Some(&proposer.token))
+            .json(&crate::helpers::proposal_body(json!({ "amount_minor": 100 })));
+        let retire = app
+            .request(
+                Method::POST,
+                &format!("/v1/standing-approvals/{standing}/retire"),
+                Some(&manager.token),
+            )
+            .json(&json!({}));
+        let answers = at_once(vec![file, retire]).await;
+        let (filed, retired) = (&answers[0], &answers[1]);
+        assert_eq!(
+            (filed.status.as_u16(), retired.status.as_u16()),
+            (201, 200),
+            "{:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        // The retirement counts what was approved before it: a filing
+        // approved by it committed first, one after it saw it retired.
+        let approved = filed.body["status"] == "approved";
+        assert_eq!(
+            retired.body["usage"]["proposals"],
+            i64::from(approved),
+            "{:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        if approved {
+            assert_eq!(filed.body["standing_approval_id"], standing.as_str());
+            approved_before += 1;
+        } else {
+            assert_eq!(filed.body["status"], "pending");
+            proposer.withdraw(&filed.id()).await.expect(200);
+        }
+    }
+    println!("filings approved before the retirement: {approved_before} of {TRIALS}");
+}
+
+#[tokio::test]
+async fn two_peers_outside_the_needed_group_at_once_take_one_place_and_leave_the_senior_one() {
+    let app = TestApp::spawn_with(|s| {
+        let eur = s.proposals.thresholds.iter_mut().find(|t| t.currency == "EUR").unwrap();
+        (eur.above_minor, eur.required_cosigners) = (50_000, 2);
+        eur.required_groups = vec!["senior".into()];
+    })
+    .await;
+    let proposer = app.create_user("agent").await;
+    let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
+    for _ in 0..TRIALS {
+        let id = proposer.file(json!({ "amount_minor": 60000 })).await.expect(201).id();
+        let answers = at_once(vec![cosign(&app, &first, &id, 1), cosign(&app, &second, &id, 1)]).await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 409],
+            "{:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        let refused = answers.iter().find(|a| a.status.as_u16() == 409).unwrap();
+        assert_eq!(refused.body["type"], "urn:countersign:problem:signer-group-needed");
+        let shown = proposer.read(&id).await.expect(200).proposal();
+        assert_eq!((shown.status, shown.endorsements), (Status::Pending, 1));
+        proposer.withdraw(&id).await.expect(200);
     }
 }

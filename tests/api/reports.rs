@@ -592,14 +592,19 @@ async fn policy_candidates_rank_recurring_exceptions_with_their_trend() {
                      { "currency": "USD", "total_minor": 3000, "average_minor": 3000 }],
             "satisfied_share": 0.5, "promote_votes": 2,
             // One refund on 31 December, in the 31 days before: 1 → 3.
-            "previous_volume": 1, "trend": 2.0
+            "previous_volume": 1, "trend": 2.0,
+            // No standing approval yet; this drafts one.
+            "standing_approval_ids": [],
+            "create_standing_approval": "/v1/standing-approvals/draft?category=refund&policy_ref=REFUND-30"
         })
     );
     assert_eq!(
         items[1],
         json!({
             "category": "replacement", "policy_ref": "REPL-1", "volume": 2, "approved": 0, "approval_rate": 0.0,
-            "cost": [], "satisfied_share": null, "promote_votes": 0, "previous_volume": 0, "trend": null
+            "cost": [], "satisfied_share": null, "promote_votes": 0, "previous_volume": 0, "trend": null,
+            "standing_approval_ids": [],
+            "create_standing_approval": "/v1/standing-approvals/draft?category=replacement&policy_ref=REPL-1"
         })
     );
     // By default three make a recurrence.
@@ -617,13 +622,14 @@ async fn policy_candidates_rank_recurring_exceptions_with_their_trend() {
     assert_eq!(
         lines.next().unwrap(),
         "category,policy_ref,volume,approved,approval_rate,total_minor_EUR,average_minor_EUR,total_minor_GBP,\
-         average_minor_GBP,total_minor_USD,average_minor_USD,satisfied_share,promote_votes,previous_volume,trend"
+         average_minor_GBP,total_minor_USD,average_minor_USD,satisfied_share,promote_votes,previous_volume,trend,\
+         standing_approvals"
     );
     assert_eq!(
         lines.next().unwrap(),
-        "refund,REFUND-30,3,3,1,3000,1500,0,0,3000,3000,0.5,2,1,2"
+        "refund,REFUND-30,3,3,1,3000,1500,0,0,3000,3000,0.5,2,1,2,0"
     );
-    assert_eq!(lines.next().unwrap(), "replacement,REPL-1,2,0,0,0,0,0,0,0,0,,0,0,");
+    assert_eq!(lines.next().unwrap(), "replacement,REPL-1,2,0,0,0,0,0,0,0,0,,0,0,,0");
     manager
         .get("/v1/reports/policy-candidates?min_count=0")
         .await

@@ -1,0 +1,244 @@
+-- Exceptions become policy, and rules that need the right people.
+--
+-- * Employees carry named signer groups (e.g. `senior`), set by an admin.
+--   A threshold may require, among a proposal's endorsers, one person of
+--   each named group: the groups a proposal needs are fixed per revision,
+--   like its count, and approval needs every one of them covered by an
+--   active agent endorsing.
+-- * A revision that changes the terms only within the configured
+--   tolerance (a lower amount, a typo in the resolution) keeps the
+--   endorsements given since the last revision that voided them
+--   (`endorsements_from`). Whatever the configuration, the schema never
+--   lets endorsements carry over a higher amount, another currency,
+--   category, policy rule or customer, or a lower bar.
+-- * Standing approvals: a (category, policy rule) exception a manager
+--   promoted to policy, with an amount limit, an optional team and a
+--   validity window. A filing that matches an active one is approved on
+--   filing, by the proposer alone, naming it. Never deleted: retired.
+
+ALTER TABLE employees ADD COLUMN groups text[] NOT NULL DEFAULT '{}';
+ALTER TABLE employees ADD CONSTRAINT employee_groups_named
+    CHECK (cardinality(groups) <= 20 AND array_position(groups, NULL) IS NULL);
+
+CREATE TABLE standing_approvals (
+    id                 uuid PRIMARY KEY,
+    category           text NOT NULL CHECK (length(category) BETWEEN 1 AND 64),
+    policy_ref         text NOT NULL CHECK (length(policy_ref) BETWEEN 1 AND 200),
+    -- The most a filing may name, in this currency (none: filings that
+    -- name no amount, in categories that move no money).
+    max_amount_minor   bigint CHECK (max_amount_minor >= 0),
+    currency           text CHECK (currency ~ '^[A-Z]{3}$'),
+    -- Only proposers of this team (none: everyone).
+    team               text CHECK (length(team) BETWEEN 1 AND 100),
+    valid_from         timestamptz NOT NULL,
+    valid_until        timestamptz,
+    -- The reviewed proposal that started it, when one did.
+    source_proposal_id uuid REFERENCES proposals (id),
+    note               text NOT NULL CHECK (length(btrim(note)) BETWEEN 1 AND 2000),
+    created_by         uuid NOT NULL REFERENCES employees (id),
+    created_at         timestamptz NOT NULL,
+    retired_at         timestamptz,
+    retired_by         uuid REFERENCES employees (id),
+    retire_reason      text CHECK (length(btrim(retire_reason)) BETWEEN 1 AND 2000),
+    CONSTRAINT standing_approval_amount_has_currency CHECK ((max_amount_minor IS NULL) = (currency IS NULL)),
+    CONSTRAINT standing_approval_window CHECK (valid_until IS NULL OR valid_until > valid_from),
+    CONSTRAINT standing_approval_retired_by_someone CHECK ((retired_at IS NULL) = (retired_by IS NULL))
+);
+CREATE INDEX standing_approvals_matching ON standing_approvals (category, policy_ref) WHERE retired_at IS NULL;
+CREATE INDEX standing_approvals_by_source ON standing_approvals (source_proposal_id) WHERE source_proposal_id IS NOT NULL;
+
+-- Only ever retired, once: every other field stays as created.
+CREATE FUNCTION standing_approvals_check_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'standing approvals are retired, never deleted'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approvals_never_deleted';
+    END IF;
+    IF OLD.retired_at IS NOT NULL OR NEW.retired_at IS NULL
+       OR to_jsonb(NEW) - 'retired_at' - 'retired_by' - 'retire_reason'
+          <> to_jsonb(OLD) - 'retired_at' - 'retired_by' - 'retire_reason' THEN
+        RAISE EXCEPTION 'a standing approval changes only by being retired, once'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approvals_only_retired';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER standing_approvals_checked BEFORE UPDATE OR DELETE ON standing_approvals
+    FOR EACH ROW EXECUTE FUNCTION standing_approvals_check_change();
+
+ALTER TABLE proposals ADD COLUMN required_groups text[] NOT NULL DEFAULT '{}';
+ALTER TABLE proposals ADD COLUMN endorsements_from integer NOT NULL DEFAULT 1;
+ALTER TABLE proposals ADD COLUMN standing_approval_id uuid REFERENCES standing_approvals (id);
+ALTER TABLE proposals ADD CONSTRAINT proposals_endorsements_from_a_revision
+    CHECK (endorsements_from BETWEEN 1 AND revision);
+ALTER TABLE proposals ADD CONSTRAINT proposals_standing_approval_is_an_approval
+    CHECK (standing_approval_id IS NULL OR (status = 'approved' AND NOT approved_alone));
+CREATE INDEX proposals_by_standing_approval ON proposals (standing_approval_id, id)
+    WHERE standing_approval_id IS NOT NULL;
+
+-- Distinct active agents endorsing any revision whose endorsements still
+-- count (from `endorsements_from` to the current one).
+CREATE OR REPLACE FUNCTION countersign_active_endorsements(proposal proposals) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT count(DISTINCT s.employee_id) FROM signatures s JOIN employees e ON e.id = s.employee_id
+    WHERE s.proposal_id = proposal.id AND s.decision = 'endorse'
+      AND s.revision BETWEEN proposal.endorsements_from AND proposal.revision
+      AND e.active AND e.role = 'agent'
+$$;
+
+-- Required groups no counted endorser belongs to.
+CREATE FUNCTION countersign_missing_groups(proposal proposals) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM unnest(proposal.required_groups) AS g (name)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM signatures s JOIN employees e ON e.id = s.employee_id
+        WHERE s.proposal_id = proposal.id AND s.decision = 'endorse'
+          AND s.revision BETWEEN proposal.endorsements_from AND proposal.revision
+          AND e.active AND e.role = 'agent' AND g.name = ANY (e.groups))
+$$;
+
+-- A signer signs once while their signature stands: once per revision, and
+-- not again on a revision that kept the endorsements of one they signed.
+CREATE OR REPLACE FUNCTION signatures_check_signer() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    proposal proposals%ROWTYPE;
+    signer   employees%ROWTYPE;
+BEGIN
+    SELECT * INTO proposal FROM proposals WHERE id = NEW.proposal_id;
+    IF proposal.status <> 'pending' THEN
+        RAISE EXCEPTION 'the proposal is %, not pending', proposal.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_on_pending_proposal';
+    END IF;
+    IF NEW.revision <> proposal.revision THEN
+        RAISE EXCEPTION 'a signature must be for the current revision %', proposal.revision
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_on_current_revision';
+    END IF;
+    SELECT * INTO signer FROM employees WHERE id = NEW.employee_id;
+    IF signer.role <> 'agent' OR NOT signer.active THEN
+        RAISE EXCEPTION 'only active agents may sign proposals'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_by_active_agent';
+    END IF;
+    IF EXISTS (SELECT 1 FROM signatures s
+               WHERE s.proposal_id = NEW.proposal_id AND s.employee_id = NEW.employee_id
+                 AND s.revision >= proposal.endorsements_from) THEN
+        RAISE EXCEPTION 'the signer''s signature on these terms stands; they sign once'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'signatures_one_per_person_and_revision';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION proposals_check_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    standing standing_approvals%ROWTYPE;
+BEGIN
+    IF OLD.status <> 'pending' THEN
+        RAISE EXCEPTION 'the proposal is % and can no longer change', OLD.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'decided_proposals_never_change';
+    END IF;
+    IF NEW.proposer_id <> OLD.proposer_id OR NEW.created_at <> OLD.created_at
+       OR NEW.filed_via_integration_id IS DISTINCT FROM OLD.filed_via_integration_id THEN
+        RAISE EXCEPTION 'who filed a proposal and when never changes'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'proposal_filing_fixed';
+    END IF;
+    IF NEW.revision < OLD.revision THEN
+        RAISE EXCEPTION 'revisions only go forward'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'revisions_only_forward';
+    END IF;
+    IF NEW.revision = OLD.revision AND (
+           NEW.category <> OLD.category OR NEW.policy_ref <> OLD.policy_ref
+           OR NEW.resolution <> OLD.resolution
+           OR NEW.customer_ref IS DISTINCT FROM OLD.customer_ref
+           OR NEW.amount_minor IS DISTINCT FROM OLD.amount_minor
+           OR NEW.currency IS DISTINCT FROM OLD.currency) THEN
+        RAISE EXCEPTION 'a change to material fields must start a new revision'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'material_change_starts_revision';
+    END IF;
+    IF NEW.revision = OLD.revision AND (
+           NEW.required_cosigners <> OLD.required_cosigners
+           OR NEW.required_groups <> OLD.required_groups
+           OR NEW.endorsements_from <> OLD.endorsements_from
+           OR NEW.declines_to_reject <> OLD.declines_to_reject
+           OR NEW.expires_at <> OLD.expires_at
+           OR NEW.revision_started_at IS DISTINCT FROM OLD.revision_started_at) THEN
+        RAISE EXCEPTION 'required co-signers and groups, declines to reject and the deadline are fixed per revision'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'rule_fixed_per_revision';
+    END IF;
+    -- A new revision either voids the endorsements so far or keeps them;
+    -- kept, it changed nothing a co-signer would object to.
+    IF NEW.revision > OLD.revision AND NEW.endorsements_from <> NEW.revision THEN
+        IF NEW.endorsements_from <> OLD.endorsements_from
+           OR NEW.category <> OLD.category OR NEW.policy_ref <> OLD.policy_ref
+           OR NEW.customer_ref IS DISTINCT FROM OLD.customer_ref
+           OR NEW.currency IS DISTINCT FROM OLD.currency
+           OR NEW.amount_minor > OLD.amount_minor
+           OR NEW.required_cosigners < OLD.required_cosigners
+           OR NOT (NEW.required_groups @> OLD.required_groups) THEN
+            RAISE EXCEPTION 'endorsements carry over only a revision that lowers nothing but the amount or fixes a typo'
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'kept_endorsements_within_tolerance';
+        END IF;
+    END IF;
+    IF NEW.approved_alone AND NEW.status <> 'approved' THEN
+        RAISE EXCEPTION 'only an approval is approved alone'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approved_alone_is_an_approval';
+    END IF;
+    IF NEW.status = 'approved' THEN
+        IF NEW.standing_approval_id IS NOT NULL THEN
+            -- Held until commit: a retirement waits for this filing, or
+            -- came first and this filing sees it.
+            SELECT * INTO standing FROM standing_approvals WHERE id = NEW.standing_approval_id FOR SHARE;
+            IF standing.retired_at IS NOT NULL
+               OR NEW.created_at < standing.valid_from
+               OR (standing.valid_until IS NOT NULL AND NEW.created_at >= standing.valid_until)
+               OR standing.category <> NEW.category OR standing.policy_ref <> NEW.policy_ref
+               OR (standing.currency IS NULL AND NEW.currency IS NOT NULL)
+               OR (standing.currency IS NOT NULL AND (NEW.currency IS DISTINCT FROM standing.currency
+                                                      OR NEW.amount_minor > standing.max_amount_minor))
+               OR (standing.team IS NOT NULL AND standing.team IS DISTINCT FROM
+                       (SELECT team FROM employees WHERE id = NEW.proposer_id)) THEN
+                RAISE EXCEPTION 'the standing approval does not cover this filing'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_covers_filing';
+            END IF;
+            IF NEW.revision <> 1 OR NEW.decided_at <> NEW.created_at
+               OR EXISTS (SELECT 1 FROM signatures s WHERE s.proposal_id = NEW.id) THEN
+                RAISE EXCEPTION 'a standing approval approves a filing as it is filed'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_on_filing';
+            END IF;
+        ELSIF NEW.approved_alone THEN
+            IF NOT EXISTS (SELECT 1 FROM solo_approvals s
+                           WHERE s.proposal_id = NEW.id AND s.employee_id = NEW.proposer_id
+                             AND s.revision = NEW.revision) THEN
+                RAISE EXCEPTION 'an approval without enough co-signers needs the proposer''s recorded reason'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'approved_alone_needs_reason';
+            END IF;
+            IF countersign_distinct_decliners(NEW) > 0 THEN
+                RAISE EXCEPTION 'a proposal a peer declined is never approved alone'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'approved_alone_over_a_decline';
+            END IF;
+        ELSE
+            IF countersign_active_endorsements(NEW) < NEW.required_cosigners THEN
+                RAISE EXCEPTION 'approval needs % distinct active co-signers of revision %',
+                    NEW.required_cosigners, NEW.revision
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_needs_endorsements';
+            END IF;
+            IF countersign_missing_groups(NEW) > 0 THEN
+                RAISE EXCEPTION 'approval needs an active co-signer of each group in %', NEW.required_groups
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_needs_signer_groups';
+            END IF;
+        END IF;
+        IF countersign_distinct_decliners(NEW) >= NEW.declines_to_reject THEN
+            RAISE EXCEPTION 'a proposal with % declines is rejected, never approved', NEW.declines_to_reject
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_refused_when_declined';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM employees WHERE id = NEW.proposer_id AND active AND role = 'agent') THEN
+            RAISE EXCEPTION 'a proposal whose proposer is no longer an active agent is never approved'
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_needs_active_proposer';
+        END IF;
+    END IF;
+    IF NEW.status = 'rejected' AND countersign_distinct_decliners(NEW) < NEW.declines_to_reject THEN
+        RAISE EXCEPTION 'rejection needs % distinct declines', NEW.declines_to_reject
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'rejection_needs_declines';
+    END IF;
+    RETURN NEW;
+END
+$$;

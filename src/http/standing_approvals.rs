@@ -1,0 +1,262 @@
+//! `/v1/standing-approvals`: exceptions promoted to policy. A manager (or
+//! an admin) creates one, often from a `promote_to_policy` review or a
+//! policy candidate (`/v1/standing-approvals/draft` pre-fills the body);
+//! filings it covers are approved as they are filed; it is retired, never
+//! deleted. Each answer carries the figures of its use.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::answer::idempotency_key;
+use super::error::{ApiError, Problem};
+use super::extract::{Json, PathId, Query};
+use super::pagination::Keyset;
+use crate::app::commit::Written;
+use crate::app::standing_approvals::{DraftFrom, ListFilter};
+use crate::app::{self, Actor};
+use crate::domain::fields::{FieldErrors, optional_text};
+use crate::domain::standing::Proposed;
+use crate::state::AppState;
+use crate::views::StandingApproval;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStandingApproval {
+    #[schema(min_length = 1, max_length = 64)]
+    pub category: String,
+    /// The written policy rule its filings depart from.
+    #[schema(min_length = 1, max_length = 200)]
+    pub policy_ref: String,
+    /// The most a covered filing may name, in minor units; with
+    /// `currency`. Required where the category moves money, and never
+    /// above the peer limit.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
+    pub max_amount_minor: Option<i64>,
+    /// ISO 4217, e.g. EUR; with `max_amount_minor`.
+    pub currency: Option<String>,
+    /// Only proposers of this team; left out, everyone.
+    #[schema(max_length = 100)]
+    pub team: Option<String>,
+    /// From when it approves filings; left out, now.
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Until when (exclusive); left out, until retired.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The reviewed proposal that started it.
+    pub source_proposal_id: Option<Uuid>,
+    /// Why this is policy now: what reviewers saw, what the limit covers.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub note: String,
+}
+
+impl From<Proposed> for CreateStandingApproval {
+    fn from(draft: Proposed) -> Self {
+        CreateStandingApproval {
+            category: draft.category,
+            policy_ref: draft.policy_ref,
+            max_amount_minor: draft.max_amount_minor,
+            currency: draft.currency,
+            team: draft.team,
+            valid_from: draft.valid_from,
+            valid_until: draft.valid_until,
+            source_proposal_id: draft.source_proposal_id,
+            note: draft.note,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetireStandingApproval {
+    /// Why it stops (kept with it).
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StandingApprovalList {
+    pub items: Vec<StandingApproval>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StandingApprovalQuery {
+    /// true: only retired ones; false: only those not retired.
+    pub retired: Option<bool>,
+    pub category: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DraftQuery {
+    /// Draft from this decided proposal (e.g. one reviewed `promote_to_policy`).
+    pub proposal_id: Option<Uuid>,
+    /// Or from a policy candidate: its category, with `policy_ref`.
+    pub category: Option<String>,
+    pub policy_ref: Option<String>,
+}
+
+fn created(written: Written<StandingApproval>) -> Response {
+    let (id, body) = match written {
+        Written::Done { value, .. } => (value.id.to_string(), serde_json::to_value(value).unwrap_or_default()),
+        Written::Replayed { body, .. } => (body["id"].as_str().unwrap_or_default().to_owned(), body),
+    };
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/standing-approvals/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Promote an exception to policy: filings of this category and policy
+/// rule, up to the limit, by proposers of the team (if one is named),
+/// inside the window, are approved as they are filed, by the proposer
+/// alone, naming it in `standing_approval_id`.
+#[utoipa::path(
+    post, path = "/v1/standing-approvals", tag = "standing approvals", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateStandingApproval,
+    responses(
+        (status = 201, body = StandingApproval, headers(("Location" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "not a manager or admin"),
+        (status = 422, body = Problem, description = "fields, an unknown category, or a limit above what peers may approve"),
+    )
+)]
+pub async fn create_standing_approval(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Json(body, digest): Json<CreateStandingApproval>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers, &actor, "POST /v1/standing-approvals", digest)?;
+    let proposed = Proposed {
+        category: body.category,
+        policy_ref: body.policy_ref,
+        max_amount_minor: body.max_amount_minor,
+        currency: body.currency,
+        team: body.team,
+        valid_from: body.valid_from,
+        valid_until: body.valid_until,
+        source_proposal_id: body.source_proposal_id,
+        note: body.note,
+    };
+    let written = app::standing_approvals::create(&state, &actor, proposed, key.as_ref()).await?;
+    Ok(created(written))
+}
+
+/// Standing approvals, newest first, each with the figures of its use.
+#[utoipa::path(
+    get, path = "/v1/standing-approvals", tag = "standing approvals", security(("bearer" = [])),
+    params(StandingApprovalQuery),
+    responses(
+        (status = 200, body = StandingApprovalList), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn list_standing_approvals(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<StandingApprovalQuery>,
+) -> Result<axum::Json<StandingApprovalList>, ApiError> {
+    let keyset = Keyset::parse(query.limit, query.cursor.as_deref())?;
+    let filter = ListFilter {
+        retired: query.retired,
+        category: query.category,
+        after: keyset.after,
+        limit: keyset.fetch_limit(),
+    };
+    let rows = app::standing_approvals::list(&state, &actor, filter).await?;
+    let (items, next_cursor) = keyset.finish(rows, |row| row.id);
+    Ok(axum::Json(StandingApprovalList { items, next_cursor }))
+}
+
+/// The body of `POST /v1/standing-approvals`, pre-filled from a decided
+/// proposal (`proposal_id`: its rule, its amount as the limit, its review
+/// note) or from a policy candidate (`category` + `policy_ref`: the largest
+/// amount approved under it in the last 30 days). Valid for 90 days from
+/// now; nothing is written.
+#[utoipa::path(
+    get, path = "/v1/standing-approvals/draft", tag = "standing approvals", security(("bearer" = [])),
+    params(DraftQuery),
+    responses(
+        (status = 200, body = CreateStandingApproval), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn draft_standing_approval(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<DraftQuery>,
+) -> Result<axum::Json<CreateStandingApproval>, ApiError> {
+    let from = match (query.proposal_id, query.category, query.policy_ref) {
+        (Some(id), None, None) => DraftFrom::Proposal(id),
+        (None, Some(category), Some(policy_ref)) => DraftFrom::Candidate { category, policy_ref },
+        _ => {
+            return Err(
+                FieldErrors::single("proposal_id", "name either proposal_id, or category and policy_ref").into(),
+            );
+        }
+    };
+    let draft = app::standing_approvals::draft(&state, &actor, from).await?;
+    Ok(axum::Json(draft.into()))
+}
+
+/// One standing approval, with the figures of its use: filings approved,
+/// amounts per currency, customer outcomes, review verdicts.
+#[utoipa::path(
+    get, path = "/v1/standing-approvals/{id}", tag = "standing approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = StandingApproval), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+    )
+)]
+pub async fn get_standing_approval(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<StandingApproval>, ApiError> {
+    Ok(axum::Json(app::standing_approvals::get(&state, &actor, id).await?))
+}
+
+/// Retire it: from this moment no filing is approved by it. It stays,
+/// with its figures; nothing is deleted.
+#[utoipa::path(
+    post, path = "/v1/standing-approvals/{id}/retire", tag = "standing approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = RetireStandingApproval,
+    responses(
+        (status = 200, body = StandingApproval), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "already retired"),
+        (status = 422, body = Problem),
+    )
+)]
+pub async fn retire_standing_approval(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+    Json(body, _): Json<RetireStandingApproval>,
+) -> Result<axum::Json<StandingApproval>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let reason = optional_text(&mut errors, "reason", body.reason.as_deref(), 2000);
+    errors.finish()?;
+    Ok(axum::Json(
+        app::standing_approvals::retire(&state, &actor, id, reason).await?,
+    ))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_standing_approval, list_standing_approvals))
+        .routes(routes!(draft_standing_approval))
+        .routes(routes!(get_standing_approval))
+        .routes(routes!(retire_standing_approval))
+}
