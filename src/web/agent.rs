@@ -489,6 +489,9 @@ struct ProposalPage {
     askable: Vec<AskableAgent>,
     outcome: Option<OutcomeLine>,
     review: Option<ReviewLine>,
+    /// A manager or admin reads a `promote_to_policy` review: the page
+    /// offers to make it a standing approval.
+    may_promote: bool,
     currencies: Vec<String>,
     /// Each form's idempotency key (see [`form_key`]).
     form_key: String,
@@ -599,7 +602,13 @@ async fn show_proposal(
     } else {
         Vec::new()
     };
+    let may_promote = matches!(session.person.role, Role::Manager | Role::Admin)
+        && proposal
+            .review
+            .as_ref()
+            .is_some_and(|r| r.verdict == Verdict::PromoteToPolicy);
     let page = ProposalPage {
+        may_promote,
         frame: Frame::new(&session, proposal.summary.clone(), ""),
         card: card(&proposal),
         actions,

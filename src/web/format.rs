@@ -133,6 +133,8 @@ pub struct Card {
     pub decided: Option<Stamp>,
     /// In an inbox: the viewer was asked to co-sign it.
     pub asked: bool,
+    /// Signer groups still without an endorser, e.g. "senior".
+    pub missing_groups: String,
 }
 
 pub fn card(proposal: &Proposal) -> Card {
@@ -151,6 +153,7 @@ pub fn card(proposal: &Proposal) -> Card {
         expires: stamp(proposal.expires_at),
         decided: proposal.decided_at.map(stamp),
         asked: false,
+        missing_groups: proposal.missing_groups.join(", "),
     }
 }
 

@@ -144,6 +144,10 @@ struct CandidateLine {
     satisfied_share: String,
     promote_votes: i64,
     trend: String,
+    /// A standing approval is in force for it.
+    standing: bool,
+    /// `category=…&policy_ref=…` for the promotion form.
+    draft_query: String,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +270,11 @@ async fn reports(
         .items
         .iter()
         .map(|c| CandidateLine {
+            standing: !c.standing_approval_ids.is_empty(),
+            draft_query: form_urlencoded::Serializer::new(String::new())
+                .append_pair("category", &c.category)
+                .append_pair("policy_ref", &c.policy_ref)
+                .finish(),
             category: c.category.clone(),
             policy_ref: c.policy_ref.clone(),
             volume: c.volume,

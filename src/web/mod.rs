@@ -15,6 +15,7 @@ mod format;
 mod manager;
 mod page;
 mod session;
+mod standing;
 
 use axum::Router;
 use axum::extract::Request;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(agent::router())
         .merge(manager::router())
         .merge(admin::router())
+        .merge(standing::router())
         .route(
             "/static/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),

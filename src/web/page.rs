@@ -21,8 +21,16 @@ fn navigation(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/proposals/new", "File a proposal"),
             ("/proposals/mine", "My proposals"),
         ],
-        Role::Manager => &[("/reviews", "Review queue"), ("/reports", "Reports")],
-        Role::Admin => &[("/people", "People"), ("/integrations", "Integrations")],
+        Role::Manager => &[
+            ("/reviews", "Review queue"),
+            ("/reports", "Reports"),
+            ("/standing-approvals", "Standing approvals"),
+        ],
+        Role::Admin => &[
+            ("/people", "People"),
+            ("/integrations", "Integrations"),
+            ("/standing-approvals", "Standing approvals"),
+        ],
     }
 }
 

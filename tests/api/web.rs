@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, User, proposal_body};
+use countersign::domain::proposal::Verdict;
 
 /// Someone using the pages: their cookies and their session's form token.
 pub struct WebUser {
@@ -937,4 +938,82 @@ async fn a_manager_asks_agents_from_the_page_and_a_proposer_acts_alone_where_all
     let page = own.get(&format!("/proposals/{id}")).await;
     assert!(page.body.contains(r#"id="approved-alone""#), "{}", page.body);
     assert_eq!(proposer.read(&id).await.body["approved_alone"], true);
+}
+
+#[tokio::test]
+async fn a_manager_promotes_a_reviewed_exception_from_its_page_and_retires_it() {
+    let app = TestApp::spawn().await;
+    let proposer = app.create_user("agent").await;
+    let peer = app.create_user("agent").await;
+    let manager = app.create_user("manager").await;
+    let id = app.approved_proposal(&proposer, &peer).await;
+    manager
+        .review(&id, Verdict::PromoteToPolicy, "Lost parcels always end like this")
+        .await
+        .expect(200);
+    let mut pages = WebUser::sign_in(&app, &manager.token).await;
+    let page = pages.get(&format!("/proposals/{id}")).await;
+    assert!(
+        page.body.contains(&format!("/standing-approvals?proposal_id={id}")),
+        "{}",
+        page.body
+    );
+    // The form comes pre-filled from the review.
+    let form = pages.get(&format!("/standing-approvals?proposal_id={id}")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains(r#"value="REFUND-30-DAYS""#), "{}", form.body);
+    assert!(form.body.contains(r#"value="49.99""#), "{}", form.body);
+    assert!(form.body.contains("Lost parcels always end like this"), "{}", form.body);
+    let missing = pages
+        .post(
+            "/standing-approvals",
+            &[
+                ("category", "refund"),
+                ("policy_ref", "REFUND-30-DAYS"),
+                ("note", "no limit"),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.body);
+    assert!(missing.body.contains("max_amount_minor"), "{}", missing.body);
+    let id_text = id.clone();
+    let created = pages
+        .post(
+            "/standing-approvals",
+            &[
+                ("category", "refund"),
+                ("policy_ref", "REFUND-30-DAYS"),
+                ("max_amount", "49.99"),
+                ("currency", "EUR"),
+                ("source_proposal_id", id_text.as_str()),
+                ("note", "Lost parcels always end like this"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let standing: (Uuid, i64, Option<Uuid>) =
+        sqlx::query_as("SELECT id, max_amount_minor, source_proposal_id FROM standing_approvals")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((standing.1, standing.2), (4999, Some(Uuid::parse_str(&id).unwrap())));
+    let filed = proposer.file(proposal_body(json!({}))).await.expect(201);
+    assert_eq!(filed.body["status"], "approved");
+    let listed = pages.get("/standing-approvals").await;
+    assert!(listed.body.contains(&standing.0.to_string()), "{}", listed.body);
+    assert!(listed.body.contains("49.99 EUR approved"), "{}", listed.body);
+    let retired = pages
+        .post(&format!("/standing-approvals/{}/retire", standing.0), &[])
+        .await;
+    assert_eq!(retired.status, StatusCode::SEE_OTHER, "{}", retired.body);
+    assert_eq!(
+        proposer.file(proposal_body(json!({}))).await.expect(201).body["status"],
+        "pending"
+    );
+    // Agents do not see the page.
+    let mut agent_pages = WebUser::sign_in(&app, &proposer.token).await;
+    assert_eq!(
+        agent_pages.get("/standing-approvals").await.status,
+        StatusCode::FORBIDDEN
+    );
 }
