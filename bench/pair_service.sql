@@ -27,16 +27,24 @@ ORDER BY id
 LIMIT 1;
 INSERT INTO proposals (id, proposer_id, filed_via_integration_id, category, policy_ref, summary,
                        resolution, justification, customer_ref, ticket_ref, amount_minor, currency,
-                       required_cosigners, declines_to_reject, created_at, updated_at, expires_at)
+                       required_cosigners, declines_to_reject, created_at, updated_at, expires_at, required_groups)
 SELECT countersign_uuid_v7(now()), e.id, NULL, 'refund', 'REFUND-30-DAYS', 'Refund a lost parcel', 'Refund in full',
-       'The carrier lost it', NULL, 'T-' || :t1 || '-' || :t2, 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes'
+       'The carrier lost it', NULL, 'T-' || :t1 || '-' || :t2, 2500, 'EUR', 1, 2, now(), now(), now() + interval '30 minutes',
+       '{}'
 FROM employees e
 WHERE e.id = :proposer_employee_id::uuid AND e.active AND e.role = 'agent'
 FOR SHARE
 RETURNING id AS proposal, (SELECT name FROM employees WHERE id = proposer_id) AS name,
           (SELECT team FROM employees WHERE id = proposer_id) AS team \gset
+-- A standing approval covering it? (none in the benchmark)
+SELECT id, category, policy_ref, max_amount_minor, currency, team, valid_from, valid_until,
+       source_proposal_id, note, created_by, created_at, retired_at, retired_by, retire_reason
+FROM standing_approvals
+WHERE category = 'refund' AND policy_ref = 'REFUND-30-DAYS' AND retired_at IS NULL
+ORDER BY id
+FOR SHARE;
 -- Who is asked first: the peers on shift (none in the benchmark).
-SELECT e.id, e.name, e.team, e.external_id,
+SELECT e.id, e.name, e.team, e.external_id, e.groups,
        coalesce(a.available AND a.last_active_at > now() - make_interval(secs => 1800), false) AS on_shift,
        coalesce(e.team = (SELECT p.team FROM employees p WHERE p.id = :proposer_employee_id::uuid), false) AS same_team,
        (SELECT count(*) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
@@ -105,7 +113,7 @@ LEFT JOIN integrations i ON i.id = t.integration_id
 WHERE t.token_hash = (SELECT token_hash FROM bench_agents WHERE n = :peer) \gset peer_
 BEGIN;
 SELECT id FROM proposals WHERE id = :proposal::uuid FOR NO KEY UPDATE;
-SELECT e.id, e.role, e.active, e.name, e.team FROM employees e
+SELECT e.id, e.role, e.active, e.name, e.team, e.groups FROM employees e
 WHERE e.id = :peer_employee_id::uuid
    OR e.id IN (SELECT s.employee_id FROM signatures s WHERE s.proposal_id = :proposal::uuid AND s.decision = 'endorse')
 FOR SHARE;
@@ -113,11 +121,13 @@ SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.
        p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
        p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
        p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone, p.revision_started_at,
+       p.required_groups, p.endorsements_from, p.standing_approval_id,
        (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS proposer_name,
        (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
        (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
                                   || jsonb_build_object('by_active_agent', e.active AND e.role = 'agent',
-                                                        'name', e.name, 'team', e.team)
+                                                        'name', e.name, 'team', e.team,
+                                                        'groups', e.groups)
                                   ORDER BY s.id), '[]')
         FROM signatures s JOIN employees e ON e.id = s.employee_id
         WHERE s.proposal_id = p.id) AS signatures,
