@@ -8,13 +8,21 @@
 -- * A revision that changes the terms only within the configured
 --   tolerance (a lower amount, a typo in the resolution) keeps the
 --   endorsements given since the last revision that voided them
---   (`endorsements_from`). Whatever the configuration, the schema never
---   lets endorsements carry over a higher amount, another currency,
---   category, policy rule or customer, or a lower bar.
+--   (`endorsements_from`), measured against the terms those endorsements
+--   were given to (`endorsed_resolution`, `endorsed_amount_minor`), so
+--   small edits cannot add up. Whatever the configuration, the schema never
+--   lets endorsements carry over an amount above what was endorsed, another
+--   currency, category, policy rule or customer, a changed number in the
+--   resolution, or a lower bar. An endorser whose endorsement was kept may
+--   decline the new revision, which withdraws it. Rows filed before this
+--   migration keep NULL there: only their current revision's endorsements
+--   count, as before.
 -- * Standing approvals: a (category, policy rule) exception a manager
 --   promoted to policy, with an amount limit, an optional team and a
 --   validity window. A filing that matches an active one is approved on
---   filing, by the proposer alone, naming it. Never deleted: retired.
+--   filing, by the proposer alone, naming it; at most once per ticket and
+--   once per customer in 7 days (a case cannot be split into several
+--   filings under the limit). Never deleted: retired.
 
 ALTER TABLE employees ADD COLUMN groups text[] NOT NULL DEFAULT '{}';
 ALTER TABLE employees ADD CONSTRAINT employee_groups_named
@@ -67,38 +75,101 @@ CREATE TRIGGER standing_approvals_checked BEFORE UPDATE OR DELETE ON standing_ap
     FOR EACH ROW EXECUTE FUNCTION standing_approvals_check_change();
 
 ALTER TABLE proposals ADD COLUMN required_groups text[] NOT NULL DEFAULT '{}';
-ALTER TABLE proposals ADD COLUMN endorsements_from integer NOT NULL DEFAULT 1;
+-- No default for the rows already there (NULL: as before, only the current
+-- revision's endorsements count); new rows are given theirs at filing.
+ALTER TABLE proposals ADD COLUMN endorsements_from integer;
+ALTER TABLE proposals ADD COLUMN endorsed_resolution text;
+ALTER TABLE proposals ADD COLUMN endorsed_amount_minor bigint;
 ALTER TABLE proposals ADD COLUMN standing_approval_id uuid REFERENCES standing_approvals (id);
 ALTER TABLE proposals ADD CONSTRAINT proposals_endorsements_from_a_revision
     CHECK (endorsements_from BETWEEN 1 AND revision);
+
+-- At filing, the endorsements to come are given to the terms as filed.
+CREATE FUNCTION proposals_endorsed_terms_at_filing() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.endorsements_from := 1;
+    NEW.endorsed_resolution := NEW.resolution;
+    NEW.endorsed_amount_minor := NEW.amount_minor;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER proposals_endorsed_terms_at_filing BEFORE INSERT ON proposals
+    FOR EACH ROW EXECUTE FUNCTION proposals_endorsed_terms_at_filing();
+
+-- The words of a text that hold a digit ("10", "1.50", "10k", "#4521"), in
+-- order: a kept revision changes none of them.
+CREATE FUNCTION countersign_numbers_in(text text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(array_agg(m[1] ORDER BY n), '{}')
+    FROM regexp_matches(text, '([^ \t\n\r\f\v]*[0-9][^ \t\n\r\f\v]*)', 'g') WITH ORDINALITY AS r (m, n)
+$$;
+
+-- One approval under a standing approval per customer at a time: filings
+-- for one customer under one standing approval are taken one after another.
+CREATE FUNCTION countersign_lock_standing_customer(standing_approval_id uuid, customer_ref text) RETURNS void
+LANGUAGE sql VOLATILE AS $$
+    SELECT pg_advisory_xact_lock(hashtextextended('standing:' || standing_approval_id || ':' || customer_ref, 0))
+$$;
 ALTER TABLE proposals ADD CONSTRAINT proposals_standing_approval_is_an_approval
     CHECK (standing_approval_id IS NULL OR (status = 'approved' AND NOT approved_alone));
-CREATE INDEX proposals_by_standing_approval ON proposals (standing_approval_id, id)
+CREATE INDEX proposals_by_standing_approval ON proposals (standing_approval_id, customer_ref, created_at)
+    WHERE standing_approval_id IS NOT NULL;
+CREATE INDEX proposals_by_standing_approval_and_ticket ON proposals (standing_approval_id, ticket_ref)
     WHERE standing_approval_id IS NOT NULL;
 
--- Distinct active agents endorsing any revision whose endorsements still
--- count (from `endorsements_from` to the current one).
+-- The endorsements that count: of a revision from `endorsements_from` to
+-- the current one, by a person who is an active agent now and has not
+-- declined a later revision since.
+CREATE FUNCTION countersign_counted_endorsers(proposal proposals) RETURNS TABLE (employee_id uuid, groups text[])
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT s.employee_id, e.groups FROM signatures s JOIN employees e ON e.id = s.employee_id
+    WHERE s.proposal_id = proposal.id AND s.decision = 'endorse'
+      AND s.revision BETWEEN coalesce(proposal.endorsements_from, proposal.revision) AND proposal.revision
+      AND e.active AND e.role = 'agent'
+      AND NOT EXISTS (SELECT 1 FROM signatures d
+                      WHERE d.proposal_id = s.proposal_id AND d.employee_id = s.employee_id
+                        AND d.decision = 'decline' AND d.revision > s.revision)
+$$;
+
 CREATE OR REPLACE FUNCTION countersign_active_endorsements(proposal proposals) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT count(DISTINCT s.employee_id) FROM signatures s JOIN employees e ON e.id = s.employee_id
-    WHERE s.proposal_id = proposal.id AND s.decision = 'endorse'
-      AND s.revision BETWEEN proposal.endorsements_from AND proposal.revision
-      AND e.active AND e.role = 'agent'
+    SELECT count(*) FROM countersign_counted_endorsers(proposal)
 $$;
 
 -- Required groups no counted endorser belongs to.
 CREATE FUNCTION countersign_missing_groups(proposal proposals) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT count(*) FROM unnest(proposal.required_groups) AS g (name)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM signatures s JOIN employees e ON e.id = s.employee_id
-        WHERE s.proposal_id = proposal.id AND s.decision = 'endorse'
-          AND s.revision BETWEEN proposal.endorsements_from AND proposal.revision
-          AND e.active AND e.role = 'agent' AND g.name = ANY (e.groups))
+    WHERE NOT EXISTS (SELECT 1 FROM countersign_counted_endorsers(proposal) c WHERE g.name = ANY (c.groups))
+$$;
+
+-- A pending proposal is decided with the signature that makes it so:
+-- enough endorsements, with every required group among them, approve.
+CREATE OR REPLACE FUNCTION signatures_check_decided() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    proposal proposals%ROWTYPE;
+BEGIN
+    SELECT * INTO proposal FROM proposals WHERE id = NEW.proposal_id;
+    IF proposal.status <> 'pending' THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.decision = 'endorse' AND countersign_active_endorsements(proposal) >= proposal.required_cosigners
+       AND countersign_missing_groups(proposal) = 0 THEN
+        RAISE EXCEPTION 'a proposal with % active endorsements must be approved with the last of them',
+            proposal.required_cosigners
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'decided_with_last_endorsement';
+    END IF;
+    IF NEW.decision = 'decline' AND countersign_distinct_decliners(proposal) >= proposal.declines_to_reject THEN
+        RAISE EXCEPTION 'a proposal with % declines must be rejected with the last of them',
+            proposal.declines_to_reject
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'decided_with_last_decline';
+    END IF;
+    RETURN NULL;
+END
 $$;
 
 -- A signer signs once while their signature stands: once per revision, and
--- not again on a revision that kept the endorsements of one they signed.
+-- no second endorsement on a revision that kept one they gave (they may
+-- decline it, which withdraws their endorsement).
 CREATE OR REPLACE FUNCTION signatures_check_signer() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     proposal proposals%ROWTYPE;
@@ -118,9 +189,10 @@ BEGIN
         RAISE EXCEPTION 'only active agents may sign proposals'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'signature_by_active_agent';
     END IF;
-    IF EXISTS (SELECT 1 FROM signatures s
-               WHERE s.proposal_id = NEW.proposal_id AND s.employee_id = NEW.employee_id
-                 AND s.revision >= proposal.endorsements_from) THEN
+    IF NEW.decision = 'endorse' AND EXISTS (
+           SELECT 1 FROM signatures s
+           WHERE s.proposal_id = NEW.proposal_id AND s.employee_id = NEW.employee_id
+             AND s.revision >= coalesce(proposal.endorsements_from, proposal.revision)) THEN
         RAISE EXCEPTION 'the signer''s signature on these terms stands; they sign once'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'signatures_one_per_person_and_revision';
     END IF;
@@ -157,24 +229,38 @@ BEGIN
     IF NEW.revision = OLD.revision AND (
            NEW.required_cosigners <> OLD.required_cosigners
            OR NEW.required_groups <> OLD.required_groups
-           OR NEW.endorsements_from <> OLD.endorsements_from
+           OR NEW.endorsements_from IS DISTINCT FROM OLD.endorsements_from
+           OR NEW.endorsed_resolution IS DISTINCT FROM OLD.endorsed_resolution
+           OR NEW.endorsed_amount_minor IS DISTINCT FROM OLD.endorsed_amount_minor
            OR NEW.declines_to_reject <> OLD.declines_to_reject
            OR NEW.expires_at <> OLD.expires_at
            OR NEW.revision_started_at IS DISTINCT FROM OLD.revision_started_at) THEN
         RAISE EXCEPTION 'required co-signers and groups, declines to reject and the deadline are fixed per revision'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'rule_fixed_per_revision';
     END IF;
-    -- A new revision either voids the endorsements so far or keeps them;
-    -- kept, it changed nothing a co-signer would object to.
-    IF NEW.revision > OLD.revision AND NEW.endorsements_from <> NEW.revision THEN
-        IF NEW.endorsements_from <> OLD.endorsements_from
+    -- A new revision either voids the endorsements so far (they are given
+    -- to its terms from now) or keeps them: then it changed nothing a
+    -- co-signer would object to, measured against what they endorsed.
+    IF NEW.revision > OLD.revision THEN
+        IF NEW.endorsements_from IS NOT DISTINCT FROM NEW.revision THEN
+            IF NEW.endorsed_resolution IS DISTINCT FROM NEW.resolution
+               OR NEW.endorsed_amount_minor IS DISTINCT FROM NEW.amount_minor THEN
+                RAISE EXCEPTION 'a revision that voids the endorsements takes its own terms as the endorsed ones'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'kept_endorsements_within_tolerance';
+            END IF;
+        ELSIF OLD.endorsements_from IS NULL
+           OR NEW.endorsements_from IS DISTINCT FROM OLD.endorsements_from
+           OR NEW.endorsed_resolution IS DISTINCT FROM OLD.endorsed_resolution
+           OR NEW.endorsed_amount_minor IS DISTINCT FROM OLD.endorsed_amount_minor
            OR NEW.category <> OLD.category OR NEW.policy_ref <> OLD.policy_ref
            OR NEW.customer_ref IS DISTINCT FROM OLD.customer_ref
            OR NEW.currency IS DISTINCT FROM OLD.currency
-           OR NEW.amount_minor > OLD.amount_minor
+           OR NEW.amount_minor > NEW.endorsed_amount_minor
+           OR countersign_numbers_in(NEW.resolution) <> countersign_numbers_in(NEW.endorsed_resolution)
+           OR abs(char_length(NEW.resolution) - char_length(NEW.endorsed_resolution)) > 20
            OR NEW.required_cosigners < OLD.required_cosigners
            OR NOT (NEW.required_groups @> OLD.required_groups) THEN
-            RAISE EXCEPTION 'endorsements carry over only a revision that lowers nothing but the amount or fixes a typo'
+            RAISE EXCEPTION 'endorsements carry over only a revision that lowers the amount endorsed or fixes a typo'
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'kept_endorsements_within_tolerance';
         END IF;
     END IF;
@@ -203,6 +289,17 @@ BEGIN
                OR EXISTS (SELECT 1 FROM signatures s WHERE s.proposal_id = NEW.id) THEN
                 RAISE EXCEPTION 'a standing approval approves a filing as it is filed'
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_on_filing';
+            END IF;
+            IF NEW.customer_ref IS NOT NULL THEN
+                PERFORM countersign_lock_standing_customer(NEW.standing_approval_id, NEW.customer_ref);
+            END IF;
+            IF EXISTS (SELECT 1 FROM proposals p
+                       WHERE p.standing_approval_id = NEW.standing_approval_id AND p.id <> NEW.id
+                         AND (p.ticket_ref = NEW.ticket_ref
+                              OR (p.customer_ref = NEW.customer_ref
+                                  AND p.created_at > NEW.created_at - interval '7 days'))) THEN
+                RAISE EXCEPTION 'a standing approval approves one filing per ticket, and per customer in 7 days'
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_once_per_case';
             END IF;
         ELSIF NEW.approved_alone THEN
             IF NOT EXISTS (SELECT 1 FROM solo_approvals s

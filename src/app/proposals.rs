@@ -90,7 +90,11 @@ fn changes(before: &ProposalRow, after: &ProposalRow) -> Value {
             before.get(field) != Some(value)
                 && !matches!(
                     field.as_str(),
-                    "updated_at" | "revision_started_at" | "endorsements_from"
+                    "updated_at"
+                        | "revision_started_at"
+                        | "endorsements_from"
+                        | "endorsed_resolution"
+                        | "endorsed_amount_minor"
                 )
         })
         .map(|(field, value)| {
@@ -181,7 +185,8 @@ pub async fn preview(state: &AppState, actor: &Actor, terms: &Terms) -> Result<P
     let idle_secs = super::availability::idle(state).num_seconds() as f64;
     let peers = db::availability::eligible_peers(&mut conn, proposer.id, now, idle_secs, PREVIEW_PEERS).await?;
     let team = db::employees::find(&mut conn, proposer.id).await?.and_then(|e| e.team);
-    let standing_approval_id = super::standing_approvals::covering(&mut conn, terms, team.as_deref(), now).await?;
+    let standing_approval_id =
+        super::standing_approvals::covering(&mut conn, terms, team.as_deref(), now, false).await?;
     Ok(Preview {
         standing_approval_id,
         rule: state.policy.rule_for(&terms.category, terms.amount.as_ref()),
@@ -235,7 +240,10 @@ pub async fn file_in(
         currency: None,
         required_cosigners: rule.required_cosigners as i32,
         required_groups: rule.required_groups,
-        endorsements_from: 1,
+        // As the schema sets them at filing.
+        endorsements_from: Some(1),
+        endorsed_resolution: Some(terms.resolution.clone()),
+        endorsed_amount_minor: terms.amount.as_ref().map(|m| m.minor),
         declines_to_reject: policy.declines_to_reject as i32,
         revision: 1,
         created_at: now,
@@ -328,7 +336,10 @@ pub async fn revise_in(
     }
     let (was, will_be) = (before.terms().material(), terms.material());
     let material = starts_new_revision(&was, &will_be);
-    let kept = material && keeps_endorsements(&was, &will_be, &policy.tolerance);
+    let kept = material
+        && before
+            .endorsed_terms()
+            .is_some_and(|endorsed| keeps_endorsements(&endorsed, &will_be, &policy.tolerance));
     let mut after = before.clone();
     after.set_terms(terms);
     if kept {
@@ -343,8 +354,11 @@ pub async fn revise_in(
         }
         after.required_groups.sort();
     } else if material {
+        // From now the endorsements are given to these terms.
         after.revision += 1;
-        after.endorsements_from = after.revision;
+        after.endorsements_from = Some(after.revision);
+        after.endorsed_resolution = Some(after.resolution.clone());
+        after.endorsed_amount_minor = after.amount_minor;
         after.required_cosigners = rule.required_cosigners as i32;
         after.required_groups = rule.required_groups;
         after.revision_started_at = Some(now);
@@ -581,8 +595,10 @@ pub async fn record_outcome_in(
         policy
             .check_outcome_amount(approved.as_ref(), actual)
             .map_err(AppError::from)?;
-        // Nobody else agreed to more than the proposer filed.
-        if row.approved_alone && actual.minor > approved.as_ref().map_or(0, |a| a.minor) {
+        // Approved alone or by a standing approval, nobody else agreed to
+        // more than the proposer filed.
+        let without_peer = row.approved_alone || row.standing_approval_id.is_some();
+        if without_peer && actual.minor > approved.as_ref().map_or(0, |a| a.minor) {
             return Err(PolicyViolation::OutcomeAboveApprovedAlone {
                 approved_minor: approved.map_or(0, |a| a.minor),
             }

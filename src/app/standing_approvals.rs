@@ -49,21 +49,39 @@ pub async fn covering_in(
     filing: &ProposalRow,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, AppError> {
-    covering(conn, &filing.terms(), filing.proposer_team.as_deref(), now).await
+    covering(conn, &filing.terms(), filing.proposer_team.as_deref(), now, true).await
 }
 
 /// The standing approval that covers these terms, filed now by a proposer
-/// of `team`, if any.
+/// of `team`, if any. With `hold` (a filing), what it read is held until
+/// the transaction ends; without (a preview), nothing is locked.
 pub async fn covering(
     conn: &mut PgConnection,
     terms: &Terms,
     team: Option<&str>,
     now: DateTime<Utc>,
+    hold: bool,
 ) -> Result<Option<Uuid>, AppError> {
-    let offered = db::standing_approvals::offered_for(conn, &terms.category, &terms.policy_ref).await?;
+    let offered = db::standing_approvals::offered_for(conn, &terms.category, &terms.policy_ref, hold).await?;
     if offered.is_empty() {
         return Ok(None);
     }
+    let ids: Vec<Uuid> = offered.iter().map(|row| row.id).collect();
+    if let (true, Some(customer)) = (hold, terms.customer_ref.as_deref()) {
+        // In id order, as every filing takes them.
+        for id in &ids {
+            db::standing_approvals::lock_customer(conn, *id, customer).await?;
+        }
+    }
+    let since = now - Duration::days(standing::ONE_CASE_DAYS);
+    let used = db::standing_approvals::used_for_case(
+        conn,
+        &ids,
+        terms.ticket_ref.as_deref(),
+        terms.customer_ref.as_deref(),
+        since,
+    )
+    .await?;
     let rules: Vec<standing::StandingApproval> = offered.iter().map(StandingApprovalRow::rule).collect();
     let seen = Filing {
         category: &terms.category,
@@ -71,9 +89,33 @@ pub async fn covering(
         amount: terms.amount.as_ref(),
         proposer_team: team,
         at: now,
+        used_for_the_case: &used,
     };
     Ok(standing::covering(&rules, &seen).map(|found| found.id))
 }
+
+/// A source proposal must exist and be decided: a standing approval is
+/// promoted from what happened, not from what is still asked.
+async fn check_source(
+    conn: &mut PgConnection,
+    field: &str,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProposalRow, AppError> {
+    let row = db::proposals::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::Invalid(crate::domain::fields::FieldErrors::single(field, "names no proposal")))?;
+    if row.facts().effective_status(now) == crate::domain::proposal::Status::Pending {
+        return Err(AppError::Invalid(crate::domain::fields::FieldErrors::single(
+            field,
+            "is still pending; promote a decided proposal",
+        )));
+    }
+    Ok(row)
+}
+
+/// The most characters a standing approval's note holds.
+const NOTE_CHARS: usize = 2000;
 
 fn refused(refusal: StandingRefusal) -> AppError {
     let StandingRefusal::Fields(errors) = refusal;
@@ -101,13 +143,8 @@ pub async fn create(
     let person = manager_or_admin(actor)?;
     commit_once(state, key, async |conn, now| {
         let checked = standing::check(&state.policy, proposed, now).map_err(refused)?;
-        if let Some(source) = checked.source_proposal_id
-            && db::proposals::find(conn, source).await?.is_none()
-        {
-            return Err(AppError::Invalid(crate::domain::fields::FieldErrors::single(
-                "source_proposal_id",
-                "names no proposal",
-            )));
+        if let Some(source) = checked.source_proposal_id {
+            check_source(conn, "source_proposal_id", source, now).await?;
         }
         let id = Uuid::now_v7();
         let row = db::standing_approvals::insert(conn, id, &checked, person.id, now).await?;
@@ -216,14 +253,10 @@ pub async fn draft(state: &AppState, actor: &Actor, from: DraftFrom) -> Result<P
     let valid_until = Some(now + Duration::days(DRAFT_VALIDITY_DAYS));
     match from {
         DraftFrom::Proposal(id) => {
-            let row = db::proposals::find(&mut conn, id)
-                .await?
-                .ok_or(AppError::NotFound("proposal"))?;
-            let executed = row
-                .outcome
-                .as_ref()
-                .filter(|o| o.executed && o.currency == row.currency)
-                .and_then(|o| o.actual_amount_minor);
+            if db::proposals::find(&mut conn, id).await?.is_none() {
+                return Err(AppError::NotFound("proposal"));
+            }
+            let row = check_source(&mut conn, "proposal_id", id, now).await?;
             let review = row.review.as_ref();
             let note = match review {
                 Some(review) if review.verdict == Verdict::PromoteToPolicy => {
@@ -231,11 +264,12 @@ pub async fn draft(state: &AppState, actor: &Actor, from: DraftFrom) -> Result<P
                 }
                 _ => format!("Promoted from proposal {}: {}", row.id, row.summary),
             };
+            let note: String = note.chars().take(NOTE_CHARS).collect();
             Ok(Proposed {
                 category: row.category.clone(),
                 policy_ref: row.policy_ref.clone(),
-                // What was approved, or what was paid if that was more.
-                max_amount_minor: row.amount_minor.map(|approved| approved.max(executed.unwrap_or(0))),
+                // What two people approved (never what was paid beyond it).
+                max_amount_minor: row.amount_minor,
                 currency: row.currency.clone(),
                 team: None,
                 valid_from: Some(now),
@@ -249,7 +283,10 @@ pub async fn draft(state: &AppState, actor: &Actor, from: DraftFrom) -> Result<P
             let largest = db::standing_approvals::largest_approved(&mut conn, &category, &policy_ref, since).await?;
             let source = db::standing_approvals::latest_promoted(&mut conn, &category, &policy_ref).await?;
             Ok(Proposed {
-                note: format!("Recurring exception {category} / {policy_ref} promoted to policy"),
+                note: format!("Recurring exception {category} / {policy_ref} promoted to policy")
+                    .chars()
+                    .take(NOTE_CHARS)
+                    .collect(),
                 category,
                 policy_ref,
                 max_amount_minor: largest.as_ref().map(|m| m.minor),

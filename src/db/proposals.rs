@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::domain::employee::Role;
 use crate::domain::policy::Money;
 use crate::domain::proposal::{
-    CustomerOutcome, Decision, OpenOnTicket, ProposalFacts, SignatureFact, Status, Terms, Verdict,
+    CustomerOutcome, Decision, MaterialTerms, OpenOnTicket, ProposalFacts, SignatureFact, Status, Terms, Verdict,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,8 +84,13 @@ pub struct ProposalRow {
     pub required_cosigners: i32,
     /// Signer groups each needing an endorser (fixed per revision).
     pub required_groups: Vec<String>,
-    /// The first revision whose endorsements still count.
-    pub endorsements_from: i32,
+    /// The first revision whose endorsements still count (none: filed
+    /// before revisions could keep them; only the current one's count).
+    pub endorsements_from: Option<i32>,
+    /// The resolution and amount those endorsements were given to: what a
+    /// revision that keeps them is measured against.
+    pub endorsed_resolution: Option<String>,
+    pub endorsed_amount_minor: Option<i64>,
     pub declines_to_reject: i32,
     pub revision: i32,
     pub created_at: DateTime<Utc>,
@@ -120,7 +125,7 @@ impl ProposalRow {
             revision: self.revision,
             required_cosigners: self.required_cosigners,
             required_groups: self.required_groups.clone(),
-            endorsements_kept_from: Some(self.endorsements_from).filter(|from| *from < self.revision),
+            endorsements_kept_from: self.endorsements_from.filter(|from| *from < self.revision),
             declines_to_reject: self.declines_to_reject,
             expires_at: self.expires_at,
             signatures: self
@@ -137,6 +142,23 @@ impl ProposalRow {
             outcome_recorded: self.outcome.is_some(),
             reviewed: self.review.is_some(),
         }
+    }
+
+    /// The material terms the counted endorsements were given to (none for
+    /// a proposal filed before revisions could keep them).
+    pub fn endorsed_terms(&self) -> Option<MaterialTerms> {
+        let resolution = self.endorsed_resolution.clone()?;
+        self.endorsements_from?;
+        let mut endorsed = self.terms().material();
+        endorsed.resolution = resolution;
+        endorsed.amount = match (self.endorsed_amount_minor, &self.currency) {
+            (Some(minor), Some(currency)) => Some(Money {
+                minor,
+                currency: currency.clone(),
+            }),
+            _ => None,
+        };
+        Some(endorsed)
     }
 
     /// What the proposal says.
@@ -184,7 +206,8 @@ macro_rules! select_proposals {
                    p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
                    p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
                    p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone,
-                   p.revision_started_at, p.required_groups, p.endorsements_from, p.standing_approval_id,
+                   p.revision_started_at, p.required_groups, p.endorsements_from, p.endorsed_resolution,
+                   p.endorsed_amount_minor, p.standing_approval_id,
                    (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS "proposer_name!",
                    (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
                    (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'
@@ -491,7 +514,7 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         SET category = $2, policy_ref = $3, summary = $4, resolution = $5, justification = $6,
             customer_ref = $7, ticket_ref = $8, amount_minor = $9, currency = $10,
             required_cosigners = $11, revision = $12, updated_at = $13, revision_started_at = $14,
-            required_groups = $15, endorsements_from = $16
+            required_groups = $15, endorsements_from = $16, endorsed_resolution = $17, endorsed_amount_minor = $18
         WHERE id = $1
         "#,
         row.id,
@@ -510,6 +533,8 @@ pub async fn revise(conn: &mut PgConnection, row: &ProposalRow) -> sqlx::Result<
         row.revision_started_at,
         &row.required_groups,
         row.endorsements_from,
+        row.endorsed_resolution,
+        row.endorsed_amount_minor,
     )
     .execute(conn)
     .await?;

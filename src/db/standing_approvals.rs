@@ -65,18 +65,72 @@ macro_rules! select_standing {
     };
 }
 
-/// The standing approvals not retired for a category and policy rule, held
-/// (`FOR SHARE`) until the transaction ends: a retirement waits for the
-/// filing that is using one, or came first and is seen here.
+/// The standing approvals not retired for a category and policy rule.
+/// With `hold`, each is held (`FOR SHARE`) until the transaction ends: a
+/// retirement waits for the filing that is using one, or came first and is
+/// seen here. Without (a preview), nothing is locked.
 pub async fn offered_for(
     conn: &mut PgConnection,
     category: &str,
     policy_ref: &str,
+    hold: bool,
 ) -> sqlx::Result<Vec<StandingApprovalRow>> {
-    select_standing!(
-        "WHERE category = $1 AND policy_ref = $2 AND retired_at IS NULL ORDER BY id FOR SHARE",
-        category,
-        policy_ref
+    if hold {
+        select_standing!(
+            "WHERE category = $1 AND policy_ref = $2 AND retired_at IS NULL ORDER BY id FOR SHARE",
+            category,
+            policy_ref
+        )
+        .fetch_all(conn)
+        .await
+    } else {
+        select_standing!(
+            "WHERE category = $1 AND policy_ref = $2 AND retired_at IS NULL ORDER BY id",
+            category,
+            policy_ref
+        )
+        .fetch_all(conn)
+        .await
+    }
+}
+
+/// Takes filings for `customer_ref` under `standing_approval_id` one after
+/// another until the transaction ends (the schema's trigger takes the same
+/// lock), so two at once cannot both be its one for the customer.
+pub async fn lock_customer(
+    conn: &mut PgConnection,
+    standing_approval_id: Uuid,
+    customer_ref: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "SELECT countersign_lock_standing_customer($1, $2)",
+        standing_approval_id,
+        customer_ref
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Of `ids`, those that already approved a filing for `ticket_ref`, or
+/// for `customer_ref` since `since`.
+pub async fn used_for_case(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    ticket_ref: Option<&str>,
+    customer_ref: Option<&str>,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT DISTINCT standing_approval_id AS "id!" FROM proposals
+        WHERE standing_approval_id = ANY($1)
+          AND (ticket_ref = $2 OR (customer_ref = $3 AND created_at > $4))
+        "#,
+        ids,
+        ticket_ref,
+        customer_ref,
+        since
     )
     .fetch_all(conn)
     .await

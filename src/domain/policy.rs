@@ -115,7 +115,7 @@ pub enum PolicyViolation {
     OutcomeCurrency { approved: String },
     #[error("is more than peers may ever approve ({limit_minor} minor units of {currency})")]
     OutcomeAboveLimit { currency: String, limit_minor: i64 },
-    #[error("is more than the {approved_minor} minor units the proposer approved alone")]
+    #[error("is more than the {approved_minor} minor units approved without a peer")]
     OutcomeAboveApprovedAlone { approved_minor: i64 },
 }
 

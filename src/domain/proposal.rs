@@ -262,16 +262,24 @@ impl ProposalFacts {
     }
 
     /// The people whose signatures count toward a decision of this kind:
-    /// active agents endorsing the current revision, or everyone who
-    /// declined any revision (once each), in the order they signed.
+    /// active agents endorsing the current revision (or one it kept the
+    /// endorsements of, unless they declined a later one since), or
+    /// everyone who declined any revision (once each), in the order they
+    /// signed.
     pub fn counted(&self, decision: Decision) -> Vec<Uuid> {
         let mut people: Vec<Uuid> = Vec::new();
         for signature in &self.signatures {
             let counts = match decision {
                 Decision::Endorse => {
+                    let withdrawn = self.signatures.iter().any(|later| {
+                        later.employee_id == signature.employee_id
+                            && later.decision == Decision::Decline
+                            && later.revision > signature.revision
+                    });
                     signature.decision == Decision::Endorse
                         && (self.endorsements_from()..=self.revision).contains(&signature.revision)
                         && signature.by_active_agent
+                        && !withdrawn
                 }
                 Decision::Decline => signature.decision == Decision::Decline,
             };
@@ -314,10 +322,14 @@ impl ProposalFacts {
     fn check_signer(
         &self,
         signer: &Person,
-        action: &'static str,
+        decision: Decision,
         read_revision: i32,
         now: DateTime<Utc>,
     ) -> Result<(), RuleViolation> {
+        let action = match decision {
+            Decision::Endorse => "co-sign proposals",
+            Decision::Decline => "decline proposals",
+        };
         if !signer.is_active_agent() {
             return Err(RuleViolation::NotAnActiveAgent { action });
         }
@@ -331,12 +343,14 @@ impl ProposalFacts {
                 current: self.revision,
             });
         }
-        // A signature stands on its revision and on every later one that
-        // kept the endorsements: one signature per person on those terms.
-        let standing = self
-            .signatures
-            .iter()
-            .find(|s| s.employee_id == signer.id && s.revision >= self.endorsements_from());
+        // One signature per person and revision; and an endorsement stands
+        // on every later revision that kept it: no second one on those
+        // terms (a decline of the new revision withdraws it instead).
+        let standing = self.signatures.iter().find(|s| {
+            s.employee_id == signer.id
+                && (s.revision == self.revision
+                    || (decision == Decision::Endorse && s.revision >= self.endorsements_from()))
+        });
         if let Some(signed) = standing {
             return Err(RuleViolation::AlreadySigned {
                 revision: signed.revision,
@@ -368,7 +382,7 @@ impl ProposalFacts {
         read_revision: i32,
         now: DateTime<Utc>,
     ) -> Result<SignatureEffect, RuleViolation> {
-        self.check_signer(signer, "co-sign proposals", read_revision, now)?;
+        self.check_signer(signer, Decision::Endorse, read_revision, now)?;
         let missing = self.missing_groups();
         let remaining = (self.required_cosigners - self.endorsements()).max(0);
         let covers = missing.iter().any(|group| groups.contains(group));
@@ -393,7 +407,7 @@ impl ProposalFacts {
         read_revision: i32,
         now: DateTime<Utc>,
     ) -> Result<SignatureEffect, RuleViolation> {
-        self.check_signer(signer, "decline proposals", read_revision, now)?;
+        self.check_signer(signer, Decision::Decline, read_revision, now)?;
         let already_declined = self
             .signatures
             .iter()
@@ -549,19 +563,22 @@ pub fn starts_new_revision(before: &MaterialTerms, after: &MaterialTerms) -> boo
     before != after
 }
 
-/// Whether a new revision keeps the endorsements given so far: only when
-/// the category, policy rule, customer and currency stay, the amount does
-/// not rise (and falls by at most the tolerated share), and the resolution
-/// stays or changes by a typo's worth of characters without touching a
-/// digit. Anything else voids them.
-pub fn keeps_endorsements(before: &MaterialTerms, after: &MaterialTerms, tolerance: &MaterialTolerance) -> bool {
-    if before.category != after.category
-        || before.policy_ref != after.policy_ref
-        || before.customer_ref != after.customer_ref
+/// Whether a new revision keeps the endorsements given so far. `endorsed`
+/// holds the terms they were given to (the category, policy rule,
+/// customer and currency stay the same while they are kept, so those are
+/// the current ones): kept only when those four stay, the amount is no
+/// more than was endorsed (and below it by at most the tolerated share),
+/// and the resolution is the endorsed one or a typo's worth of characters
+/// from it with every word that holds a digit unchanged. Measured against
+/// what was endorsed, small edits cannot add up. Anything else voids them.
+pub fn keeps_endorsements(endorsed: &MaterialTerms, after: &MaterialTerms, tolerance: &MaterialTolerance) -> bool {
+    if endorsed.category != after.category
+        || endorsed.policy_ref != after.policy_ref
+        || endorsed.customer_ref != after.customer_ref
     {
         return false;
     }
-    let amount_kept = match (&before.amount, &after.amount) {
+    let amount_kept = match (&endorsed.amount, &after.amount) {
         (None, None) => true,
         (Some(was), Some(now)) if was.currency == now.currency => {
             let fall = i128::from(was.minor) - i128::from(now.minor);
@@ -570,17 +587,26 @@ pub fn keeps_endorsements(before: &MaterialTerms, after: &MaterialTerms, toleran
         }
         _ => false,
     };
-    amount_kept && is_typo_fix(&before.resolution, &after.resolution, tolerance.resolution_typo_chars)
+    amount_kept && is_typo_fix(&endorsed.resolution, &after.resolution, tolerance.resolution_typo_chars)
 }
 
-/// The same text, or one at most `chars` edits away with the same digits in
-/// the same order ("Refnud" for "Refund", never "100" for "10").
+/// The words of a text that hold a digit ("10", "1.50", "10k", "#4521"), in
+/// order; words are separated by ASCII white space, as the schema's
+/// `countersign_numbers_in` separates them.
+pub fn numbers_in(text: &str) -> Vec<&str> {
+    text.split([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        .filter(|word| word.bytes().any(|b| b.is_ascii_digit()))
+        .collect()
+}
+
+/// The same text, or one at most `chars` edits away whose words holding a
+/// digit are all unchanged ("Refnud" for "Refund"; never "1.50" to "150",
+/// "10" to "10k" or "100").
 fn is_typo_fix(before: &str, after: &str, chars: u32) -> bool {
     if before == after {
         return true;
     }
-    let digits = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
-    chars > 0 && digits(before) == digits(after) && strsim::levenshtein(before, after) <= chars as usize
+    chars > 0 && numbers_in(before) == numbers_in(after) && strsim::levenshtein(before, after) <= chars as usize
 }
 
 #[cfg(test)]
@@ -1260,6 +1286,24 @@ mod tests {
         assert_eq!(p.cosign(&first, 2, now()), Ok(SignatureEffect::Recorded));
     }
 
+    #[test]
+    fn a_kept_endorser_may_decline_the_new_revision_which_withdraws_the_endorsement() {
+        let proposer = agent();
+        let first = agent();
+        let mut p = proposal(&proposer, 2);
+        sign(&mut p, &first, Decision::Endorse);
+        p.revision = 2;
+        p.endorsements_kept_from = Some(1);
+        assert_eq!(p.decline(&first, 2, now()), Ok(SignatureEffect::Recorded));
+        sign(&mut p, &first, Decision::Decline);
+        assert_eq!(p.endorsements(), 0, "the decline withdrew it");
+        assert_eq!(p.distinct_decliners(), 1);
+        assert_eq!(
+            p.decline(&first, 2, now()),
+            Err(RuleViolation::AlreadySigned { revision: 2 })
+        );
+    }
+
     fn material(minor: i64, resolution: &str) -> MaterialTerms {
         MaterialTerms {
             category: "refund".into(),
@@ -1288,6 +1332,19 @@ mod tests {
         assert!(keeps(material(10_000, "Refund the ordre in full")), "a typo");
         assert!(!keeps(material(10_000, "Refund the order in half")), "other words");
         assert!(!keeps(material(10_000, "Refund the order in full 1")), "a digit");
+        let priced = material(10_000, "Refund 1.50 EUR for order 4521");
+        let keeps_priced = |resolution: &str| keeps_endorsements(&priced, &material(10_000, resolution), &tolerance);
+        assert!(
+            keeps_priced("Refnud 1.50 EUR for order 4521"),
+            "a typo beside the numbers"
+        );
+        assert!(!keeps_priced("Refund 150 EUR for order 4521"), "a point removed");
+        assert!(
+            !keeps_priced("Refund 1.50k EUR for order 4521"),
+            "a letter added to a number"
+        );
+        assert!(!keeps_priced("Refund 1.50 EUR for order 4521 9"), "a number added");
+        assert_eq!(numbers_in("Refund 1.50 EUR\tfor #4521"), ["1.50", "#4521"]);
         let usd = MaterialTerms {
             amount: Some(Money {
                 minor: 100,

@@ -4,7 +4,7 @@
 //! it is filed, by the proposer alone. The schema checks the same coverage
 //! again when the approval is written.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 use super::fields::{FieldErrors, optional_line, required_line, required_text};
@@ -33,7 +33,15 @@ pub struct Filing<'a> {
     pub amount: Option<&'a Money>,
     pub proposer_team: Option<&'a str>,
     pub at: DateTime<Utc>,
+    /// The standing approvals that already approved a filing for the same
+    /// ticket, or for the same customer within [`ONE_CASE_DAYS`].
+    pub used_for_the_case: &'a [Uuid],
 }
+
+/// A standing approval approves one filing per ticket, and per customer
+/// within this many days: one case is not split into several filings
+/// under the limit. The schema checks the same.
+pub const ONE_CASE_DAYS: i64 = 7;
 
 impl StandingApproval {
     /// Approving filings at `at`: not retired, and inside its window.
@@ -52,6 +60,7 @@ impl StandingApproval {
             .as_deref()
             .is_none_or(|team| filing.proposer_team == Some(team));
         self.is_active(filing.at)
+            && !filing.used_for_the_case.contains(&self.id)
             && self.category == filing.category
             && self.policy_ref == filing.policy_ref
             && amount_within
@@ -114,6 +123,12 @@ pub fn check(policy: &ApprovalPolicy, proposed: Proposed, now: DateTime<Utc>) ->
         proposed.currency.as_deref(),
     );
     let valid_from = proposed.valid_from.unwrap_or(now);
+    // Four-digit years, as RFC 3339 has them (the database takes no more).
+    for (field, time) in [("valid_from", Some(valid_from)), ("valid_until", proposed.valid_until)] {
+        if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
+            errors.add(field, "must be a time with a four-digit year");
+        }
+    }
     if let Some(until) = proposed.valid_until
         && (until <= valid_from || until <= now)
     {
@@ -188,6 +203,7 @@ mod tests {
             amount: Some(amount),
             proposer_team: Some("billing"),
             at: now(),
+            used_for_the_case: &[],
         }
     }
 
@@ -242,6 +258,14 @@ mod tests {
             ..s.clone()
         };
         assert!(!retired.covers(&filing(&amount)));
+        let used = [s.id];
+        assert!(
+            !s.covers(&Filing {
+                used_for_the_case: &used,
+                ..filing(&amount)
+            }),
+            "already used for this ticket or customer"
+        );
         assert!(
             standing(None).covers(&Filing {
                 proposer_team: None,

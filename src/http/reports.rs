@@ -527,7 +527,7 @@ pub struct PolicyCandidate {
     pub previous_volume: i64,
     /// (volume − previous_volume) ÷ previous_volume; `null` when it is new.
     pub trend: Option<f64>,
-    /// Standing approvals in force for it now (empty: none yet).
+    /// Standing approvals in force for it, now or from a later date (empty: none yet).
     pub standing_approval_ids: Vec<uuid::Uuid>,
     /// `GET` this for a pre-filled `POST /v1/standing-approvals` body.
     pub create_standing_approval: String,

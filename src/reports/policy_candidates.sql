@@ -33,11 +33,12 @@ cost AS (
     ) per_currency
     GROUP BY category, policy_ref
 ),
--- Standing approvals in force now for the pair: the candidate is policy already.
+-- Standing approvals in force now, or from later, for the pair: the
+-- candidate is policy already.
 standing AS (
     SELECT category, policy_ref, array_agg(id ORDER BY id) AS ids
     FROM standing_approvals
-    WHERE retired_at IS NULL AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3)
+    WHERE retired_at IS NULL AND (valid_until IS NULL OR valid_until > $3)
     GROUP BY category, policy_ref
 ),
 previous AS (

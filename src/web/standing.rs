@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -191,10 +191,11 @@ fn proposed(form: &StandingForm, errors: &mut FieldErrors) -> Proposed {
     let currency = given(&form.currency);
     let valid_until = given(&form.valid_until).and_then(|day| match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
         // The whole last day applies: until the next midnight (UTC).
-        Ok(day) => (day + chrono::Duration::days(1))
-            .and_hms_opt(0, 0, 0)
+        Ok(day) if (1..=9999).contains(&day.year()) => day
+            .checked_add_days(chrono::Days::new(1))
+            .and_then(|next| next.and_hms_opt(0, 0, 0))
             .map(|at| at.and_utc()),
-        Err(_) => {
+        _ => {
             errors.add("valid_until", "must be a date such as 2027-02-28");
             None
         }

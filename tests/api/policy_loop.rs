@@ -81,7 +81,7 @@ async fn a_covered_filing_is_approved_as_filed_naming_its_standing_approval_and_
     let preview = proposer
         .post(
             "/v1/proposals/preview",
-            &crate::helpers::proposal_body(json!({ "amount_minor": 100 })),
+            &crate::helpers::proposal_body(json!({ "amount_minor": 100, "customer_ref": "CUST-2" })),
         )
         .await
         .expect(200);
@@ -234,7 +234,11 @@ async fn its_usage_figures_are_exact() {
     let standing = promote(&manager, small_refunds(json!({}))).await;
     let mut ids = Vec::new();
     for amount in [1000, 2000, 3000] {
-        let filed = proposer.file(json!({ "amount_minor": amount })).await.expect(201);
+        let customer = format!("CUST-{amount}");
+        let filed = proposer
+            .file(json!({ "amount_minor": amount, "customer_ref": customer }))
+            .await
+            .expect(201);
         assert_eq!(filed.proposal().status, Status::Approved);
         ids.push(filed.id());
     }
@@ -486,7 +490,11 @@ async fn signer_groups_are_set_by_an_admin_and_checked() {
 
 #[tokio::test]
 async fn an_amount_decrease_or_a_typo_fix_keeps_endorsements_and_an_increase_voids_them() {
-    let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
+    let app = TestApp::spawn_with(|s| {
+        s.proposals.default_required_cosigners = 2;
+        s.proposals.material_change.keep_endorsements_on_resolution_typo_chars = 2;
+    })
+    .await;
     let proposer = app.create_user("agent").await;
     let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
     let id = proposer.file(json!({ "amount_minor": 4000 })).await.expect(201).id();
@@ -511,12 +519,27 @@ async fn an_amount_decrease_or_a_typo_fix_keeps_endorsements_and_an_increase_voi
     let again = first.cosign(&id).await.expect_problem(409, None);
     assert_eq!(again.body["type"], "urn:countersign:problem:already-signed");
 
-    let higher = proposer
-        .revise(&id, json!({ "amount_minor": 3500 }))
+    // Back up to what was endorsed: still within it.
+    let back = proposer
+        .revise(&id, json!({ "amount_minor": 4000 }))
         .await
         .expect(200)
         .proposal();
-    assert_eq!((higher.revision, higher.endorsements), (4, 0), "an increase voids it");
+    assert_eq!((back.revision, back.endorsements), (4, 1), "no more than was endorsed");
+    // Typo on typo: measured against the endorsed text, the edits add up.
+    let drifted = proposer
+        .revise(&id, json!({ "resolution": "Refund tha ordre in full" }))
+        .await
+        .expect(200)
+        .proposal();
+    assert_eq!(drifted.endorsements, 0, "three characters from what was endorsed");
+    first.cosign(&id).await.expect(200);
+    let higher = proposer
+        .revise(&id, json!({ "amount_minor": 4001 }))
+        .await
+        .expect(200)
+        .proposal();
+    assert_eq!((higher.revision, higher.endorsements), (6, 0), "an increase voids it");
     assert_eq!(first.cosign(&id).await.expect(200).proposal().status, Status::Pending);
     assert_eq!(second.cosign(&id).await.expect(200).proposal().status, Status::Approved);
 
@@ -528,7 +551,7 @@ async fn an_amount_decrease_or_a_typo_fix_keeps_endorsements_and_an_increase_voi
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert_eq!(kept, [true, true, false]);
+    assert_eq!(kept, [true, true, true, false, false]);
 
     // The schema never lets endorsements carry over a higher amount.
     let other = proposer.file(json!({ "amount_minor": 4000 })).await.expect(201).id();
@@ -567,4 +590,106 @@ async fn a_kept_revision_never_lowers_the_bar_its_endorsements_were_given_under(
         (2, 1, vec!["senior".to_owned()])
     );
     assert_eq!(peer.cosign(&id).await.expect(200).proposal().status, Status::Approved);
+}
+
+#[tokio::test]
+async fn a_kept_endorser_may_decline_the_lower_amount_which_withdraws_their_endorsement() {
+    let app = TestApp::spawn_with(|s| s.proposals.default_required_cosigners = 2).await;
+    let proposer = app.create_user("agent").await;
+    let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
+    let id = proposer.file(json!({ "amount_minor": 4000 })).await.expect(201).id();
+    first.cosign(&id).await.expect(200);
+    let lower = proposer
+        .revise(&id, json!({ "amount_minor": 1000 }))
+        .await
+        .expect(200)
+        .proposal();
+    assert_eq!(lower.endorsements, 1);
+    let declined = first
+        .decline(&id, "A quarter will not settle it")
+        .await
+        .expect(200)
+        .proposal();
+    assert_eq!((declined.status, declined.endorsements), (Status::Pending, 0));
+    assert_eq!(
+        second.cosign(&id).await.expect(200).proposal().status,
+        Status::Pending,
+        "one of two: the withdrawn endorsement does not count"
+    );
+    // A typo fix keeps nothing by default.
+    let typo = proposer
+        .revise(&id, json!({ "resolution": "Refund the ordre in full" }))
+        .await
+        .expect(200)
+        .proposal();
+    assert_eq!(typo.endorsements, 0);
+}
+
+#[tokio::test]
+async fn a_standing_approval_approves_one_filing_per_ticket_and_customer_and_caps_the_outcome() {
+    let app = TestApp::spawn().await;
+    let manager = app.create_user("manager").await;
+    let proposer = app.create_user("agent").await;
+    let standing = promote(&manager, small_refunds(json!({}))).await;
+    let first = proposer
+        .file(json!({ "amount_minor": 4000, "customer_ref": "CUST-9" }))
+        .await
+        .expect(201)
+        .proposal();
+    assert_eq!(first.status, Status::Approved);
+    // The same customer again within 7 days: split into two under the
+    // limit, it needs a peer.
+    let again = proposer
+        .file(json!({ "amount_minor": 4000, "customer_ref": "CUST-9" }))
+        .await
+        .expect(201)
+        .proposal();
+    assert_eq!(again.status, Status::Pending);
+    proposer.withdraw(&again.id.to_string()).await.expect(200);
+    let other = proposer
+        .file(json!({ "amount_minor": 4000, "customer_ref": "CUST-10" }))
+        .await
+        .expect(201)
+        .proposal();
+    assert_eq!(other.status, Status::Approved, "another customer");
+    app.state.clock.advance(Duration::days(8));
+    assert_eq!(
+        proposer
+            .file(json!({ "amount_minor": 4000, "customer_ref": "CUST-9" }))
+            .await
+            .expect(201)
+            .proposal()
+            .status,
+        Status::Approved,
+        "a week on, a new case"
+    );
+    // What was paid may not exceed what was approved without a peer.
+    let first_id = first.id.to_string();
+    proposer
+        .record_outcome(
+            &first_id,
+            json!({ "executed": true, "actual_amount_minor": 4001, "currency": "EUR", "customer_outcome": "satisfied" }),
+        )
+        .await
+        .expect_problem(422, Some("actual_amount_minor"));
+    // A draft takes what was approved; never from a pending proposal.
+    let pending = proposer.file(json!({ "amount_minor": 6000 })).await.expect(201).id();
+    manager
+        .get(&format!("/v1/standing-approvals/draft?proposal_id={pending}"))
+        .await
+        .expect_problem(422, Some("proposal_id"));
+    manager
+        .post(
+            "/v1/standing-approvals",
+            &small_refunds(json!({ "source_proposal_id": pending })),
+        )
+        .await
+        .expect_problem(422, Some("source_proposal_id"));
+    let usage = manager
+        .get(&format!("/v1/standing-approvals/{standing}"))
+        .await
+        .expect(200)
+        .body["usage"]["proposals"]
+        .clone();
+    assert_eq!(usage, 3);
 }
