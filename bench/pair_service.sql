@@ -121,7 +121,8 @@ SELECT p.id, p.status, p.proposer_id, p.filed_via_integration_id, p.category, p.
        p.summary, p.resolution, p.justification, p.customer_ref, p.ticket_ref,
        p.amount_minor, p.currency, p.required_cosigners, p.declines_to_reject, p.revision,
        p.created_at, p.updated_at, p.expires_at, p.decided_at, p.approved_alone, p.revision_started_at,
-       p.required_groups, p.endorsements_from, p.standing_approval_id,
+       p.required_groups, p.endorsements_from, p.endorsed_resolution, p.endorsed_amount_minor,
+       p.standing_approval_id,
        (SELECT e.name FROM employees e WHERE e.id = p.proposer_id) AS proposer_name,
        (SELECT e.team FROM employees e WHERE e.id = p.proposer_id) AS proposer_team,
        (SELECT coalesce(jsonb_agg(to_jsonb(s) - 'proposal_id' - 'proposer_id'

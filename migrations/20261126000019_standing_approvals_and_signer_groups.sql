@@ -20,9 +20,10 @@
 -- * Standing approvals: a (category, policy rule) exception a manager
 --   promoted to policy, with an amount limit, an optional team and a
 --   validity window. A filing that matches an active one is approved on
---   filing, by the proposer alone, naming it; at most once per ticket and
---   once per customer in 7 days (a case cannot be split into several
---   filings under the limit). Never deleted: retired.
+--   filing, by the proposer alone, naming it: only a filing that names its
+--   customer, and at most once per ticket and once per customer (compared
+--   ignoring case) in 7 days, so a case cannot be split into several
+--   filings under the limit. Never deleted: retired.
 
 ALTER TABLE employees ADD COLUMN groups text[] NOT NULL DEFAULT '{}';
 ALTER TABLE employees ADD CONSTRAINT employee_groups_named
@@ -83,11 +84,13 @@ ALTER TABLE proposals ADD COLUMN endorsed_amount_minor bigint;
 ALTER TABLE proposals ADD COLUMN standing_approval_id uuid REFERENCES standing_approvals (id);
 ALTER TABLE proposals ADD CONSTRAINT proposals_endorsements_from_a_revision
     CHECK (endorsements_from BETWEEN 1 AND revision);
+ALTER TABLE proposals ADD CONSTRAINT proposals_endorsed_terms_together
+    CHECK ((endorsements_from IS NULL) = (endorsed_resolution IS NULL));
 
 -- At filing, the endorsements to come are given to the terms as filed.
 CREATE FUNCTION proposals_endorsed_terms_at_filing() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.endorsements_from := 1;
+    NEW.endorsements_from := NEW.revision;
     NEW.endorsed_resolution := NEW.resolution;
     NEW.endorsed_amount_minor := NEW.amount_minor;
     RETURN NEW;
@@ -100,18 +103,73 @@ CREATE TRIGGER proposals_endorsed_terms_at_filing BEFORE INSERT ON proposals
 -- order: a kept revision changes none of them.
 CREATE FUNCTION countersign_numbers_in(text text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(array_agg(m[1] ORDER BY n), '{}')
-    FROM regexp_matches(text, '([^ \t\n\r\f\v]*[0-9][^ \t\n\r\f\v]*)', 'g') WITH ORDINALITY AS r (m, n)
+    FROM regexp_matches(text, E'([^ \\t\\n\\r\\f\\v]*[0-9][^ \\t\\n\\r\\f\\v]*)', 'g') WITH ORDINALITY AS r (m, n)
+$$;
+
+-- Whether `b` is at most `k` characters inserted, deleted or replaced
+-- from `a`. The part both share at the start and at the end is set aside
+-- first (it changes nothing); a middle of more than 100,000 cells to
+-- compare is taken as more than a typo, as the service takes it.
+CREATE FUNCTION countersign_within_edits(a text, b text, k integer) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    x text[] := regexp_split_to_array(a, '');
+    y text[] := regexp_split_to_array(b, '');
+    m integer;
+    n integer;
+    start integer := 1;
+    previous integer[];
+    current integer[];
+    i integer;
+    j integer;
+BEGIN
+    IF a = b THEN
+        RETURN true;
+    END IF;
+    m := coalesce(array_length(x, 1), 0);
+    n := coalesce(array_length(y, 1), 0);
+    WHILE start <= m AND start <= n AND x[start] = y[start] LOOP
+        start := start + 1;
+    END LOOP;
+    WHILE m >= start AND n >= start AND x[m] = y[n] LOOP
+        m := m - 1;
+        n := n - 1;
+    END LOOP;
+    x := x[start:m];
+    y := y[start:n];
+    m := m - start + 1;
+    n := n - start + 1;
+    IF abs(m - n) > k THEN
+        RETURN false;
+    END IF;
+    IF m::bigint * n > 100000 THEN
+        RETURN false;
+    END IF;
+    IF m = 0 OR n = 0 THEN
+        RETURN greatest(m, n) <= k;
+    END IF;
+    previous := ARRAY(SELECT generate_series(0, n));
+    FOR i IN 1..m LOOP
+        current := ARRAY[i];
+        FOR j IN 1..n LOOP
+            current := current || least(previous[j + 1] + 1, current[j] + 1,
+                                        previous[j] + CASE WHEN x[i] = y[j] THEN 0 ELSE 1 END);
+        END LOOP;
+        previous := current;
+    END LOOP;
+    RETURN previous[n + 1] <= k;
+END
 $$;
 
 -- One approval under a standing approval per customer at a time: filings
 -- for one customer under one standing approval are taken one after another.
 CREATE FUNCTION countersign_lock_standing_customer(standing_approval_id uuid, customer_ref text) RETURNS void
 LANGUAGE sql VOLATILE AS $$
-    SELECT pg_advisory_xact_lock(hashtextextended('standing:' || standing_approval_id || ':' || customer_ref, 0))
+    SELECT pg_advisory_xact_lock(hashtextextended('standing:' || standing_approval_id || ':' || lower(customer_ref), 0))
 $$;
 ALTER TABLE proposals ADD CONSTRAINT proposals_standing_approval_is_an_approval
     CHECK (standing_approval_id IS NULL OR (status = 'approved' AND NOT approved_alone));
-CREATE INDEX proposals_by_standing_approval ON proposals (standing_approval_id, customer_ref, created_at)
+CREATE INDEX proposals_by_standing_approval ON proposals (standing_approval_id, lower(customer_ref), created_at)
     WHERE standing_approval_id IS NOT NULL;
 CREATE INDEX proposals_by_standing_approval_and_ticket ON proposals (standing_approval_id, ticket_ref)
     WHERE standing_approval_id IS NOT NULL;
@@ -257,7 +315,7 @@ BEGIN
            OR NEW.currency IS DISTINCT FROM OLD.currency
            OR NEW.amount_minor > NEW.endorsed_amount_minor
            OR countersign_numbers_in(NEW.resolution) <> countersign_numbers_in(NEW.endorsed_resolution)
-           OR abs(char_length(NEW.resolution) - char_length(NEW.endorsed_resolution)) > 20
+           OR NOT countersign_within_edits(NEW.endorsed_resolution, NEW.resolution, 20)
            OR NEW.required_cosigners < OLD.required_cosigners
            OR NOT (NEW.required_groups @> OLD.required_groups) THEN
             RAISE EXCEPTION 'endorsements carry over only a revision that lowers the amount endorsed or fixes a typo'
@@ -281,7 +339,8 @@ BEGIN
                OR (standing.currency IS NOT NULL AND (NEW.currency IS DISTINCT FROM standing.currency
                                                       OR NEW.amount_minor > standing.max_amount_minor))
                OR (standing.team IS NOT NULL AND standing.team IS DISTINCT FROM
-                       (SELECT team FROM employees WHERE id = NEW.proposer_id)) THEN
+                       (SELECT team FROM employees WHERE id = NEW.proposer_id))
+               OR NEW.customer_ref IS NULL THEN
                 RAISE EXCEPTION 'the standing approval does not cover this filing'
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_covers_filing';
             END IF;
@@ -290,13 +349,15 @@ BEGIN
                 RAISE EXCEPTION 'a standing approval approves a filing as it is filed'
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_on_filing';
             END IF;
-            IF NEW.customer_ref IS NOT NULL THEN
-                PERFORM countersign_lock_standing_customer(NEW.standing_approval_id, NEW.customer_ref);
+            -- The ticket's lock first, then the customer's, as the service takes them.
+            IF NEW.ticket_ref IS NOT NULL THEN
+                PERFORM countersign_lock_ticket(NEW.category, NEW.ticket_ref);
             END IF;
+            PERFORM countersign_lock_standing_customer(NEW.standing_approval_id, NEW.customer_ref);
             IF EXISTS (SELECT 1 FROM proposals p
                        WHERE p.standing_approval_id = NEW.standing_approval_id AND p.id <> NEW.id
                          AND (p.ticket_ref = NEW.ticket_ref
-                              OR (p.customer_ref = NEW.customer_ref
+                              OR (lower(p.customer_ref) = lower(NEW.customer_ref)
                                   AND p.created_at > NEW.created_at - interval '7 days'))) THEN
                 RAISE EXCEPTION 'a standing approval approves one filing per ticket, and per customer in 7 days'
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'standing_approval_once_per_case';

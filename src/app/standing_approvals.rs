@@ -66,31 +66,38 @@ pub async fn covering(
     if offered.is_empty() {
         return Ok(None);
     }
-    let ids: Vec<Uuid> = offered.iter().map(|row| row.id).collect();
-    if let (true, Some(customer)) = (hold, terms.customer_ref.as_deref()) {
-        // In id order, as every filing takes them.
-        for id in &ids {
-            db::standing_approvals::lock_customer(conn, *id, customer).await?;
-        }
-    }
-    let since = now - Duration::days(standing::ONE_CASE_DAYS);
-    let used = db::standing_approvals::used_for_case(
-        conn,
-        &ids,
-        terms.ticket_ref.as_deref(),
-        terms.customer_ref.as_deref(),
-        since,
-    )
-    .await?;
+    let Some(customer) = terms.customer_ref.as_deref() else {
+        return Ok(None);
+    };
     let rules: Vec<standing::StandingApproval> = offered.iter().map(StandingApprovalRow::rule).collect();
-    let seen = Filing {
+    let mut seen = Filing {
         category: &terms.category,
         policy_ref: &terms.policy_ref,
         amount: terms.amount.as_ref(),
         proposer_team: team,
+        names_customer: true,
         at: now,
-        used_for_the_case: &used,
+        used_for_the_case: &[],
     };
+    // Those that would cover it but for the case's earlier filings.
+    let candidates: Vec<Uuid> = rules
+        .iter()
+        .filter(|rule| rule.covers(&seen))
+        .map(|rule| rule.id)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    if hold {
+        // In id order, as every filing takes them.
+        for id in &candidates {
+            db::standing_approvals::lock_customer(conn, *id, customer).await?;
+        }
+    }
+    let since = now - Duration::days(standing::ONE_CASE_DAYS);
+    let used =
+        db::standing_approvals::used_for_case(conn, &candidates, terms.ticket_ref.as_deref(), customer, since).await?;
+    seen.used_for_the_case = &used;
     Ok(standing::covering(&rules, &seen).map(|found| found.id))
 }
 
@@ -268,7 +275,8 @@ pub async fn draft(state: &AppState, actor: &Actor, from: DraftFrom) -> Result<P
             Ok(Proposed {
                 category: row.category.clone(),
                 policy_ref: row.policy_ref.clone(),
-                // What two people approved (never what was paid beyond it).
+                // Its amount as filed, for the manager to adjust (never
+                // what was paid beyond it).
                 max_amount_minor: row.amount_minor,
                 currency: row.currency.clone(),
                 team: None,

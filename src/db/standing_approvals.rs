@@ -113,19 +113,19 @@ pub async fn lock_customer(
 }
 
 /// Of `ids`, those that already approved a filing for `ticket_ref`, or
-/// for `customer_ref` since `since`.
+/// for `customer_ref` (in any case) since `since`.
 pub async fn used_for_case(
     conn: &mut PgConnection,
     ids: &[Uuid],
     ticket_ref: Option<&str>,
-    customer_ref: Option<&str>,
+    customer_ref: &str,
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
         r#"
         SELECT DISTINCT standing_approval_id AS "id!" FROM proposals
         WHERE standing_approval_id = ANY($1)
-          AND (ticket_ref = $2 OR (customer_ref = $3 AND created_at > $4))
+          AND (ticket_ref = $2 OR (lower(customer_ref) = lower($3) AND created_at > $4))
         "#,
         ids,
         ticket_ref,

@@ -606,7 +606,27 @@ fn is_typo_fix(before: &str, after: &str, chars: u32) -> bool {
     if before == after {
         return true;
     }
-    chars > 0 && numbers_in(before) == numbers_in(after) && strsim::levenshtein(before, after) <= chars as usize
+    chars > 0 && numbers_in(before) == numbers_in(after) && within_edits(before, after, chars as usize)
+}
+
+/// The most characters of two texts' differing middles compared (their
+/// product): more is taken as more than a typo. The schema's
+/// `countersign_within_edits` stops at the same size.
+const MOST_COMPARED: usize = 100_000;
+
+/// Whether `b` is at most `k` characters inserted, deleted or replaced
+/// from `a`: what both share at the start and the end is set aside first
+/// (it changes no distance), then the middles are compared.
+pub fn within_edits(a: &str, b: &str, k: usize) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[start..], &b[start..]);
+    let end = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[..a.len() - end], &b[..b.len() - end]);
+    if a.len().abs_diff(b.len()) > k || a.len().saturating_mul(b.len()) > MOST_COMPARED {
+        return false;
+    }
+    strsim::generic_levenshtein(&a.to_vec(), &b.to_vec()) <= k
 }
 
 #[cfg(test)]
@@ -1345,6 +1365,13 @@ mod tests {
         );
         assert!(!keeps_priced("Refund 1.50 EUR for order 4521 9"), "a number added");
         assert_eq!(numbers_in("Refund 1.50 EUR\tfor #4521"), ["1.50", "#4521"]);
+        assert!(within_edits("kitten", "sitting", 3) && !within_edits("kitten", "sitting", 2));
+        assert!(within_edits("abc", "", 3) && !within_edits("abcd", "", 3));
+        let long = "x".repeat(400);
+        assert!(
+            !within_edits(&format!("a{long}"), &format!("b{long}c"), 20),
+            "a middle of 401 x 402 characters is more than a typo"
+        );
         let usd = MaterialTerms {
             amount: Some(Money {
                 minor: 100,

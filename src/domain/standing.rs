@@ -32,6 +32,9 @@ pub struct Filing<'a> {
     pub policy_ref: &'a str,
     pub amount: Option<&'a Money>,
     pub proposer_team: Option<&'a str>,
+    /// Whether it names the customer: a standing approval covers only
+    /// filings that do, so that one customer's case is not split.
+    pub names_customer: bool,
     pub at: DateTime<Utc>,
     /// The standing approvals that already approved a filing for the same
     /// ticket, or for the same customer within [`ONE_CASE_DAYS`].
@@ -60,6 +63,7 @@ impl StandingApproval {
             .as_deref()
             .is_none_or(|team| filing.proposer_team == Some(team));
         self.is_active(filing.at)
+            && filing.names_customer
             && !filing.used_for_the_case.contains(&self.id)
             && self.category == filing.category
             && self.policy_ref == filing.policy_ref
@@ -202,6 +206,7 @@ mod tests {
             policy_ref: "REFUND-30-DAYS",
             amount: Some(amount),
             proposer_team: Some("billing"),
+            names_customer: true,
             at: now(),
             used_for_the_case: &[],
         }
@@ -258,6 +263,13 @@ mod tests {
             ..s.clone()
         };
         assert!(!retired.covers(&filing(&amount)));
+        assert!(
+            !s.covers(&Filing {
+                names_customer: false,
+                ..filing(&amount)
+            }),
+            "no customer named"
+        );
         let used = [s.id];
         assert!(
             !s.covers(&Filing {

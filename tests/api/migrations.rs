@@ -6,6 +6,91 @@ use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
+/// A proposal filed, signed and revised before migration 19 (which lets
+/// revisions keep endorsements) counts only its current revision's
+/// endorsements after it, as before, and goes on under the new rules.
+#[tokio::test]
+async fn a_proposal_revised_before_endorsements_could_be_kept_counts_only_its_current_revision() {
+    let app = TestApp::spawn().await;
+    let name = format!("cs_test_migrations_{}", Uuid::now_v7().simple());
+    app.pool
+        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+    let options = app.pool.connect_options().as_ref().clone().database(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    let (before, from_19): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|path| path.file_name().unwrap().to_str().unwrap() < "20261126000019");
+    for path in &before {
+        sqlx::raw_sql(AssertSqlSafe(std::fs::read_to_string(path).unwrap()))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (proposer, first, second) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let proposal = Uuid::now_v7();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "INSERT INTO employees (id, name, email, role) VALUES
+             ('{proposer}', 'P', 'p@example.com', 'agent'), ('{first}', 'F', 'f@example.com', 'agent'),
+             ('{second}', 'S', 's@example.com', 'agent');
+         INSERT INTO proposals (id, proposer_id, category, policy_ref, summary, resolution, justification,
+                                amount_minor, currency, required_cosigners, declines_to_reject, created_at,
+                                updated_at, expires_at)
+         VALUES ('{proposal}', '{proposer}', 'refund', 'R', 'S', 'Refund 40 EUR', 'J', 4000, 'EUR', 2, 2, now(),
+                 now(), now() + interval '1 hour');
+         INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, created_at)
+         VALUES ('{}', '{proposal}', '{proposer}', '{first}', 1, 'endorse', now());
+         UPDATE proposals SET revision = 2, amount_minor = 3000, resolution = 'Refund 30 EUR' WHERE id = '{proposal}';",
+        Uuid::now_v7()
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    for path in &from_19 {
+        sqlx::raw_sql(AssertSqlSafe(std::fs::read_to_string(path).unwrap()))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let counted: i64 = sqlx::query_scalar("SELECT countersign_active_endorsements(p) FROM proposals p WHERE id = $1")
+        .bind(proposal)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted, 0,
+        "revision 1's endorsement did not carry over before, and does not now"
+    );
+    // It goes on: the first peer may endorse revision 2, and with the
+    // second it is approved.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, created_at)
+         VALUES ('{}', '{proposal}', '{proposer}', '{first}', 2, 'endorse', now()),
+                ('{}', '{proposal}', '{proposer}', '{second}', 2, 'endorse', now());
+         UPDATE proposals SET status = 'approved', decided_at = now() WHERE id = '{proposal}';",
+        Uuid::now_v7(),
+        Uuid::now_v7()
+    )))
+    .execute(&pool)
+    .await
+    .expect("approved under the new rules");
+    pool.close().await;
+    app.pool
+        .execute(AssertSqlSafe(format!("DROP DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+}
+
 /// One build shipped migration 13 with migration 18's token column written
 /// into it. A database that build migrated migrates on: its record of 13 is
 /// taken as 13's own, and 18 finds its work done.

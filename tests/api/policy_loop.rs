@@ -4,6 +4,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, User};
@@ -553,18 +554,26 @@ async fn an_amount_decrease_or_a_typo_fix_keeps_endorsements_and_an_increase_voi
     .unwrap();
     assert_eq!(kept, [true, true, true, false, false]);
 
-    // The schema never lets endorsements carry over a higher amount.
+    // The schema never lets endorsements carry over a higher amount, a
+    // changed number or a rewritten resolution.
     let other = proposer.file(json!({ "amount_minor": 4000 })).await.expect(201).id();
-    let error =
-        sqlx::query("UPDATE proposals SET revision = revision + 1, amount_minor = amount_minor + 1 WHERE id = $1")
+    for change in [
+        "amount_minor = amount_minor + 1",
+        "resolution = 'Refund the order in full, 2 times'",
+        "resolution = 'Ship a replacement and refund the order in full'",
+    ] {
+        let sql = format!("UPDATE proposals SET revision = revision + 1, {change} WHERE id = $1");
+        let error = sqlx::query(AssertSqlSafe(sql))
             .bind(Uuid::parse_str(&other).unwrap())
             .execute(&app.pool)
             .await
-            .expect_err("kept endorsements over a rise");
-    assert_eq!(
-        error.as_database_error().and_then(|e| e.constraint()),
-        Some("kept_endorsements_within_tolerance")
-    );
+            .expect_err(change);
+        assert_eq!(
+            error.as_database_error().and_then(|e| e.constraint()),
+            Some("kept_endorsements_within_tolerance"),
+            "{change}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -646,6 +655,18 @@ async fn a_standing_approval_approves_one_filing_per_ticket_and_customer_and_cap
         .proposal();
     assert_eq!(again.status, Status::Pending);
     proposer.withdraw(&again.id.to_string()).await.expect(200);
+    for (customer, why) in [
+        (json!("cust-9"), "the same customer, however written"),
+        (json!(null), "no customer named: the case cannot be told"),
+    ] {
+        let filed = proposer
+            .file(json!({ "amount_minor": 4000, "customer_ref": customer }))
+            .await
+            .expect(201)
+            .proposal();
+        assert_eq!(filed.status, Status::Pending, "{why}");
+        proposer.withdraw(&filed.id.to_string()).await.expect(200);
+    }
     let other = proposer
         .file(json!({ "amount_minor": 4000, "customer_ref": "CUST-10" }))
         .await
