@@ -101,22 +101,14 @@ pub async fn covering(
     Ok(standing::covering(&rules, &seen).map(|found| found.id))
 }
 
-/// A source proposal must exist and be decided: a standing approval is
-/// promoted from what happened, not from what is still asked.
-async fn check_source(
-    conn: &mut PgConnection,
-    field: &str,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<ProposalRow, AppError> {
+/// A source proposal must exist (404) and be decided (409): a standing
+/// approval is promoted from what happened, not from what is still asked.
+async fn check_source(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<ProposalRow, AppError> {
     let row = db::proposals::find(conn, id)
         .await?
-        .ok_or_else(|| AppError::Invalid(crate::domain::fields::FieldErrors::single(field, "names no proposal")))?;
+        .ok_or(AppError::NotFound("proposal"))?;
     if row.facts().effective_status(now) == crate::domain::proposal::Status::Pending {
-        return Err(AppError::Invalid(crate::domain::fields::FieldErrors::single(
-            field,
-            "is still pending; promote a decided proposal",
-        )));
+        return Err(RuleViolation::SourceNotDecided(id).into());
     }
     Ok(row)
 }
@@ -125,8 +117,10 @@ async fn check_source(
 const NOTE_CHARS: usize = 2000;
 
 fn refused(refusal: StandingRefusal) -> AppError {
-    let StandingRefusal::Fields(errors) = refusal;
-    AppError::Invalid(errors)
+    match refusal {
+        StandingRefusal::Fields(errors) => AppError::Invalid(errors),
+        StandingRefusal::WindowOver => RuleViolation::StandingApprovalWindow.into(),
+    }
 }
 
 fn event(event_type: EventType, row: &StandingApprovalRow, actor: &Actor, now: DateTime<Utc>) -> EventContent {
@@ -151,7 +145,7 @@ pub async fn create(
     commit_once(state, key, async |conn, now| {
         let checked = standing::check(&state.policy, proposed, now).map_err(refused)?;
         if let Some(source) = checked.source_proposal_id {
-            check_source(conn, "source_proposal_id", source, now).await?;
+            check_source(conn, source, now).await?;
         }
         let id = Uuid::now_v7();
         let row = db::standing_approvals::insert(conn, id, &checked, person.id, now).await?;
@@ -244,7 +238,8 @@ pub async fn list(state: &AppState, actor: &Actor, filter: ListFilter) -> Result
 #[derive(Debug, Clone)]
 pub enum DraftFrom {
     /// A decided proposal (typically one reviewed `promote_to_policy`):
-    /// its rule, its amount as the limit, its review note.
+    /// its rule, its amount as the limit, its review note (404 for none,
+    /// 409 while it is pending).
     Proposal(Uuid),
     /// A policy-candidates row: the largest amount approved under the rule
     /// in the last 30 days, in the currency most used, as the limit.
@@ -260,10 +255,7 @@ pub async fn draft(state: &AppState, actor: &Actor, from: DraftFrom) -> Result<P
     let valid_until = Some(now + Duration::days(DRAFT_VALIDITY_DAYS));
     match from {
         DraftFrom::Proposal(id) => {
-            if db::proposals::find(&mut conn, id).await?.is_none() {
-                return Err(AppError::NotFound("proposal"));
-            }
-            let row = check_source(&mut conn, "proposal_id", id, now).await?;
+            let row = check_source(&mut conn, id, now).await?;
             let review = row.review.as_ref();
             let note = match review {
                 Some(review) if review.verdict == Verdict::PromoteToPolicy => {

@@ -63,25 +63,22 @@ pub fn is_group_name(name: &str) -> bool {
 /// The most signer groups one person is in.
 pub const MAX_GROUPS: usize = 20;
 
-/// Checks a person's signer groups as sent (blank entries ignored) and
-/// answers them sorted, each once; problems go into `errors` as `groups`.
+/// Checks a person's signer groups as sent (at most [`MAX_GROUPS`], each a
+/// group name) and answers them sorted, each once; problems go into
+/// `errors` as `groups`.
 pub fn check_groups(errors: &mut super::fields::FieldErrors, groups: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = groups
-        .iter()
-        .map(|g| g.trim().to_owned())
-        .filter(|g| !g.is_empty())
-        .collect();
-    if let Some(bad) = names.iter().find(|g| !is_group_name(g)) {
+    if groups.len() > MAX_GROUPS {
+        errors.add("groups", format!("must name at most {MAX_GROUPS} groups"));
+    }
+    if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
         errors.add(
             "groups",
             format!("`{bad}` is not a group name: 1-64 lowercase letters, digits or underscores"),
         );
     }
+    let mut names = groups.to_vec();
     names.sort();
     names.dedup();
-    if names.len() > MAX_GROUPS {
-        errors.add("groups", format!("must name at most {MAX_GROUPS} groups"));
-    }
     names
 }
 

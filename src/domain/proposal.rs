@@ -195,6 +195,10 @@ pub enum RuleViolation {
     SignerGroupNeeded { groups: Vec<String>, remaining: i32 },
     #[error("the standing approval is already retired")]
     StandingApprovalRetired,
+    #[error("the validity window is empty or already over: valid_until must come after valid_from and now")]
+    StandingApprovalWindow,
+    #[error("proposal {0} is still pending: a standing approval is promoted from a decided one")]
+    SourceNotDecided(Uuid),
 }
 
 /// What a signature does to the proposal.

@@ -133,12 +133,14 @@ pub fn check(policy: &ApprovalPolicy, proposed: Proposed, now: DateTime<Utc>) ->
             errors.add(field, "must be a time with a four-digit year");
         }
     }
+    errors.finish().map_err(StandingRefusal::Fields)?;
+    // Each time well formed, the two together may still make no window;
+    // that depends on now, so it is a refusal of its own, not a field's.
     if let Some(until) = proposed.valid_until
         && (until <= valid_from || until <= now)
     {
-        errors.add("valid_until", "must be after valid_from and in the future");
+        return Err(StandingRefusal::WindowOver);
     }
-    errors.finish().map_err(StandingRefusal::Fields)?;
     policy.rule_for(&category, max_amount.as_ref()).map_err(|violation| {
         // Named by this body's fields: the limit is `max_amount_minor`.
         let field = match violation {
@@ -166,6 +168,8 @@ pub fn check(policy: &ApprovalPolicy, proposed: Proposed, now: DateTime<Utc>) ->
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StandingRefusal {
     Fields(FieldErrors),
+    /// `valid_until` is not after `valid_from`, or already past.
+    WindowOver,
 }
 
 #[cfg(test)]
@@ -316,7 +320,7 @@ mod tests {
         };
         let named = |refusal: Result<Checked, StandingRefusal>| match refusal {
             Err(StandingRefusal::Fields(errors)) => errors.as_map().keys().cloned().collect::<Vec<_>>(),
-            Ok(_) => vec![],
+            _ => vec![],
         };
         assert_eq!(named(check(&policy(), no_limit, now())), ["max_amount_minor"]);
         let too_much = Proposed {
@@ -324,14 +328,15 @@ mod tests {
             ..proposed.clone()
         };
         assert_eq!(named(check(&policy(), too_much, now())), ["max_amount_minor"]);
-        let backwards = Proposed {
-            valid_until: Some(now() - Duration::days(1)),
+        let blank = Proposed {
             note: " ".into(),
+            ..proposed.clone()
+        };
+        assert_eq!(named(check(&policy(), blank, now())), ["note"]);
+        let over = Proposed {
+            valid_until: Some(now() - Duration::days(1)),
             ..proposed
         };
-        let Err(StandingRefusal::Fields(errors)) = check(&policy(), backwards, now()) else {
-            panic!("refused by field");
-        };
-        assert_eq!(errors.as_map().keys().collect::<Vec<_>>(), vec!["note", "valid_until"]);
+        assert_eq!(check(&policy(), over, now()), Err(StandingRefusal::WindowOver));
     }
 }

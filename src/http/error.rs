@@ -111,6 +111,8 @@ problem_types! {
     CannotBeAsked = "cannot-be-asked", CONFLICT, "a manager named someone who cannot co-sign the proposal (not an active agent, the proposer, or already signed)";
     SignerGroupNeeded = "signer-group-needed", CONFLICT, "the proposal's remaining co-signatures must come from a signer group the signer is not in (the detail names the groups)";
     StandingApprovalRetired = "standing-approval-retired", CONFLICT, "the standing approval is already retired";
+    StandingApprovalWindow = "standing-approval-window", CONFLICT, "the validity window is empty or already over (`valid_until` must come after `valid_from` and now)";
+    SourceNotDecided = "source-not-decided", CONFLICT, "a standing approval is promoted from a decided proposal; the one named is still pending";
     TicketHasOpenProposal = "ticket-has-open-proposal", CONFLICT, "the ticket already has a pending proposal in this category (`open_proposal_id` names it): revise or withdraw that one";
     LastActiveAdmin = "last-active-admin", CONFLICT, "the change would leave no active admin";
     EmployeeInactive = "employee-inactive", CONFLICT, "tokens go to active people only";
@@ -502,6 +504,8 @@ impl From<RuleViolation> for ApiError {
             RuleViolation::CannotBeAsked { .. } => (CannotBeAsked, None, None),
             RuleViolation::SignerGroupNeeded { .. } => (SignerGroupNeeded, None, None),
             RuleViolation::StandingApprovalRetired => (StandingApprovalRetired, None, None),
+            RuleViolation::StandingApprovalWindow => (StandingApprovalWindow, None, None),
+            RuleViolation::SourceNotDecided(_) => (SourceNotDecided, None, None),
         };
         ApiError::Refused {
             kind,
@@ -509,6 +513,7 @@ impl From<RuleViolation> for ApiError {
             field: match kind {
                 TicketHasOpenProposal => Some("ticket_ref".to_owned()),
                 CannotBeAsked => Some("employee_ids".to_owned()),
+                StandingApprovalWindow => Some("valid_until".to_owned()),
                 _ => None,
             },
             required_role,

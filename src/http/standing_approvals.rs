@@ -53,9 +53,24 @@ pub struct CreateStandingApproval {
     pub note: String,
 }
 
-impl From<Proposed> for CreateStandingApproval {
+/// A pre-filled `POST /v1/standing-approvals` body: the same fields, as
+/// drafted (they are checked when sent).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandingApprovalDraft {
+    pub category: String,
+    pub policy_ref: String,
+    pub max_amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub team: Option<String>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub source_proposal_id: Option<Uuid>,
+    pub note: String,
+}
+
+impl From<Proposed> for StandingApprovalDraft {
     fn from(draft: Proposed) -> Self {
-        CreateStandingApproval {
+        StandingApprovalDraft {
             category: draft.category,
             policy_ref: draft.policy_ref,
             max_amount_minor: draft.max_amount_minor,
@@ -97,11 +112,10 @@ pub struct StandingApprovalQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DraftQuery {
-    /// Draft from this decided proposal (e.g. one reviewed `promote_to_policy`).
-    pub proposal_id: Option<Uuid>,
-    /// Or from a policy candidate: its category, with `policy_ref`.
-    pub category: Option<String>,
-    pub policy_ref: Option<String>,
+    /// The policy candidate's category.
+    pub category: String,
+    /// The policy candidate's policy rule.
+    pub policy_ref: String,
 }
 
 fn created(written: Written<StandingApproval>) -> Response {
@@ -127,6 +141,8 @@ fn created(written: Written<StandingApproval>) -> Response {
     responses(
         (status = 201, body = StandingApproval, headers(("Location" = String))),
         (status = 401, body = Problem), (status = 403, body = Problem, description = "not a manager or admin"),
+        (status = 404, body = Problem, description = "the source proposal does not exist"),
+        (status = 409, body = Problem, description = "the window is empty or over, or the source proposal is still pending"),
         (status = 422, body = Problem, description = "fields, an unknown category, or a limit above what peers may approve"),
     )
 )]
@@ -178,35 +194,54 @@ pub async fn list_standing_approvals(
     Ok(axum::Json(StandingApprovalList { items, next_cursor }))
 }
 
-/// The body of `POST /v1/standing-approvals`, pre-filled from a decided
-/// proposal (`proposal_id`: its rule, its amount as the limit, its review
-/// note) or from a policy candidate (`category` + `policy_ref`: the largest
-/// amount approved under it in the last 30 days). Valid for 90 days from
-/// now; nothing is written.
+/// The body of `POST /v1/standing-approvals`, pre-filled from a policy
+/// candidate: the largest amount approved under its rule in the last 30
+/// days (in the currency most used) as the limit, the latest proposal
+/// reviewed `promote_to_policy` under it as the source, valid for 90 days
+/// from now. Nothing is written; the manager adjusts it and sends it.
 #[utoipa::path(
     get, path = "/v1/standing-approvals/draft", tag = "standing approvals", security(("bearer" = [])),
     params(DraftQuery),
     responses(
-        (status = 200, body = CreateStandingApproval), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 200, body = StandingApprovalDraft), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem),
     )
 )]
-pub async fn draft_standing_approval(
+pub async fn draft_from_candidate(
     State(state): State<AppState>,
     actor: Actor,
     Query(query): Query<DraftQuery>,
-) -> Result<axum::Json<CreateStandingApproval>, ApiError> {
-    let from = match (query.proposal_id, query.category, query.policy_ref) {
-        (Some(id), None, None) => DraftFrom::Proposal(id),
-        (None, Some(category), Some(policy_ref)) => DraftFrom::Candidate { category, policy_ref },
-        _ => {
-            return Err(
-                FieldErrors::single("proposal_id", "name either proposal_id, or category and policy_ref").into(),
-            );
-        }
+) -> Result<axum::Json<StandingApprovalDraft>, ApiError> {
+    let from = DraftFrom::Candidate {
+        category: query.category,
+        policy_ref: query.policy_ref,
     };
-    let draft = app::standing_approvals::draft(&state, &actor, from).await?;
-    Ok(axum::Json(draft.into()))
+    Ok(axum::Json(
+        app::standing_approvals::draft(&state, &actor, from).await?.into(),
+    ))
+}
+
+/// The body of `POST /v1/standing-approvals`, pre-filled from a decided
+/// proposal (typically one reviewed `promote_to_policy`): its rule, its
+/// amount as the limit, its review's note, itself as the source, valid for
+/// 90 days from now. Nothing is written.
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}/standing-approval-draft", tag = "standing approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = StandingApprovalDraft), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the proposal is still pending"),
+    )
+)]
+pub async fn draft_from_proposal(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> Result<axum::Json<StandingApprovalDraft>, ApiError> {
+    let from = DraftFrom::Proposal(id);
+    Ok(axum::Json(
+        app::standing_approvals::draft(&state, &actor, from).await?.into(),
+    ))
 }
 
 /// One standing approval, with the figures of its use: filings approved,
@@ -256,7 +291,8 @@ pub async fn retire_standing_approval(
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_standing_approval, list_standing_approvals))
-        .routes(routes!(draft_standing_approval))
+        .routes(routes!(draft_from_candidate))
+        .routes(routes!(draft_from_proposal))
         .routes(routes!(get_standing_approval))
         .routes(routes!(retire_standing_approval))
 }

@@ -146,9 +146,16 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
         email: email_address(&mut errors, &form.email),
         role: role.unwrap_or(Role::Agent),
         team: optional_line(&mut errors, "team", given(&form.team), 100),
+        // Typed as "senior, billing": blanks around and between are no group.
         groups: check_groups(
             &mut errors,
-            &form.groups.split(',').map(str::to_owned).collect::<Vec<_>>(),
+            &form
+                .groups
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
         ),
         external_id: optional_line(&mut errors, "external_id", given(&form.external_id), 200),
     };

@@ -303,7 +303,7 @@ async fn a_promote_to_policy_review_drafts_a_standing_approval_and_the_candidate
         .await
         .expect(200);
     let draft = manager
-        .get(&format!("/v1/standing-approvals/draft?proposal_id={last}"))
+        .get(&format!("/v1/proposals/{last}/standing-approval-draft"))
         .await
         .expect(200);
     assert_eq!(draft.body["category"], "refund");
@@ -361,8 +361,6 @@ async fn only_managers_and_admins_promote_and_only_what_peers_could_approve() {
         (json!({ "category": "bribe" }), "category"),
         (json!({ "currency": "JPY" }), "currency"),
         (json!({ "note": "  " }), "note"),
-        (json!({ "valid_until": Utc::now() - Duration::days(1) }), "valid_until"),
-        (json!({ "source_proposal_id": Uuid::now_v7() }), "source_proposal_id"),
     ];
     for (change, field) in refused {
         manager
@@ -370,6 +368,23 @@ async fn only_managers_and_admins_promote_and_only_what_peers_could_approve() {
             .await
             .expect_problem(422, Some(field));
     }
+    // A window already over, and a source that does not exist, are not
+    // the fields' form but what they meet.
+    let over = manager
+        .post(
+            "/v1/standing-approvals",
+            &small_refunds(json!({ "valid_until": Utc::now() - Duration::days(1) })),
+        )
+        .await
+        .expect_problem(409, Some("valid_until"));
+    assert_eq!(over.body["type"], "urn:countersign:problem:standing-approval-window");
+    manager
+        .post(
+            "/v1/standing-approvals",
+            &small_refunds(json!({ "source_proposal_id": Uuid::now_v7() })),
+        )
+        .await
+        .expect_problem(404, None);
     assert_eq!(app.count("SELECT count(*) FROM standing_approvals").await, 1);
 }
 
@@ -696,16 +711,17 @@ async fn a_standing_approval_approves_one_filing_per_ticket_and_customer_and_cap
     // A draft takes what was approved; never from a pending proposal.
     let pending = proposer.file(json!({ "amount_minor": 6000 })).await.expect(201).id();
     manager
-        .get(&format!("/v1/standing-approvals/draft?proposal_id={pending}"))
+        .get(&format!("/v1/proposals/{pending}/standing-approval-draft"))
         .await
-        .expect_problem(422, Some("proposal_id"));
-    manager
+        .expect_problem(409, None);
+    let refused = manager
         .post(
             "/v1/standing-approvals",
             &small_refunds(json!({ "source_proposal_id": pending })),
         )
         .await
-        .expect_problem(422, Some("source_proposal_id"));
+        .expect_problem(409, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:source-not-decided");
     let usage = manager
         .get(&format!("/v1/standing-approvals/{standing}"))
         .await
