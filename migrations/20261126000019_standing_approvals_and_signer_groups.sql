@@ -200,6 +200,21 @@ LANGUAGE sql STABLE AS $$
     WHERE NOT EXISTS (SELECT 1 FROM countersign_counted_endorsers(proposal) c WHERE g.name = ANY (c.groups))
 $$;
 
+-- Whether `employee` could take a place among a proposal's endorsers: a
+-- place is free for anyone while more remain than required groups are
+-- missing; after that only for a member of a missing group (the inbox
+-- leaves the others out, and a co-sign of theirs is refused).
+CREATE FUNCTION countersign_may_take_a_place(proposal proposals, employee uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT countersign_missing_groups(proposal) = 0
+        OR greatest(proposal.required_cosigners - countersign_active_endorsements(proposal), 0)
+           > countersign_missing_groups(proposal)
+        OR EXISTS (SELECT 1 FROM unnest(proposal.required_groups) AS g (name)
+                   WHERE g.name = ANY ((SELECT e.groups FROM employees e WHERE e.id = employee)::text[])
+                     AND NOT EXISTS (SELECT 1 FROM countersign_counted_endorsers(proposal) c
+                                     WHERE g.name = ANY (c.groups)))
+$$;
+
 -- A pending proposal is decided with the signature that makes it so:
 -- enough endorsements, with every required group among them, approve.
 CREATE OR REPLACE FUNCTION signatures_check_decided() RETURNS trigger LANGUAGE plpgsql AS $$

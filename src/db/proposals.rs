@@ -635,7 +635,9 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                   AND ($9::uuid IS NULL OR (p.status = 'pending' AND p.expires_at > $10 AND p.proposer_id <> $9
                                             AND NOT EXISTS (SELECT 1 FROM signatures s
                                                             WHERE s.proposal_id = p.id AND s.employee_id = $9
-                                                              AND s.revision = p.revision)))
+                                                              AND s.revision >= coalesce(p.endorsements_from, p.revision))
+                                            AND CASE WHEN cardinality(p.required_groups) = 0 THEN true
+                                                     ELSE countersign_may_take_a_place(p, $9) END))
                   AND ($11::uuid IS NULL OR (p.proposer_id <> $11
                                              AND NOT EXISTS (SELECT 1 FROM signatures s
                                                              WHERE s.proposal_id = p.id AND s.employee_id = $11)))

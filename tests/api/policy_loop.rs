@@ -435,6 +435,10 @@ async fn a_group_rule_refuses_two_peers_where_a_senior_is_needed_and_approves_a_
     assert_eq!(filed.missing_groups, vec!["senior".to_owned()]);
     let id = filed.id.to_string();
     assert_eq!(first.cosign(&id).await.expect(200).proposal().status, Status::Pending);
+    // The last place is the senior's: only the senior's inbox still shows it.
+    let listed = async |who: &User| who.inbox().await.expect(200).proposals().ids().contains(&id);
+    assert!(!listed(&second).await, "a second peer cannot take the senior's place");
+    assert!(listed(&senior).await);
     let refused = second.cosign(&id).await.expect_problem(409, None);
     assert_eq!(refused.body["type"], "urn:countersign:problem:signer-group-needed");
     assert!(refused.body["detail"].as_str().unwrap().contains("senior"));
@@ -526,6 +530,11 @@ async fn an_amount_decrease_or_a_typo_fix_keeps_endorsements_and_an_increase_voi
         (2, 1),
         "a decrease keeps the endorsement"
     );
+    assert!(
+        !first.inbox().await.expect(200).proposals().ids().contains(&id),
+        "a kept endorser has nothing more to co-sign"
+    );
+    assert!(second.inbox().await.expect(200).proposals().ids().contains(&id));
     let typo = proposer
         .revise(&id, json!({ "resolution": "Refund the ordre in full" }))
         .await
