@@ -82,8 +82,10 @@ pub fn covering<'a>(offered: &'a [StandingApproval], filing: &Filing<'_>) -> Opt
         .min_by_key(|standing| (standing.team.is_none(), standing.id))
 }
 
-/// A standing approval as asked for, already parsed.
-#[derive(Debug, Clone, Default)]
+/// A standing approval as asked for, already parsed; drafts answer it as
+/// the `POST /v1/standing-approvals` body they pre-fill (checked when sent).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = StandingApprovalDraft)]
 pub struct Proposed {
     pub category: String,
     pub policy_ref: String,

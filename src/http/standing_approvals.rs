@@ -53,37 +53,6 @@ pub struct CreateStandingApproval {
     pub note: String,
 }
 
-/// A pre-filled `POST /v1/standing-approvals` body: the same fields, as
-/// drafted (they are checked when sent).
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct StandingApprovalDraft {
-    pub category: String,
-    pub policy_ref: String,
-    pub max_amount_minor: Option<i64>,
-    pub currency: Option<String>,
-    pub team: Option<String>,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-    pub source_proposal_id: Option<Uuid>,
-    pub note: String,
-}
-
-impl From<Proposed> for StandingApprovalDraft {
-    fn from(draft: Proposed) -> Self {
-        StandingApprovalDraft {
-            category: draft.category,
-            policy_ref: draft.policy_ref,
-            max_amount_minor: draft.max_amount_minor,
-            currency: draft.currency,
-            team: draft.team,
-            valid_from: draft.valid_from,
-            valid_until: draft.valid_until,
-            source_proposal_id: draft.source_proposal_id,
-            note: draft.note,
-        }
-    }
-}
-
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetireStandingApproval {
@@ -203,7 +172,7 @@ pub async fn list_standing_approvals(
     get, path = "/v1/standing-approvals/draft", tag = "standing approvals", security(("bearer" = [])),
     params(DraftQuery),
     responses(
-        (status = 200, body = StandingApprovalDraft), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 200, body = Proposed), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 422, body = Problem),
     )
 )]
@@ -211,14 +180,12 @@ pub async fn draft_from_candidate(
     State(state): State<AppState>,
     actor: Actor,
     Query(query): Query<DraftQuery>,
-) -> Result<axum::Json<StandingApprovalDraft>, ApiError> {
+) -> Result<axum::Json<Proposed>, ApiError> {
     let from = DraftFrom::Candidate {
         category: query.category,
         policy_ref: query.policy_ref,
     };
-    Ok(axum::Json(
-        app::standing_approvals::draft(&state, &actor, from).await?.into(),
-    ))
+    Ok(axum::Json(app::standing_approvals::draft(&state, &actor, from).await?))
 }
 
 /// The body of `POST /v1/standing-approvals`, pre-filled from a decided
@@ -229,7 +196,7 @@ pub async fn draft_from_candidate(
     get, path = "/v1/proposals/{id}/standing-approval-draft", tag = "standing approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = StandingApprovalDraft), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 200, body = Proposed), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the proposal is still pending"),
     )
 )]
@@ -237,11 +204,9 @@ pub async fn draft_from_proposal(
     State(state): State<AppState>,
     actor: Actor,
     PathId(id): PathId,
-) -> Result<axum::Json<StandingApprovalDraft>, ApiError> {
+) -> Result<axum::Json<Proposed>, ApiError> {
     let from = DraftFrom::Proposal(id);
-    Ok(axum::Json(
-        app::standing_approvals::draft(&state, &actor, from).await?.into(),
-    ))
+    Ok(axum::Json(app::standing_approvals::draft(&state, &actor, from).await?))
 }
 
 /// One standing approval, with the figures of its use: filings approved,

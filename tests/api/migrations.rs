@@ -1,10 +1,22 @@
 //! Migrations as deployed databases meet them.
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
+
+/// An empty database of the test's own, beside its app's: its name and
+/// how to connect to it.
+async fn scratch_database(app: &TestApp) -> (String, PgConnectOptions) {
+    let name = format!("cs_test_migrations_{}", Uuid::now_v7().simple());
+    app.pool
+        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+    let options = app.pool.connect_options().as_ref().clone().database(&name);
+    (name, options)
+}
 
 /// A proposal filed, signed and revised before migration 19 (which lets
 /// revisions keep endorsements) counts only its current revision's
@@ -12,12 +24,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn a_proposal_revised_before_endorsements_could_be_kept_counts_only_its_current_revision() {
     let app = TestApp::spawn().await;
-    let name = format!("cs_test_migrations_{}", Uuid::now_v7().simple());
-    app.pool
-        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .unwrap();
-    let options = app.pool.connect_options().as_ref().clone().database(&name);
+    let (name, options) = scratch_database(&app).await;
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(options)
@@ -97,12 +104,7 @@ async fn a_proposal_revised_before_endorsements_could_be_kept_counts_only_its_cu
 #[tokio::test]
 async fn a_database_migrated_with_the_edited_web_sessions_migration_migrates_on() {
     let app = TestApp::spawn().await;
-    let name = format!("cs_test_migrations_{}", Uuid::now_v7().simple());
-    app.pool
-        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .unwrap();
-    let options = app.pool.connect_options().as_ref().clone().database(&name);
+    let (name, options) = scratch_database(&app).await;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(options.clone())
