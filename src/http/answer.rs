@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -107,22 +108,47 @@ pub fn written(written: Written<Proposal>) -> Response {
     match written {
         Written::Done { value, created } => {
             let (id, revision) = (value.id, value.revision);
-            answer(created, Some(id), Some(revision), axum::Json(value), false)
+            answer(
+                created,
+                Some(id),
+                "/v1/proposals",
+                Some(revision),
+                axum::Json(value),
+                false,
+            )
         }
         Written::Replayed { body, created } => {
             let id = body["id"].as_str().and_then(|id| Uuid::parse_str(id).ok());
             let revision = body["revision"].as_i64().and_then(|r| i32::try_from(r).ok());
-            answer(created, id, revision, axum::Json(body), true)
+            answer(created, id, "/v1/proposals", revision, axum::Json(body), true)
         }
     }
 }
 
-fn answer(created: bool, id: Option<Uuid>, revision: Option<i32>, body: impl IntoResponse, replayed: bool) -> Response {
+/// Another written resource (one with an `id` and no revision), done now
+/// or replayed under its key; created, its `Location` is under `collection`.
+pub fn written_resource<T: Serialize>(written: Written<T>, collection: &str) -> Response {
+    let (body, created, replayed) = match written {
+        Written::Done { value, created } => (serde_json::to_value(value).unwrap_or_default(), created, false),
+        Written::Replayed { body, created } => (body, created, true),
+    };
+    let id = body["id"].as_str().and_then(|id| Uuid::parse_str(id).ok());
+    answer(created, id, collection, None, axum::Json(body), replayed)
+}
+
+fn answer(
+    created: bool,
+    id: Option<Uuid>,
+    collection: &str,
+    revision: Option<i32>,
+    body: impl IntoResponse,
+    replayed: bool,
+) -> Response {
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     if let Some(id) = id.filter(|_| created) {
-        let location = HeaderValue::from_str(&format!("/v1/proposals/{id}")).expect("a UUID path is a valid header");
+        let location = HeaderValue::from_str(&format!("{collection}/{id}")).expect("a UUID path is a valid header");
         headers.insert(header::LOCATION, location);
     }
     if let Some(revision) = revision {

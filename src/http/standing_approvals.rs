@@ -5,18 +5,17 @@
 //! deleted. Each answer carries the figures of its use.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::answer::idempotency_key;
+use super::answer::{self, idempotency_key};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, PathId, Query};
 use super::pagination::Keyset;
-use crate::app::commit::Written;
 use crate::app::standing_approvals::{DraftFrom, ListFilter};
 use crate::app::{self, Actor};
 use crate::domain::fields::{FieldErrors, optional_text};
@@ -87,18 +86,6 @@ pub struct DraftQuery {
     pub policy_ref: String,
 }
 
-fn created(written: Written<StandingApproval>) -> Response {
-    let (id, body) = match written {
-        Written::Done { value, .. } => (value.id.to_string(), serde_json::to_value(value).unwrap_or_default()),
-        Written::Replayed { body, .. } => (body["id"].as_str().unwrap_or_default().to_owned(), body),
-    };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/standing-approvals/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
 /// Promote an exception to policy: filings of this category and policy
 /// rule, up to the limit, by proposers of the team (if one is named),
 /// inside the window, are approved as they are filed, by the proposer
@@ -134,7 +121,7 @@ pub async fn create_standing_approval(
         note: body.note,
     };
     let written = app::standing_approvals::create(&state, &actor, proposed, key.as_ref()).await?;
-    Ok(created(written))
+    Ok(answer::written_resource(written, "/v1/standing-approvals"))
 }
 
 /// Standing approvals, newest first, each with the figures of its use.

@@ -739,3 +739,24 @@ async fn a_standing_approval_approves_one_filing_per_ticket_and_customer_and_cap
         .clone();
     assert_eq!(usage, 3);
 }
+
+#[tokio::test]
+async fn a_standing_approval_created_again_under_its_key_is_the_first_answer_replayed() {
+    let app = TestApp::spawn().await;
+    let manager = app.create_user("manager").await;
+    let send = || {
+        crate::helpers::Answer::of(
+            manager
+                .request(reqwest::Method::POST, "/v1/standing-approvals")
+                .header("Idempotency-Key", "promote-lost-parcels")
+                .json(&small_refunds(json!({}))),
+        )
+    };
+    let first = send().await.expect(201);
+    let again = send().await.expect(201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.header("idempotent-replayed"), None);
+    assert_eq!(app.count("SELECT count(*) FROM standing_approvals").await, 1);
+}
