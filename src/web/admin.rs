@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::format::{Stamp, given, stamp};
 use super::page::{Frame, WebError, render, require_role, when_valid};
-use super::session::{Posted, Signed};
+use super::session::{Nothing, Posted, Signed};
 use crate::app::people::{NewPerson, PersonChange};
 use crate::app::sessions::WebSession;
 use crate::app::{self, AppError};
@@ -169,9 +169,6 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
         }
     }
 }
-
-#[derive(Debug, Deserialize)]
-struct Nothing {}
 
 async fn set_active(state: &AppState, session: &WebSession, id: Uuid, active: bool) -> Result<Response, WebError> {
     admin(session)?;

@@ -205,9 +205,7 @@ impl TermsForm {
             justification: proposal.justification.clone(),
             customer_ref: proposal.customer_ref.clone().unwrap_or_default(),
             ticket_ref: proposal.ticket_ref.clone().unwrap_or_default(),
-            amount: amount_of(proposal.amount_minor, proposal.currency.as_deref())
-                .and_then(|text| text.split_once(' ').map(|(number, _)| number.to_owned()))
-                .unwrap_or_default(),
+            amount: format::amount_field(proposal.amount_minor, proposal.currency.as_deref()),
             currency: proposal.currency.clone().unwrap_or_default(),
             form_key: String::new(),
         }

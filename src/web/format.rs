@@ -53,6 +53,14 @@ pub fn money(minor: i64, currency: &str) -> String {
     )
 }
 
+/// An amount as a form's field shows it to be typed again: `1050, "EUR"`
+/// → `10.50` (empty: none).
+pub fn amount_field(minor: Option<i64>, currency: Option<&str>) -> String {
+    amount_of(minor, currency)
+        .and_then(|text| text.split_once(' ').map(|(number, _)| number.to_owned()))
+        .unwrap_or_default()
+}
+
 /// An amount as typed (`10`, `10.5`, `10.50`, `1,000.50`) in minor units.
 pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
     let digits = minor_digits(currency) as usize;

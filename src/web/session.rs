@@ -129,6 +129,10 @@ pub struct Posted<T> {
     pub form: T,
 }
 
+/// The fields of a form that is only a button (besides its CSRF token).
+#[derive(Debug, Deserialize)]
+pub struct Nothing {}
+
 /// Refuses a post another site's page sent (browsers send `Origin` with
 /// every form post; `Sec-Fetch-Site` too, in current ones). The origin must
 /// be the address the request came to, or `web.public_url` (behind a proxy

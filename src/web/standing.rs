@@ -11,13 +11,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::format::{Stamp, currency_choices, given, money, stamp, typed_amount};
+use super::format::{Stamp, amount_field, currency_choices, given, money, stamp, typed_amount};
 use super::page::{Frame, WebError, render, when_valid};
-use super::session::{Posted, Signed};
+use super::session::{Nothing, Posted, Signed};
 use crate::app::sessions::WebSession;
 use crate::app::standing_approvals::{DraftFrom, ListFilter};
 use crate::app::{self, AppError};
@@ -102,18 +102,10 @@ struct StandingForm {
 
 impl StandingForm {
     fn from_draft(draft: Proposed) -> Self {
-        let amount = match (draft.max_amount_minor, draft.currency.as_deref()) {
-            (Some(minor), Some(currency)) => money(minor, currency)
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            _ => String::new(),
-        };
         StandingForm {
+            max_amount: amount_field(draft.max_amount_minor, draft.currency.as_deref()),
             category: draft.category,
             policy_ref: draft.policy_ref,
-            max_amount: amount,
             currency: draft.currency.unwrap_or_default(),
             team: draft.team.unwrap_or_default(),
             valid_until: draft
@@ -213,7 +205,8 @@ fn proposed(form: &StandingForm, errors: &mut FieldErrors) -> Proposed {
         max_amount_minor: typed_amount(errors, "max_amount_minor", given(&form.max_amount), currency),
         currency: given(&form.max_amount).and(currency).map(str::to_owned),
         team: given(&form.team).map(str::to_owned),
-        valid_from: Some(Utc::now()),
+        // From now, as the service's clock tells it.
+        valid_from: None,
         valid_until,
         source_proposal_id,
         note: form.note.clone(),
@@ -239,9 +232,6 @@ async fn create(State(state): State<AppState>, posted: Posted<StandingForm>) -> 
         Err(other) => Err(WebError::from(other).back_to("/standing-approvals".to_owned())),
     }
 }
-
-#[derive(Debug, Deserialize)]
-struct Nothing {}
 
 async fn retire(
     State(state): State<AppState>,
