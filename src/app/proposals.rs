@@ -340,27 +340,24 @@ pub async fn revise_in(
         && before
             .endorsed_terms()
             .is_some_and(|endorsed| keeps_endorsements(&endorsed, &will_be, &policy.tolerance));
+    // The endorsements kept, so is the bar they were given under.
+    let rule = if kept {
+        rule.at_least(before.required_cosigners as u32, &before.required_groups)
+    } else {
+        rule
+    };
     let mut after = before.clone();
     after.set_terms(terms);
-    if kept {
-        // The endorsements stand, and so does the bar they were given
-        // under: a lower amount never lowers it while they count.
+    if material {
         after.revision += 1;
-        after.required_cosigners = before.required_cosigners.max(rule.required_cosigners as i32);
-        for group in rule.required_groups {
-            if !after.required_groups.contains(&group) {
-                after.required_groups.push(group);
-            }
-        }
-        after.required_groups.sort();
-    } else if material {
+        after.required_cosigners = rule.required_cosigners as i32;
+        after.required_groups = rule.required_groups;
+    }
+    if material && !kept {
         // From now the endorsements are given to these terms.
-        after.revision += 1;
         after.endorsements_from = Some(after.revision);
         after.endorsed_resolution = Some(after.resolution.clone());
         after.endorsed_amount_minor = after.amount_minor;
-        after.required_cosigners = rule.required_cosigners as i32;
-        after.required_groups = rule.required_groups;
         after.revision_started_at = Some(now);
     }
     after.updated_at = now;

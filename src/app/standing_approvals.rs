@@ -66,28 +66,26 @@ pub async fn covering(
     if offered.is_empty() {
         return Ok(None);
     }
-    let Some(customer) = terms.customer_ref.as_deref() else {
-        return Ok(None);
-    };
     let rules: Vec<standing::StandingApproval> = offered.iter().map(StandingApprovalRow::rule).collect();
     let mut seen = Filing {
         category: &terms.category,
         policy_ref: &terms.policy_ref,
         amount: terms.amount.as_ref(),
         proposer_team: team,
-        names_customer: true,
+        names_customer: terms.customer_ref.is_some(),
         at: now,
         used_for_the_case: &[],
     };
-    // Those that would cover it but for the case's earlier filings.
+    // Those that would cover it but for the case's earlier filings (none
+    // where it names no customer: the domain covers only those that do).
     let candidates: Vec<Uuid> = rules
         .iter()
         .filter(|rule| rule.covers(&seen))
         .map(|rule| rule.id)
         .collect();
-    if candidates.is_empty() {
+    let Some(customer) = terms.customer_ref.as_deref().filter(|_| !candidates.is_empty()) else {
         return Ok(None);
-    }
+    };
     if hold {
         // In id order, as every filing takes them.
         for id in &candidates {

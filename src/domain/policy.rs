@@ -210,20 +210,36 @@ impl ApprovalPolicy {
                 continue;
             }
             // Every threshold passed adds its groups; the highest count wins.
-            for group in &threshold.required_groups {
-                if !rule.required_groups.contains(group) {
-                    rule.required_groups.push(group.clone());
-                }
-            }
+            add_groups(&mut rule.required_groups, &threshold.required_groups);
             if threshold.required_cosigners > rule.required_cosigners {
                 rule.required_cosigners = threshold.required_cosigners;
                 rule.threshold = Some(threshold.clone());
             }
         }
-        rule.required_groups.sort();
         // Each group needs a person of its own unless one belongs to several.
         rule.required_cosigners = rule.required_cosigners.max(rule.required_groups.len() as u32);
         Ok(rule)
+    }
+}
+
+/// Adds to `into` the groups of `groups` it lacks, keeping it sorted.
+fn add_groups(into: &mut Vec<String>, groups: &[String]) {
+    for group in groups {
+        if !into.contains(group) {
+            into.push(group.clone());
+        }
+    }
+    into.sort();
+}
+
+impl AppliedRule {
+    /// This rule, raised to at least `required` co-signers and every one
+    /// of `groups`: a revision that keeps the endorsements given keeps the
+    /// bar they were given under (a lower amount never lowers it).
+    pub fn at_least(mut self, required: u32, groups: &[String]) -> AppliedRule {
+        self.required_cosigners = self.required_cosigners.max(required);
+        add_groups(&mut self.required_groups, groups);
+        self
     }
 }
 
@@ -299,6 +315,13 @@ pub(crate) mod tests {
         assert_eq!(
             (both.required_cosigners, both.required_groups),
             (3, vec!["billing".to_owned(), "senior".to_owned()])
+        );
+        // A kept revision's bar: never below the one before.
+        let lower = p.rule_for("refund", Some(&eur(100))).unwrap();
+        let kept = lower.at_least(2, &["senior".to_owned()]);
+        assert_eq!(
+            (kept.required_cosigners, kept.required_groups),
+            (2, vec!["senior".to_owned()])
         );
         // More groups than co-signers: one endorser each at the least.
         p.thresholds[0].required_groups = vec!["a".into(), "b".into(), "c".into()];
