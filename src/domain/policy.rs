@@ -377,7 +377,7 @@ pub(crate) mod tests {
         assert_eq!(p.required_cosigners("refund", Some(&eur(300_000))), Ok(3));
     }
 
-    fn eur(minor: i64) -> Money {
+    pub(crate) fn eur(minor: i64) -> Money {
         Money {
             minor,
             currency: "EUR".into(),

@@ -177,20 +177,13 @@ pub enum StandingRefusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::policy::tests::policy;
+    use crate::domain::policy::tests::{eur, policy};
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    fn eur(minor: i64) -> Money {
-        Money {
-            minor,
-            currency: "EUR".into(),
-        }
     }
 
     fn standing(team: Option<&str>) -> StandingApproval {
