@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use utoipa::openapi::{RefOr, schema::Schema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ProblemType};
@@ -85,6 +86,12 @@ pub fn parse_json<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> R
     if let Some(field) = field_with_nul(body) {
         return Err(FieldErrors::single(field, NUL_MESSAGE).into());
     }
+    // serde reads a struct from an array of its fields in order too, so
+    // `[null]` would pass for a body whose fields are all optional.
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first == Some(&b'[') && matches!(T::schema(), RefOr::T(Schema::Object(_))) {
+        return Err(FieldErrors::single("body", NOT_AN_OBJECT).into());
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed = serde_path_to_error::deserialize(&mut deserializer);
     let value = match parsed {
@@ -106,7 +113,6 @@ pub fn parse_json<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> R
 /// every field the body's schema does not have and every field of the wrong
 /// type: one answer names them all, so a form can show every problem at once.
 fn with_every_field_named<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8], problem: ApiError) -> ApiError {
-    use utoipa::openapi::{RefOr, schema::Schema};
     let ApiError::Validation(mut errors) = problem else {
         return problem;
     };
@@ -191,6 +197,8 @@ fn with_whole_numbers_as_integers(body: &[u8]) -> Option<serde_json::Value> {
     let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
     walk(&mut value).then_some(value)
 }
+
+const NOT_AN_OBJECT: &str = "must be a JSON object, not an array";
 
 /// PostgreSQL text cannot hold NUL, so no field may: refused up front as a
 /// 422 naming the field, rather than failing at the database.
@@ -396,6 +404,22 @@ mod tests {
             parse_json::<Body>(br#"{"reason":"x"} trailing"#),
             Err(error) if error.kind() == ProblemType::BadRequest
         ));
+    }
+
+    #[test]
+    fn an_array_is_not_an_object_even_when_every_field_is_optional() {
+        #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Optional {
+            reason: Option<String>,
+        }
+        for body in [&b"[null]"[..], b" [\"why\"]", b"[]"] {
+            let errors = field_errors(parse_json::<Optional>(body).unwrap_err());
+            assert_eq!(errors, vec![("body".to_owned(), NOT_AN_OBJECT.to_owned())]);
+        }
+        assert!(parse_json::<Optional>(b"{}").is_ok());
+        assert_eq!(parse_json::<Vec<u32>>(b"[1, 2]").unwrap(), vec![1, 2]);
     }
 
     #[test]

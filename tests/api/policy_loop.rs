@@ -159,6 +159,16 @@ async fn retiring_stops_it_at_once_and_nothing_is_deleted_or_edited() {
             .status,
         Status::Approved
     );
+    // serde would read `[null]` as a body with every field left out.
+    let array = manager
+        .post(&format!("/v1/standing-approvals/{standing}/retire"), &json!([null]))
+        .await
+        .expect_problem(422, Some("body"));
+    assert!(
+        array.body["errors"]["body"].to_string().contains("JSON object"),
+        "{}",
+        array.body
+    );
     let retired = manager
         .post(
             &format!("/v1/standing-approvals/{standing}/retire"),
