@@ -11,7 +11,11 @@ use uuid::Uuid;
 const AGENTS: usize = 300;
 const MANAGERS: usize = 20;
 const TEAMS: usize = 12;
-const BATCH: u64 = 50_000;
+/// Proposals per transaction. Each filing with a ticket takes the ticket's
+/// advisory lock until its transaction ends, and PostgreSQL's lock table
+/// holds about 64 per connection (`max_locks_per_transaction`): 20,000 in
+/// one transaction ran it out of shared memory on a default server.
+const BATCH: u64 = 2_000;
 
 /// Seeds `proposals` proposals filed over the last `days` days; answers how
 /// many it wrote.

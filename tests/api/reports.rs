@@ -945,7 +945,9 @@ async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
     let url = app.pool.connect_options().to_url_lossy().to_string();
     let seed = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
-            .args(["seed", "--proposals", "1200", "--days", "60"])
+            // More than one transaction's worth of ticket locks would fit
+            // in a default server's lock table.
+            .args(["seed", "--proposals", "20000", "--days", "60"])
             .env("DATABASE_URL", &url)
             .env("COUNTERSIGN_SECRETS__KEY", crate::helpers::TEST_SEALING_KEY)
             .env("RUST_LOG", "error")
@@ -954,7 +956,7 @@ async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
     };
     let first = seed();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1200);
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 20000);
     // Every fate, with what each needs: endorsements for approvals, two
     // declines for rejections, outcomes for approved ones only, reviews of
     // decided ones by managers who took no part.
@@ -988,13 +990,13 @@ async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
     // The reports read it.
     let summary = manager.get("/v1/reports/summary?group_by=team").await.expect(200).body;
     assert!(
-        summary["totals"]["total"].as_i64().unwrap() > 400,
+        summary["totals"]["total"].as_i64().unwrap() > 8000,
         "{}",
         summary["totals"]
     );
     // A database holding proposals is refused.
     let again = seed();
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 1200 proposals"));
-    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1200);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 20000 proposals"));
+    assert_eq!(app.count("SELECT count(*) FROM proposals").await, 20000);
 }
