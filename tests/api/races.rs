@@ -786,3 +786,66 @@ async fn two_peers_outside_the_needed_group_at_once_take_one_place_and_leave_the
         proposer.withdraw(&id).await.expect(200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_senior_cosign_racing_the_removal_of_their_group_approves_only_if_it_came_first() {
+    let app = TestApp::spawn_with(|s| {
+        let eur = s.proposals.thresholds.iter_mut().find(|t| t.currency == "EUR").unwrap();
+        (eur.above_minor, eur.required_cosigners) = (50_000, 2);
+        eur.required_groups = vec!["senior".into()];
+    })
+    .await;
+    let proposer = app.create_user("agent").await;
+    let (peer, senior) = (app.create_user("agent").await, app.create_user("agent").await);
+    let set_groups = |groups: Value| {
+        app.request(
+            Method::PATCH,
+            &format!("/v1/employees/{}", senior.id),
+            Some(&app.admin.token),
+        )
+        .json(&json!({ "groups": groups }))
+    };
+    let mut approved_first = 0;
+    for trial in 0..TRIALS {
+        assert_eq!(set_groups(json!(["senior"])).send().await.unwrap().status(), 200);
+        let id = proposer.file(json!({ "amount_minor": 60000 })).await.expect(201).id();
+        peer.cosign(&id).await.expect(200);
+        let answers = at_once(vec![cosign(&app, &senior, &id, 1), set_groups(json!([]))]).await;
+        let trace = || {
+            format!(
+                "trial {trial}: {:?}",
+                answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+            )
+        };
+        assert_eq!(answers[1].status, 200, "{}", trace());
+        assert_eq!(answers[1].body["groups"], json!([]), "{}", trace());
+        let row = stored(&app, &id).await;
+        match answers[0].status.as_u16() {
+            // The co-sign held the senior's row: the group changed after it.
+            200 => {
+                assert_eq!(answers[0].body["status"], "approved", "{}", trace());
+                assert_eq!(
+                    (row.status.as_str(), row.endorsements, row.decisions),
+                    ("approved", 2, 1)
+                );
+                approved_first += 1;
+            }
+            // The group was gone first: the senior place is still open.
+            409 => {
+                assert_eq!(
+                    problem_type(&answers[0]),
+                    "urn:countersign:problem:signer-group-needed",
+                    "{}",
+                    trace()
+                );
+                assert_eq!(
+                    (row.status.as_str(), row.endorsements, row.decisions),
+                    ("pending", 1, 0)
+                );
+                proposer.withdraw(&id).await.expect(200);
+            }
+            _ => panic!("{}", trace()),
+        }
+    }
+    println!("co-signs that came before the group's removal: {approved_first} of {TRIALS}");
+}
