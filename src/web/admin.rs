@@ -1,4 +1,5 @@
-//! The admins' pages: people (create, deactivate or reactivate, issue a
+//! The admins' pages: people (create, change a person's team and signer
+//! groups, deactivate or reactivate, issue a
 //! one-time sign-in link or an API token) and helpdesk integrations
 //! (register one, see its token and secret once) — enough to set a team up
 //! without curl. Secrets are shown on the answer to the post that made
@@ -146,17 +147,7 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
         email: email_address(&mut errors, &form.email),
         role: role.unwrap_or(Role::Agent),
         team: optional_line(&mut errors, "team", given(&form.team), 100),
-        // Typed as "senior, billing": blanks around and between are no group.
-        groups: check_groups(
-            &mut errors,
-            &form
-                .groups
-                .split(',')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>(),
-        ),
+        groups: typed_groups(&mut errors, &form.groups),
         external_id: optional_line(&mut errors, "external_id", given(&form.external_id), 200),
     };
     let created = when_valid(errors, app::people::create_employee(&state, &session.actor, person)).await;
@@ -168,6 +159,44 @@ async fn create_person(State(state): State<AppState>, posted: Posted<PersonForm>
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
     }
+}
+
+/// Groups typed as "senior, billing": blanks around and between are no group.
+fn typed_groups(errors: &mut FieldErrors, typed: &str) -> Vec<String> {
+    let named: Vec<String> = typed
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    check_groups(errors, &named)
+}
+
+/// A person's team and signer groups, edited on their row.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TeamAndGroupsForm {
+    team: String,
+    groups: String,
+}
+
+async fn edit_person(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<TeamAndGroupsForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    admin(&session)?;
+    let mut errors = FieldErrors::new();
+    let change = PersonChange {
+        team: Some(optional_line(&mut errors, "team", given(&form.team), 100)),
+        groups: Some(typed_groups(&mut errors, &form.groups)),
+        ..PersonChange::default()
+    };
+    when_valid(errors, app::people::update_employee(&state, &session.actor, id, change))
+        .await
+        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    Ok(Redirect::to("/people").into_response())
 }
 
 async fn set_active(state: &AppState, session: &WebSession, id: Uuid, active: bool) -> Result<Response, WebError> {
@@ -359,6 +388,7 @@ async fn create_integration(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/people", get(show_people).post(create_person))
+        .route("/people/{id}", post(edit_person))
         .route("/people/{id}/deactivate", post(deactivate))
         .route("/people/{id}/reactivate", post(reactivate))
         .route("/people/{id}/sign-in-link", post(issue_link))

@@ -709,6 +709,7 @@ fn every_form(proposal: &str, person: &str) -> Vec<(String, Vec<(&'static str, &
             "/people".to_owned(),
             vec![("name", "X"), ("email", "x@example.com"), ("role", "agent")],
         ),
+        (format!("/people/{person}"), vec![("team", "x"), ("groups", "senior")]),
         (format!("/people/{person}/deactivate"), vec![]),
         (format!("/people/{person}/reactivate"), vec![]),
         (format!("/people/{person}/sign-in-link"), vec![]),
@@ -842,6 +843,78 @@ async fn the_pages_of_each_role_answer_and_refuse_the_others() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert!(created.body.contains("/v1/integrations/") && created.body.contains("cs_"));
+}
+
+#[tokio::test]
+async fn an_admin_changes_a_persons_team_and_signer_groups_on_their_row() {
+    let app = TestApp::spawn().await;
+    let person = app.create_user("agent").await;
+    let mut admin = WebUser::sign_in(&app, &app.admin.token).await;
+    let path = format!("/people/{}", person.id);
+    let stored = || async {
+        let row: (Option<String>, Vec<String>) = sqlx::query_as("SELECT team, groups FROM employees WHERE id = $1")
+            .bind(person.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        row
+    };
+    let before = stored().await;
+
+    let refused = admin
+        .post(&path, &[("team", "billing"), ("groups", "senior, Team Leads")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(
+        refused.body.contains("groups: `Team Leads` is not a group name"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("href=\"/people\""),
+        "the page leads back: {}",
+        refused.body
+    );
+    assert_eq!(stored().await, before, "nothing of a refused form is written");
+
+    let saved = admin
+        .post(
+            &path,
+            &[("team", " billing "), ("groups", "senior, , billing_leads, senior")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        stored().await,
+        (
+            Some("billing".to_owned()),
+            vec!["billing_leads".to_owned(), "senior".to_owned()]
+        )
+    );
+    assert_eq!(
+        app.event_types(&person.id.to_string()).await.last().unwrap(),
+        "employee.updated"
+    );
+    let page = admin.get("/people").await;
+    assert!(
+        page.body.contains(&format!(
+            "form=\"edit-{}\" name=\"groups\" value=\"billing_leads, senior\"",
+            person.id
+        )),
+        "{}",
+        page.body
+    );
+
+    // Emptied, both are cleared.
+    let cleared = admin.post(&path, &[("team", ""), ("groups", "")]).await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER, "{}", cleared.body);
+    assert_eq!(stored().await, (None, Vec::new()));
+
+    // Only admins.
+    let mut agent = WebUser::sign_in(&app, &person.token).await;
+    let forbidden = agent.post(&path, &[("team", "x"), ("groups", "senior")]).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(stored().await, (None, Vec::new()));
 }
 
 #[tokio::test]
