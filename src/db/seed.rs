@@ -12,9 +12,10 @@ const AGENTS: usize = 300;
 const MANAGERS: usize = 20;
 const TEAMS: usize = 12;
 /// Proposals per transaction. Each filing with a ticket takes the ticket's
-/// advisory lock until its transaction ends, and PostgreSQL's lock table
-/// holds about 64 per connection (`max_locks_per_transaction`): 20,000 in
-/// one transaction ran it out of shared memory on a default server.
+/// advisory lock until its transaction ends, and PostgreSQL's lock table is
+/// one pool shared by every connection, `max_locks_per_transaction` (64)
+/// times `max_connections` (100) on a default server: 20,000 in one
+/// transaction ran it out of shared memory.
 const BATCH: u64 = 2_000;
 
 /// Seeds `proposals` proposals filed over the last `days` days; answers how

@@ -198,6 +198,8 @@ fn with_whole_numbers_as_integers(body: &[u8]) -> Option<serde_json::Value> {
     walk(&mut value).then_some(value)
 }
 
+/// A body of fields sent as an array of them, which serde would read in
+/// order.
 const NOT_AN_OBJECT: &str = "must be a JSON object, not an array";
 
 /// PostgreSQL text cannot hold NUL, so no field may: refused up front as a

@@ -166,18 +166,36 @@ fn typed_groups(errors: &mut FieldErrors, typed: &str) -> Vec<String> {
     let named: Vec<String> = typed
         .split(',')
         .map(str::trim)
-        .filter(|g| !g.is_empty())
+        .filter(|group| !group.is_empty())
         .map(str::to_owned)
         .collect();
     check_groups(errors, &named)
 }
 
-/// A person's team and signer groups, edited on their row.
+/// A person's team and signer groups, edited on their row, with the values
+/// the row showed (`shown_*`). Only what the admin changed is written: a
+/// page loaded before another admin's change does not undo it. A field
+/// left out is kept.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct TeamAndGroupsForm {
-    team: String,
-    groups: String,
+    team: Option<String>,
+    groups: Option<String>,
+    shown_team: Option<String>,
+    shown_groups: Option<String>,
+}
+
+/// `typed` read by `read`, where it says something else than `shown`.
+fn edited<T: PartialEq>(
+    errors: &mut FieldErrors,
+    typed: Option<&str>,
+    shown: Option<&str>,
+    read: impl Fn(&mut FieldErrors, &str) -> T,
+) -> Option<T> {
+    let typed = read(errors, typed?);
+    // What the page showed came from the database: it reads without errors.
+    let unchanged = shown.is_some_and(|shown| read(&mut FieldErrors::new(), shown) == typed);
+    (!unchanged).then_some(typed)
 }
 
 async fn edit_person(
@@ -188,9 +206,24 @@ async fn edit_person(
     let Posted { session, form } = posted;
     admin(&session)?;
     let mut errors = FieldErrors::new();
+    let team = edited(
+        &mut errors,
+        form.team.as_deref(),
+        form.shown_team.as_deref(),
+        |errors, typed| optional_line(errors, "team", given(typed), 100),
+    );
+    let groups = edited(
+        &mut errors,
+        form.groups.as_deref(),
+        form.shown_groups.as_deref(),
+        typed_groups,
+    );
+    if errors.is_empty() && team.is_none() && groups.is_none() {
+        return Ok(Redirect::to("/people").into_response());
+    }
     let change = PersonChange {
-        team: Some(optional_line(&mut errors, "team", given(&form.team), 100)),
-        groups: Some(typed_groups(&mut errors, &form.groups)),
+        team,
+        groups,
         ..PersonChange::default()
     };
     when_valid(errors, app::people::update_employee(&state, &session.actor, id, change))

@@ -826,7 +826,9 @@ async fn a_senior_cosign_racing_the_removal_of_their_group_approves_only_if_it_c
                 assert_eq!(answers[0].body["status"], "approved", "{}", trace());
                 assert_eq!(
                     (row.status.as_str(), row.endorsements, row.decisions),
-                    ("approved", 2, 1)
+                    ("approved", 2, 1),
+                    "{}",
+                    trace()
                 );
                 approved_first += 1;
             }
@@ -840,7 +842,9 @@ async fn a_senior_cosign_racing_the_removal_of_their_group_approves_only_if_it_c
                 );
                 assert_eq!(
                     (row.status.as_str(), row.endorsements, row.decisions),
-                    ("pending", 1, 0)
+                    ("pending", 1, 0),
+                    "{}",
+                    trace()
                 );
                 proposer.withdraw(&id).await.expect(200);
             }

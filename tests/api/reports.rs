@@ -945,8 +945,9 @@ async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
     let url = app.pool.connect_options().to_url_lossy().to_string();
     let seed = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
-            // More than one transaction's worth of ticket locks would fit
-            // in a default server's lock table.
+            // More ticket locks than a default server's lock table holds
+            // at once (the server run of the tests fails on one
+            // transaction for all).
             .args(["seed", "--proposals", "20000", "--days", "60"])
             .env("DATABASE_URL", &url)
             .env("COUNTERSIGN_SECRETS__KEY", crate::helpers::TEST_SEALING_KEY)

@@ -905,10 +905,65 @@ async fn an_admin_changes_a_persons_team_and_signer_groups_on_their_row() {
         page.body
     );
 
+    assert!(
+        page.body
+            .contains("name=\"shown_groups\" value=\"billing_leads, senior\""),
+        "the row says what it showed: {}",
+        page.body
+    );
+
+    // A row loaded before another admin took `senior` away: saving its
+    // team change does not give the group back, and an unchanged row
+    // writes nothing.
+    app.admin
+        .patch(&path.replace("/people/", "/v1/employees/"), &json!({ "groups": [] }))
+        .await
+        .expect(200);
+    let events = app.event_types(&person.id.to_string()).await.len();
+    let shown = [("shown_team", "billing"), ("shown_groups", "billing_leads, senior")];
+    let stale = admin
+        .post(
+            &path,
+            &[&shown[..], &[("team", "billing"), ("groups", "billing_leads, senior")]].concat(),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::SEE_OTHER, "{}", stale.body);
+    assert_eq!(stored().await, (Some("billing".to_owned()), Vec::new()));
+    assert_eq!(
+        app.event_types(&person.id.to_string()).await.len(),
+        events,
+        "nothing changed"
+    );
+    let moved = admin
+        .post(
+            &path,
+            &[&shown[..], &[("team", "returns"), ("groups", "senior, billing_leads")]].concat(),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    assert_eq!(stored().await, (Some("returns".to_owned()), Vec::new()));
+    // A field left out is kept.
+    admin.post(&path, &[("groups", "senior")]).await;
+    assert_eq!(stored().await, (Some("returns".to_owned()), vec!["senior".to_owned()]));
+
     // Emptied, both are cleared.
     let cleared = admin.post(&path, &[("team", ""), ("groups", "")]).await;
     assert_eq!(cleared.status, StatusCode::SEE_OTHER, "{}", cleared.body);
     assert_eq!(stored().await, (None, Vec::new()));
+
+    // A deactivated person's row shows their team and groups, no form.
+    let gone = app.create_user("agent").await;
+    app.admin
+        .patch(&format!("/v1/employees/{}", gone.id), &json!({ "active": false }))
+        .await
+        .expect(200);
+    let page = admin.get("/people").await;
+    assert!(
+        page.body.contains(&format!("data-person=\"{}\"", gone.id)),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&format!("edit-{}", gone.id)), "{}", page.body);
 
     // Only admins.
     let mut agent = WebUser::sign_in(&app, &person.token).await;
