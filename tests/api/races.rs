@@ -758,14 +758,20 @@ async fn a_filing_racing_a_retirement_is_approved_only_if_it_came_first() {
     println!("filings approved before the retirement: {approved_before} of {TRIALS}");
 }
 
-#[tokio::test]
-async fn two_peers_outside_the_needed_group_at_once_take_one_place_and_leave_the_senior_one() {
-    let app = TestApp::spawn_with(|s| {
+/// A service where a filing above 500.00 EUR needs two co-signers, one of
+/// them a senior.
+async fn one_peer_and_one_senior_above_500_eur() -> TestApp {
+    TestApp::spawn_with(|s| {
         let eur = s.proposals.thresholds.iter_mut().find(|t| t.currency == "EUR").unwrap();
         (eur.above_minor, eur.required_cosigners) = (50_000, 2);
         eur.required_groups = vec!["senior".into()];
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn two_peers_outside_the_needed_group_at_once_take_one_place_and_leave_the_senior_one() {
+    let app = one_peer_and_one_senior_above_500_eur().await;
     let proposer = app.create_user("agent").await;
     let (first, second) = (app.create_user("agent").await, app.create_user("agent").await);
     for _ in 0..TRIALS {
@@ -789,12 +795,7 @@ async fn two_peers_outside_the_needed_group_at_once_take_one_place_and_leave_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_senior_cosign_racing_the_removal_of_their_group_approves_only_if_it_came_first() {
-    let app = TestApp::spawn_with(|s| {
-        let eur = s.proposals.thresholds.iter_mut().find(|t| t.currency == "EUR").unwrap();
-        (eur.above_minor, eur.required_cosigners) = (50_000, 2);
-        eur.required_groups = vec!["senior".into()];
-    })
-    .await;
+    let app = one_peer_and_one_senior_above_500_eur().await;
     let proposer = app.create_user("agent").await;
     let (peer, senior) = (app.create_user("agent").await, app.create_user("agent").await);
     let set_groups = |groups: Value| {
