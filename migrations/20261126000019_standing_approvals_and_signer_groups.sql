@@ -226,7 +226,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF NEW.decision = 'endorse' AND countersign_active_endorsements(proposal) >= proposal.required_cosigners
-       AND (cardinality(proposal.required_groups) = 0 OR countersign_missing_groups(proposal) = 0) THEN
+       AND countersign_missing_groups(proposal) = 0 THEN
         RAISE EXCEPTION 'a proposal with % active endorsements must be approved with the last of them',
             proposal.required_cosigners
             USING ERRCODE = 'check_violation', CONSTRAINT = 'decided_with_last_endorsement';
@@ -394,7 +394,7 @@ BEGIN
                     NEW.required_cosigners, NEW.revision
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_needs_endorsements';
             END IF;
-            IF cardinality(NEW.required_groups) > 0 AND countersign_missing_groups(NEW) > 0 THEN
+            IF countersign_missing_groups(NEW) > 0 THEN
                 RAISE EXCEPTION 'approval needs an active co-signer of each group in %', NEW.required_groups
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'approval_needs_signer_groups';
             END IF;
