@@ -10,7 +10,9 @@
 //!    running installation has them (as pgbench is, later), not on the
 //!    empty tables it started with. Then `CLIENTS` concurrent keep-alive
 //!    clients file → co-sign pairs for `SECONDS`: pairs/s, p50/p90/p99 of each request, the service's idle and
-//!    peak RSS, webhook lag (commit to arrival), and the statements the
+//!    peak RSS, webhook lag (commit to arrival), the CPU time per pair (the
+//!    machine's, the service's, this process's as load generator and
+//!    webhook receiver, and the rest: PostgreSQL), and the statements the
 //!    database ran per pair (from `pg_stat_statements`). Then the same load
 //!    paced at 80 % of the pairs/s reached: request times and webhook lag
 //!    near, not at, the limit.
@@ -18,8 +20,8 @@
 //! 4. `pgbench` on the same cluster, for as long, with as many clients:
 //!    `bench/pair_service.sql` (the statements the service issues for one
 //!    pair, as `pg_stat_statements` lists them) and `bench/pair_minimal.sql`
-//!    (the least SQL a pair needs); pairs/s of each and the service's ratio
-//!    to them.
+//!    (the least SQL a pair needs); pairs/s of each, the machine's CPU time
+//!    per pair, and the service's ratio to them.
 //!
 //! `bench/run.sh [SECONDS [CLIENTS [AGENTS]]]` builds and runs it (defaults
 //! 20, 16, 300); `SERVICE_BIN` names another service binary (not a
@@ -135,6 +137,59 @@ fn rss_mb(pid: u32) -> (f64, f64) {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time in ms (Linux counts it in hundredths of a second): of the
+/// whole machine (busy, every core), or of one process.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    machine: f64,
+    service: f64,
+    generator: f64,
+}
+
+impl CpuTimes {
+    fn now(service: u32) -> CpuTimes {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let busy: u64 = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .enumerate()
+            // user, nice, system, (idle, iowait), irq, softirq, steal
+            .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7))
+            .filter_map(|(_, ticks)| ticks.parse::<u64>().ok())
+            .sum();
+        let process = |path: &str| -> f64 {
+            let stat = std::fs::read_to_string(path).unwrap_or_default();
+            // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let ticks: u64 = after
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum();
+            ticks as f64 * 10.0
+        };
+        CpuTimes {
+            machine: busy as f64 * 10.0,
+            service: process(&format!("/proc/{service}/stat")),
+            generator: process("/proc/self/stat"),
+        }
+    }
+
+    /// Per pair from `self` to `later`: (machine, service, load generator
+    /// and receiver, PostgreSQL and everything else).
+    fn per_pair(&self, later: &CpuTimes, pairs: u64) -> (f64, f64, f64, f64) {
+        let n = pairs.max(1) as f64;
+        let machine = (later.machine - self.machine) / n;
+        let service = (later.service - self.service) / n;
+        let generator = (later.generator - self.generator) / n;
+        (machine, service, generator, machine - service - generator)
+    }
 }
 
 async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
@@ -325,8 +380,9 @@ fn lags(arrivals: &Arrivals, since: DateTime<Utc>) -> Vec<f64> {
     lags
 }
 
-/// `pgbench` running `script` for the plan's time and clients: its pairs/s.
-async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyhow::Result<f64> {
+/// `pgbench` running `script` for the plan's time and clients: its pairs/s
+/// and the machine's CPU time per pair (ms).
+async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyhow::Result<(f64, f64)> {
     let bin = std::process::Command::new("pg_config")
         .arg("--bindir")
         .output()
@@ -334,6 +390,7 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("pgbench"))
         .filter(|path| path.is_file())
         .unwrap_or_else(|| PathBuf::from("pgbench"));
+    let before = CpuTimes::now(std::process::id());
     let output = Command::new(bin)
         .args(["-n", "-M", "prepared", "-U", "postgres", "-h"])
         .arg(cluster.socket_dir())
@@ -352,6 +409,7 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         .output()
         .await
         .context("running pgbench")?;
+    let after = CpuTimes::now(std::process::id());
     let text = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(
         output.status.success(),
@@ -360,11 +418,19 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         text,
         String::from_utf8_lossy(&output.stderr)
     );
-    text.lines()
+    let pairs: u64 = text
+        .lines()
+        .find(|line| line.starts_with("number of transactions actually processed: "))
+        .and_then(|line| line.split_whitespace().nth(5))
+        .and_then(|n| n.parse().ok())
+        .context("pgbench printed no count")?;
+    let tps = text
+        .lines()
         .find(|line| line.starts_with("tps = "))
         .and_then(|line| line.split_whitespace().nth(2))
         .and_then(|tps| tps.parse().ok())
-        .context("pgbench printed no tps")
+        .context("pgbench printed no tps")?;
+    Ok((tps, before.per_pair(&after, pairs).0))
 }
 
 async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Result<()> {
@@ -476,7 +542,9 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     db.execute("ANALYZE").await?;
     db.execute("SELECT pg_stat_statements_reset()").await?;
     let measured_from = Utc::now();
+    let cpu_before = CpuTimes::now(pid);
     let (mut total, elapsed) = load(plan, &base, &agents, None).await?;
+    let cpu = cpu_before.per_pair(&CpuTimes::now(pid), total.pairs);
     let (_, peak_rss) = rss_mb(pid);
     let statements = sqlx::query(
         "SELECT calls, toplevel, total_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
@@ -552,6 +620,11 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     println!("  co-sign {}", millis(&total.cosign_ms));
     println!("  RSS: {idle_rss:.1} MB idle, {peak_rss:.1} MB peak");
     println!(
+        "  CPU per pair: {:.2} ms in all: the service {:.2}, the load generator and webhook receiver {:.2}, \
+         PostgreSQL (and anything else running) {:.2}",
+        cpu.0, cpu.1, cpu.2, cpu.3
+    );
+    println!(
         "  webhooks: {} of {} messages arrived; lag from commit p50 {:.1} ms, p99 {:.1} ms",
         peak_lags.len(),
         expected - warmed,
@@ -614,9 +687,9 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         println!("    {:6.3}  {nested}{shown}", time_per_pair(row));
     }
     println!();
-    for (what, tps) in &ceilings {
+    for (what, (tps, cpu_per_pair)) in &ceilings {
         println!(
-            "pgbench, {what}: {tps:.0} pairs/s; the service does {:.2}× that",
+            "pgbench, {what}: {tps:.0} pairs/s; the service does {:.2}× that (CPU per pair: {cpu_per_pair:.2} ms)",
             pairs_per_second / tps
         );
     }
