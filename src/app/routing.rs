@@ -49,6 +49,9 @@ impl<'a> Routing<'a> {
         on_shift_only: bool,
     ) -> sqlx::Result<Vec<CandidateRow>> {
         let (idle, ttl) = (self.idle_secs, self.pending_ttl_secs);
+        if on_shift_only && !db::routing::anyone_on_shift(conn, proposer_id, now, idle).await? {
+            return Ok(Vec::new());
+        }
         db::routing::candidates(conn, proposal_id, proposer_id, now, idle, on_shift_only, ttl).await
     }
 
