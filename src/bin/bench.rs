@@ -25,7 +25,11 @@
 //!
 //! `bench/run.sh [SECONDS [CLIENTS [AGENTS]]]` builds and runs it (defaults
 //! 20, 16, 300); `SERVICE_BIN` names another service binary (not a
-//! `COUNTERSIGN_…` variable: those are the service's configuration).
+//! `COUNTERSIGN_…` variable: those are the service's configuration);
+//! `BENCH_WEBHOOKS=off` leaves the webhook endpoint out (the service and
+//! both pgbench scripts then write no outbox rows), to show what
+//! delivering webhooks costs; `BENCH_PG_SETTINGS` adds PostgreSQL settings
+//! (`name=value`, space-separated) to the benchmark's cluster.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,9 @@ struct Plan {
     agents: usize,
     service: PathBuf,
     repository: PathBuf,
+    /// Webhook messages per pair: 3 with the endpoint, 0 without it
+    /// (`BENCH_WEBHOOKS=off`, to see what delivering them costs).
+    messages_per_pair: usize,
 }
 
 #[tokio::main]
@@ -80,13 +87,25 @@ async fn main() -> anyhow::Result<()> {
         agents: arg(3, 300)?.max(2) as usize,
         service,
         repository: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        messages_per_pair: if std::env::var("BENCH_WEBHOOKS").is_ok_and(|v| v == "off") {
+            0
+        } else {
+            3
+        },
     };
     let work = std::env::temp_dir().join(format!("countersign-bench-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&work)?;
     std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     println!(
-        "Countersign benchmark: {} s, {} clients, {} agents",
-        plan.seconds, plan.clients, plan.agents
+        "Countersign benchmark: {} s, {} clients, {} agents{}",
+        plan.seconds,
+        plan.clients,
+        plan.agents,
+        if plan.messages_per_pair == 0 {
+            ", no webhook endpoint (BENCH_WEBHOOKS=off)"
+        } else {
+            ""
+        }
     );
     let cluster = EmbeddedCluster::start(&ClusterOptions {
         data_dir: work.join("data"),
@@ -97,7 +116,16 @@ async fn main() -> anyhow::Result<()> {
             "shared_preload_libraries=pg_stat_statements".to_owned(),
             "pg_stat_statements.track=all".to_owned(),
             "pg_stat_statements.max=5000".to_owned(),
-        ],
+            "pg_stat_statements.track_planning=on".to_owned(),
+        ]
+        .into_iter()
+        .chain(
+            std::env::var("BENCH_PG_SETTINGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned),
+        )
+        .collect(),
     })
     .await
     .context("starting the benchmark's PostgreSQL")?;
@@ -510,13 +538,15 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     }
     let manager = create_person(&http, &base, &admin, "manager", 0).await?;
     let arrivals: Arrivals = Arc::default();
-    let hook = receiver(arrivals.clone()).await?;
-    http.post(format!("{base}/v1/webhook-endpoints"))
-        .bearer_auth(&admin)
-        .json(&json!({ "url": hook, "description": "benchmark receiver" }))
-        .send()
-        .await?
-        .error_for_status()?;
+    if plan.messages_per_pair > 0 {
+        let hook = receiver(arrivals.clone()).await?;
+        http.post(format!("{base}/v1/webhook-endpoints"))
+            .bearer_auth(&admin)
+            .json(&json!({ "url": hook, "description": "benchmark receiver" }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     db.execute("CREATE TABLE bench_agents (n int PRIMARY KEY, employee_id uuid NOT NULL, token_hash bytea NOT NULL)")
         .await?;
     for (n, agent) in agents.iter().enumerate() {
@@ -537,7 +567,7 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         ..plan.clone()
     };
     let (warm, _) = load(&warm_up, &base, &agents, None).await?;
-    let warmed = warm.pairs as usize * 3;
+    let warmed = warm.pairs as usize * plan.messages_per_pair;
     drained(&arrivals, warmed).await;
     db.execute("ANALYZE").await?;
     db.execute("SELECT pg_stat_statements_reset()").await?;
@@ -547,14 +577,14 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     let cpu = cpu_before.per_pair(&CpuTimes::now(pid), total.pairs);
     let (_, peak_rss) = rss_mb(pid);
     let statements = sqlx::query(
-        "SELECT calls, toplevel, total_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
+        "SELECT calls, plans, toplevel, total_exec_time + total_plan_time AS total_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s
          JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench' ORDER BY toplevel DESC, calls DESC",
     )
     .fetch_all(&mut db)
     .await?;
 
     let pairs_per_second = total.pairs as f64 / elapsed;
-    let expected = warmed + total.pairs as usize * 3;
+    let expected = warmed + total.pairs as usize * plan.messages_per_pair;
     drained(&arrivals, expected).await;
     let peak_lags = lags(&arrivals, measured_from);
 
@@ -563,7 +593,7 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
     let paced_from = Utc::now();
     let period = Duration::from_secs_f64(plan.clients as f64 / (0.8 * pairs_per_second).max(1.0));
     let (mut paced, paced_elapsed) = load(plan, &base, &agents, Some(period)).await?;
-    drained(&arrivals, expected + paced.pairs as usize * 3).await;
+    drained(&arrivals, expected + paced.pairs as usize * plan.messages_per_pair).await;
     let paced_lags = lags(&arrivals, paced_from);
 
     // The reports, on what the run left: as it is (the planner's
@@ -646,21 +676,33 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         paced_lags.len()
     );
     let per_pair = |calls: i64| calls as f64 / total.pairs.max(1) as f64;
-    let sent = |toplevel: bool| {
+    // A column of pg_stat_statements summed over the statements the
+    // service sent (toplevel) or over those run inside them.
+    let summed = |column: &str, toplevel: bool| {
         statements
             .iter()
             .filter(|row| row.get::<bool, _>("toplevel") == toplevel)
-            .map(|row| row.get::<i64, _>("calls"))
+            .map(|row| row.get::<i64, _>(column))
             .sum::<i64>()
     };
     println!(
         "  statements per pair: {:.1} sent by the service (one round trip each: requests and workers), \
          {:.1} more run inside them (triggers, foreign keys)",
-        per_pair(sent(true)),
-        per_pair(sent(false))
+        per_pair(summed("calls", true)),
+        per_pair(summed("calls", false))
     );
+    println!(
+        "  plans made per pair: {:.2} for statements the service sent, {:.2} for those inside them",
+        per_pair(summed("plans", true)),
+        per_pair(summed("plans", false))
+    );
+    for row in statements.iter().filter(|row| per_pair(row.get("plans")) >= 0.2) {
+        let query: String = row.get("query");
+        let shown: String = query.chars().take(100).collect();
+        println!("    {:5.2} plans per pair: {shown}", per_pair(row.get("plans")));
+    }
     let time_per_pair = |row: &sqlx::postgres::PgRow| row.get::<f64, _>("total_exec_time") / total.pairs.max(1) as f64;
-    println!("  sent by the service, per pair: calls, database time (ms):");
+    println!("  sent by the service, per pair: calls, plans made, database time (ms, planning included):");
     for row in statements
         .iter()
         .filter(|row| row.get::<bool, _>("toplevel") && per_pair(row.get("calls")) >= 0.05)
@@ -668,8 +710,9 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         let query: String = row.get("query");
         let shown: String = query.chars().take(100).collect();
         println!(
-            "    {:5.2} {:6.3}  {shown}",
+            "    {:5.2} {:5.2} {:6.3}  {shown}",
             per_pair(row.get("calls")),
+            per_pair(row.get("plans")),
             time_per_pair(row)
         );
     }
