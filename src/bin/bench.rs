@@ -27,8 +27,8 @@
 //! 20, 16, 300); `SERVICE_BIN` names another service binary (not a
 //! `COUNTERSIGN_…` variable: those are the service's configuration);
 //! `BENCH_WEBHOOKS=off` leaves the webhook endpoint out (the service and
-//! both pgbench scripts then write no outbox rows), to show what
-//! delivering webhooks costs; `BENCH_PG_SETTINGS` adds PostgreSQL settings
+//! `pair_service.sql` then write no outbox rows, `pair_minimal.sql` no
+//! deliveries), to show what delivering webhooks costs; `BENCH_PG_SETTINGS` adds PostgreSQL settings
 //! (`name=value`, space-separated) to the benchmark's cluster.
 
 use std::collections::HashMap;
