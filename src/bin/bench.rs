@@ -176,36 +176,44 @@ struct CpuTimes {
     generator: f64,
 }
 
+/// The machine's busy CPU time so far (every core), in ms.
+fn machine_busy_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let busy: u64 = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        // user, nice, system, (idle, iowait), irq, softirq, steal
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7))
+        .filter_map(|(_, ticks)| ticks.parse::<u64>().ok())
+        .sum();
+    busy as f64 * 10.0
+}
+
+/// A process's CPU time so far (user and system), in ms, from its
+/// `/proc/…/stat`.
+fn process_cpu_ms(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 * 10.0
+}
+
 impl CpuTimes {
     fn now(service: u32) -> CpuTimes {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let busy: u64 = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .enumerate()
-            // user, nice, system, (idle, iowait), irq, softirq, steal
-            .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7))
-            .filter_map(|(_, ticks)| ticks.parse::<u64>().ok())
-            .sum();
-        let process = |path: &str| -> f64 {
-            let stat = std::fs::read_to_string(path).unwrap_or_default();
-            // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let ticks: u64 = after
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<u64>().ok())
-                .sum();
-            ticks as f64 * 10.0
-        };
         CpuTimes {
-            machine: busy as f64 * 10.0,
-            service: process(&format!("/proc/{service}/stat")),
-            generator: process("/proc/self/stat"),
+            machine: machine_busy_ms(),
+            service: process_cpu_ms(&format!("/proc/{service}/stat")),
+            generator: process_cpu_ms("/proc/self/stat"),
         }
     }
 
@@ -418,7 +426,7 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("pgbench"))
         .filter(|path| path.is_file())
         .unwrap_or_else(|| PathBuf::from("pgbench"));
-    let before = CpuTimes::now(std::process::id());
+    let busy_before = machine_busy_ms();
     let output = Command::new(bin)
         .args(["-n", "-M", "prepared", "-U", "postgres", "-h"])
         .arg(cluster.socket_dir())
@@ -437,7 +445,7 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         .output()
         .await
         .context("running pgbench")?;
-    let after = CpuTimes::now(std::process::id());
+    let busy = machine_busy_ms() - busy_before;
     let text = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(
         output.status.success(),
@@ -458,7 +466,7 @@ async fn pgbench(plan: &Plan, cluster: &EmbeddedCluster, script: &Path) -> anyho
         .and_then(|line| line.split_whitespace().nth(2))
         .and_then(|tps| tps.parse().ok())
         .context("pgbench printed no tps")?;
-    Ok((tps, before.per_pair(&after, pairs).0))
+    Ok((tps, busy / pairs.max(1) as f64))
 }
 
 async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Result<()> {
@@ -696,10 +704,10 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         per_pair(summed("plans", true)),
         per_pair(summed("plans", false))
     );
+    // A statement's text as printed: its first 100 characters.
+    let shown = |row: &sqlx::postgres::PgRow| -> String { row.get::<String, _>("query").chars().take(100).collect() };
     for row in statements.iter().filter(|row| per_pair(row.get("plans")) >= 0.2) {
-        let query: String = row.get("query");
-        let shown: String = query.chars().take(100).collect();
-        println!("    {:5.2} plans per pair: {shown}", per_pair(row.get("plans")));
+        println!("    {:5.2} plans per pair: {}", per_pair(row.get("plans")), shown(row));
     }
     let time_per_pair = |row: &sqlx::postgres::PgRow| row.get::<f64, _>("total_exec_time") / total.pairs.max(1) as f64;
     println!("  sent by the service, per pair: calls, plans made, database time (ms, planning included):");
@@ -707,27 +715,24 @@ async fn run(plan: &Plan, cluster: &EmbeddedCluster, work: &Path) -> anyhow::Res
         .iter()
         .filter(|row| row.get::<bool, _>("toplevel") && per_pair(row.get("calls")) >= 0.05)
     {
-        let query: String = row.get("query");
-        let shown: String = query.chars().take(100).collect();
         println!(
-            "    {:5.2} {:5.2} {:6.3}  {shown}",
+            "    {:5.2} {:5.2} {:6.3}  {}",
             per_pair(row.get("calls")),
             per_pair(row.get("plans")),
-            time_per_pair(row)
+            time_per_pair(row),
+            shown(row)
         );
     }
     println!("  where the database's time goes, per pair (ms; nested statements inside their callers' time too):");
     let mut by_time: Vec<_> = statements.iter().collect();
     by_time.sort_by(|a, b| time_per_pair(b).total_cmp(&time_per_pair(a)));
     for row in by_time.into_iter().take(8) {
-        let query: String = row.get("query");
-        let shown: String = query.chars().take(100).collect();
         let nested = if row.get::<bool, _>("toplevel") {
             ""
         } else {
             "(nested) "
         };
-        println!("    {:6.3}  {nested}{shown}", time_per_pair(row));
+        println!("    {:6.3}  {nested}{}", time_per_pair(row), shown(row));
     }
     println!();
     for (what, (tps, cpu_per_pair)) in &ceilings {
