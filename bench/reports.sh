@@ -16,6 +16,9 @@ BASE="http://127.0.0.1:$PORT"
 export COUNTERSIGN_SERVER__ADDR="127.0.0.1:$PORT" COUNTERSIGN_SECRETS__KEY=${COUNTERSIGN_SECRETS__KEY:-$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')}
 export RUST_LOG=${RUST_LOG:-warn}
 
+# The figures of settled days and months, as the rollup worker keeps them
+# (the first time: a year of days; later: only what changed).
+"$BIN" store-report-figures
 ADMIN=$("$BIN" bootstrap-admin --email bench-admin@seed.example --name "Bench Admin")
 "$BIN" > /tmp/countersign-reports-bench.log 2>&1 &
 SERVICE=$!

@@ -179,6 +179,9 @@ pub struct ReportSettings {
     pub max_concurrent_exports: usize,
     pub export_timeout_secs: u64,
     pub work_mem_mb: u32,
+    /// How often the worker stores the figures of settled days and months
+    /// (`report_cells`); 0 stores none, and every report is computed live.
+    pub rollup_interval_secs: u64,
 }
 
 /// The web pages' sessions and sign-in links.

@@ -208,6 +208,13 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     // UPDATE to retire (the schema allows nothing else), and for the
     // `FOR SHARE` a filing holds on the one it uses.
     ("standing_approvals", "SELECT, INSERT, UPDATE"),
+    // The stored report figures: a changed period is dropped (its cells,
+    // slots and pairs go with it) and built again, never edited.
+    ("report_periods", "SELECT, INSERT, DELETE"),
+    ("report_cells", "SELECT, INSERT"),
+    ("report_slots", "SELECT, INSERT"),
+    ("report_pairs", "SELECT, INSERT"),
+    ("report_rollup_state", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// Grants `role` exactly the runtime privileges (revoking any others on

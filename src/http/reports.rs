@@ -220,7 +220,8 @@ pub(crate) async fn summary_report(state: &AppState, actor: &Actor, query: Summa
     let (from, to) = window(query.from, query.to, now)?;
     let group_by = query.group_by.unwrap_or(GroupBy::Category);
     let mut tx = reports::begin(&state.pool, state.settings.reports.work_mem_mb).await?;
-    let mut rows = reports::summary(&mut tx, group_by, from, to, now).await?;
+    let mut other = reports::begin_beside(&state.pool, state.settings.reports.work_mem_mb, &mut tx).await?;
+    let mut rows = reports::summary(&mut tx, other.as_deref_mut(), group_by, from, to, now).await?;
     let totals = rows.pop().filter(|row| row.is_total).map(SummaryGroup::from);
     let totals = totals.ok_or_else(|| anyhow::anyhow!("the summary came without its totals row"))?;
     Ok(Summary {
@@ -1023,8 +1024,11 @@ async fn waiting_in(state: AppState, actor: Actor, csv: bool, query: WaitingQuer
     if time_zone.len() > 64 || !reports::is_time_zone(&mut tx, &time_zone).await? {
         return Err(FieldErrors::single("time_zone", "must be an IANA time zone name, e.g. Europe/Berlin").into());
     }
-    let (by_hour, by_weekday) = reports::waiting(&mut tx, from, to, now, &time_zone).await?;
-    let (expired_total, expired) = reports::expired(&mut tx, from, to, now, EXPIRED_LISTED).await?;
+    let mut other = reports::begin_beside(&state.pool, state.settings.reports.work_mem_mb, &mut tx).await?;
+    let (by_hour, by_weekday) = reports::waiting(&mut tx, other.as_deref_mut(), from, to, now, &time_zone).await?;
+    let expired = reports::expired(&mut tx, from, to, now, EXPIRED_LISTED).await?;
+    // Each proposal is in one hour of the day.
+    let expired_total = by_hour.iter().map(|bucket| bucket.expired).sum();
     let report = Waiting {
         from,
         to,

@@ -1,15 +1,20 @@
 //! Review reports, computed in PostgreSQL: each is one set-based statement
-//! over the proposals filed in a window (served by `proposals_created`),
-//! never rows loaded into Rust to be counted. A pending proposal past its
-//! deadline counts as expired (`countersign_effective_status`, the same rule
-//! the lists use), so a report does not wait for the expiry worker. Co-signers
-//! are those who endorsed the revision decided on.
+//! that adds up the cells of its window (`rollups`: stored for settled days
+//! and months, computed live from the proposals for the rest), never rows
+//! loaded into Rust to be counted. Waits are kept whole in the cells, so
+//! medians and p90s are exact. A pending proposal past its deadline counts
+//! as expired (`countersign_effective_status`, the same rule the lists
+//! use), so a report does not wait for the expiry worker. Co-signers are
+//! those who endorsed the revision decided on. The exceptions export reads
+//! the proposals themselves, one row each.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
+
+use super::rollups::{Cover, Spans};
 
 /// What the summary groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -25,29 +30,30 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The group's key and label, and what to join for them. Fixed text
-    /// per variant: nothing from the request reaches the SQL.
-    fn sql(self) -> (&'static str, &'static str, &'static str) {
+    /// The kind of cell grouped, the group's key and label, and what to
+    /// join for them. Fixed text per variant: nothing from the request
+    /// reaches the SQL.
+    fn sql(self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
-            GroupBy::Category => ("p.category", "NULL::text", ""),
-            GroupBy::PolicyRef => ("p.policy_ref", "NULL::text", ""),
+            GroupBy::Category => ("policy", "c.key1", "NULL::text", ""),
+            GroupBy::PolicyRef => ("policy", "c.key2", "NULL::text", ""),
             GroupBy::Team => (
+                "proposer",
                 "coalesce(e.team, '')",
                 "NULL::text",
-                "JOIN employees e ON e.id = p.proposer_id",
+                "JOIN employees e ON e.id = c.key1::uuid",
             ),
             GroupBy::Proposer => (
-                "p.proposer_id::text",
+                "proposer",
+                "c.key1",
                 "e.name",
-                "JOIN employees e ON e.id = p.proposer_id",
+                "JOIN employees e ON e.id = c.key1::uuid",
             ),
-            // Endorsements of the revision decided on: an endorsement of
-            // an earlier text did not count towards the decision.
             GroupBy::Cosigner => (
-                "s.employee_id::text",
+                "cosigner",
+                "c.key1",
                 "e.name",
-                "JOIN signatures s ON s.proposal_id = p.id AND s.revision = p.revision AND s.decision = 'endorse' \
-                 JOIN employees e ON e.id = s.employee_id",
+                "JOIN employees e ON e.id = c.key1::uuid",
             ),
         }
     }
@@ -89,68 +95,92 @@ pub struct SummaryRow {
     pub coach: i64,
 }
 
-/// `column` (a proposal id) within the window `[$1, $2)`, with a minute to
-/// spare: ids are UUIDv7 of the filing time (`proposals_id_is_filing_time`),
-/// so this lets the tables keyed by proposal be read by a range of their
-/// primary key. The join on the id itself keeps the result exact.
-fn in_window(column: &str) -> String {
+/// The cells (`countersign_report_cells`) of the proposals filed in a
+/// window, of the given kinds: the stored months and days its cover names
+/// (`$first`, `$first + 1`) and the live ranges computed now (starts and
+/// ends in `$first + 2`, `$first + 3`), with statuses as of `$now`.
+fn cells(kinds: &str, now: usize, first: usize) -> String {
+    let (months, days, lo, hi) = (first, first + 1, first + 2, first + 3);
     format!(
-        "{column} >= countersign_uuid_v7_floor($1 - interval '1 minute') \
-         AND {column} < countersign_uuid_v7_floor($2 + interval '1 minute')"
+        "SELECT c.kind, c.key1, c.key2, c.currency, c.total, c.pending, c.approved, c.approved_alone, \
+                c.rejected, c.withdrawn, c.expired, c.approved_minor, c.approved_with_amount, c.executed_minor, \
+                c.satisfied, c.neutral, c.dissatisfied, c.unknown, c.endorse, c.promote_to_policy, c.coach, \
+                c.approval_waits \
+         FROM report_cells c \
+         WHERE c.kind IN ({kinds}) \
+           AND ((c.span = 'month' AND c.period = ANY(${months}::date[])) \
+                OR (c.span = 'day' AND c.period = ANY(${days}::date[]))) \
+         UNION ALL \
+         SELECT c.* \
+         FROM unnest(${lo}::timestamptz[], ${hi}::timestamptz[]) AS live(lo, hi), \
+              LATERAL countersign_report_cells(live.lo, live.hi, ${now}) AS c \
+         WHERE c.kind IN ({kinds})"
     )
 }
 
-const SUMMARY_SQL: &str = include_str!("summary.sql");
+/// Runs `sql`, whose cells (`cells(_, 1, 2)`) are those of `cover` with
+/// statuses as of `now`.
+async fn fetch_over<T>(conn: &mut PgConnection, sql: String, now: DateTime<Utc>, cover: &Cover) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (months, days, lo, hi) = cover.binds();
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(months)
+        .bind(days)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(conn)
+        .await
+}
+
+const SUMMARY_GROUPS_SQL: &str = include_str!("summary_groups.sql");
+const SUMMARY_TOTALS_SQL: &str = include_str!("summary_totals.sql");
 const POLICY_CANDIDATES_SQL: &str = include_str!("policy_candidates.sql");
 const COSIGN_PAIRS_SQL: &str = include_str!("cosign_pairs.sql");
 const WAITING_SQL: &str = include_str!("waiting.sql");
 
-/// What the summary computes per group, and for the totals.
-const SUMMARY_AGGREGATES: &str = include_str!("summary_aggregates.sql");
-
-const SUMMARY_AMOUNTS: &str =
-    "coalesce(sum(approved_minor), 0)::bigint AS approved, coalesce(sum(executed_minor), 0)::bigint AS executed";
+/// What the summary adds up per group, and for the totals.
+const CELL_SUMS: &str = include_str!("cell_sums.sql");
 
 /// The summary: a row per group (ordered by key) and the totals row last.
-/// One row per proposal (its outcome and review beside it) is read once;
-/// the totals count each proposal once, whatever the grouping.
+/// Added up from the window's cells (stored for settled days and months,
+/// computed live for the rest). The groups are read on `conn` and the
+/// totals on `other` (`begin_beside`) at the same time, each sorting its
+/// waits on a core of its own; the totals count each proposal once,
+/// whatever the grouping.
 pub async fn summary(
     conn: &mut PgConnection,
+    other: Option<&mut PgConnection>,
     group_by: GroupBy,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<SummaryRow>> {
-    let (key, label, join) = group_by.sql();
-    let (outcomes_in_window, reviews_in_window) = (in_window("o.proposal_id"), in_window("r.proposal_id"));
-    // A group per proposal is a projection of `p`, computed where it is
-    // read; a group per co-signer is a join, computed once.
-    let materialized = if group_by == GroupBy::Cosigner {
-        "MATERIALIZED"
-    } else {
-        "NOT MATERIALIZED"
-    };
-    let join = join.replace(
-        "s.proposal_id = p.id",
-        &format!("s.proposal_id = p.id AND {}", in_window("s.proposal_id")),
-    );
-    let sql = SUMMARY_SQL
-        .replace("{materialized}", materialized)
+    let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
+    let (kind, key, label, join) = group_by.sql();
+    let groups = SUMMARY_GROUPS_SQL
+        .replace("{CELLS}", &cells(&format!("'{kind}'"), 1, 2))
         .replace("{key}", key)
         .replace("{label}", label)
-        .replace("{join}", &join)
-        .replace("{outcomes_in_window}", &outcomes_in_window)
-        .replace("{reviews_in_window}", &reviews_in_window)
-        .replace("{SUMMARY_AGGREGATES}", SUMMARY_AGGREGATES)
-        .replace("{SUMMARY_AMOUNTS}", SUMMARY_AMOUNTS);
-    // The totals row is an aggregate without GROUP BY: there even for an
-    // empty window.
-    sqlx::query_as(AssertSqlSafe(sql))
-        .bind(from)
-        .bind(to)
-        .bind(now)
-        .fetch_all(conn)
-        .await
+        .replace("{join}", join)
+        .replace("{CELL_SUMS}", CELL_SUMS);
+    let totals = SUMMARY_TOTALS_SQL
+        .replace("{CELLS}", &cells("'policy'", 1, 2))
+        .replace("{CELL_SUMS}", CELL_SUMS);
+    let (mut rows, totals) = match other {
+        Some(other) => tokio::try_join!(
+            fetch_over::<SummaryRow>(conn, groups, now, &cover),
+            fetch_over::<SummaryRow>(other, totals, now, &cover)
+        )?,
+        None => (
+            fetch_over::<SummaryRow>(&mut *conn, groups, now, &cover).await?,
+            fetch_over::<SummaryRow>(conn, totals, now, &cover).await?,
+        ),
+    };
+    rows.extend(totals);
+    Ok(rows)
 }
 
 /// One proposal as the exceptions export shows it.
@@ -269,15 +299,24 @@ pub async fn policy_candidates(
     now: DateTime<Utc>,
     min_count: i64,
 ) -> sqlx::Result<Vec<CandidateRow>> {
-    let (outcomes_in_window, reviews_in_window) = (in_window("o.proposal_id"), in_window("r.proposal_id"));
+    let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
+    let previous = Cover::load(&mut *conn, from - (to - from), from, Spans::DaysAndMonths).await?;
     let sql = POLICY_CANDIDATES_SQL
-        .replace("{outcomes_in_window}", &outcomes_in_window)
-        .replace("{reviews_in_window}", &reviews_in_window);
+        .replace("{CELLS}", &cells("'policy'", 1, 3))
+        .replace("{PREVIOUS_CELLS}", &cells("'policy'", 1, 7));
+    let (months, days, lo, hi) = cover.binds();
+    let (previous_months, previous_days, previous_lo, previous_hi) = previous.binds();
     sqlx::query_as(AssertSqlSafe(sql))
-        .bind(from)
-        .bind(to)
         .bind(now)
         .bind(min_count)
+        .bind(months)
+        .bind(days)
+        .bind(lo)
+        .bind(hi)
+        .bind(previous_months)
+        .bind(previous_days)
+        .bind(previous_lo)
+        .bind(previous_hi)
         .fetch_all(conn)
         .await
 }
@@ -301,34 +340,56 @@ pub struct WaitingRow {
 
 /// Time from filing to decision by hour of day and by weekday (in
 /// `time_zone`), each with the proposals that expired: customers who
-/// waited for nothing. Withdrawn proposals are left out of the waits.
+/// waited for nothing. Withdrawn proposals are left out of the waits. The
+/// hours are read on `conn` and the weekdays on `other` (`begin_beside`) at
+/// the same time: each sorts every wait of the window once, on a core of
+/// its own.
 pub async fn waiting(
     conn: &mut PgConnection,
+    other: Option<&mut PgConnection>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
     time_zone: &str,
 ) -> sqlx::Result<(Vec<WaitingRow>, Vec<WaitingRow>)> {
-    let sql = |bucket: &str| {
-        WAITING_SQL
-            .replace("{bucket}", bucket)
-            .replace("{signatures_in_window}", &in_window("s.proposal_id"))
-            .replace("{steps_in_window}", &in_window("r.proposal_id"))
+    // Weekdays need dates: the waiting report reads stored days, never months.
+    let cover = Cover::load(&mut *conn, from, to, Spans::Days).await?;
+    let (_, days, lo, hi) = cover.binds();
+    let part = Part {
+        days: &days,
+        lo: &lo,
+        hi: &hi,
+        now,
+        time_zone,
     };
-    let mut by = Vec::with_capacity(2);
-    for bucket in ["extract(hour FROM local_filed)", "extract(isodow FROM local_filed)"] {
-        let rows = sqlx::query_as::<_, WaitingRow>(AssertSqlSafe(sql(bucket)))
-            .bind(from)
-            .bind(to)
-            .bind(now)
-            .bind(time_zone)
-            .fetch_all(&mut *conn)
-            .await?;
-        by.push(rows);
+    let (hour, weekday) = ("extract(hour FROM local_filed)", "extract(isodow FROM local_filed)");
+    match other {
+        Some(other) => tokio::try_join!(part.by(conn, hour), part.by(other, weekday)),
+        None => Ok((part.by(&mut *conn, hour).await?, part.by(conn, weekday).await?)),
     }
-    let by_weekday = by.pop().unwrap_or_default();
-    let by_hour = by.pop().unwrap_or_default();
-    Ok((by_hour, by_weekday))
+}
+
+/// What both halves of the waiting report read.
+struct Part<'a> {
+    days: &'a [NaiveDate],
+    lo: &'a [DateTime<Utc>],
+    hi: &'a [DateTime<Utc>],
+    now: DateTime<Utc>,
+    time_zone: &'a str,
+}
+
+impl Part<'_> {
+    /// Buckets by `bucket`, an expression of `local_filed`.
+    async fn by(&self, conn: &mut PgConnection, bucket: &str) -> sqlx::Result<Vec<WaitingRow>> {
+        sqlx::query_as(AssertSqlSafe(WAITING_SQL.replace("{bucket}", bucket)))
+            .bind(self.days)
+            .bind(self.lo)
+            .bind(self.hi)
+            .bind(self.now)
+            .bind(self.time_zone)
+            .fetch_all(conn)
+            .await
+    }
 }
 
 /// The proposals of the window that expired, oldest first, up to `limit`.
@@ -348,23 +409,15 @@ pub struct ExpiredRow {
     pub endorsements: i64,
 }
 
+/// (How many in all the waiting report's buckets say.)
 pub async fn expired(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: i64,
-) -> sqlx::Result<(i64, Vec<ExpiredRow>)> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM proposals p WHERE p.created_at >= $1 AND p.created_at < $2 \
-         AND countersign_effective_status(p.status, p.expires_at, $3) = 'expired'",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = sqlx::query_as(
+) -> sqlx::Result<Vec<ExpiredRow>> {
+    sqlx::query_as(
         r#"
         SELECT p.id, p.category, p.policy_ref, p.summary, p.ticket_ref, p.proposer_id, e.name AS proposer_name,
                e.team AS proposer_team, p.created_at, p.expires_at,
@@ -382,8 +435,7 @@ pub async fn expired(
     .bind(now)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    Ok((total, rows))
+    .await
 }
 
 /// Whether PostgreSQL knows `name` as a time zone.
@@ -396,14 +448,49 @@ pub async fn is_time_zone(conn: &mut PgConnection, name: &str) -> sqlx::Result<b
 
 /// A read-only transaction for a report, with `work_mem_mb` for its sorts
 /// and hashes (a report sorts many rows once; the service's writes need
-/// little), ended when dropped.
+/// little), ended when dropped. Repeatable read: every statement of the
+/// report sees one moment, so the stored periods it chooses are those whose
+/// cells it reads, even while the builder replaces them.
 pub async fn begin(pool: &PgPool, work_mem_mb: u32) -> sqlx::Result<Transaction<'static, Postgres>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
-    sqlx::query(AssertSqlSafe(format!("SET LOCAL work_mem = '{work_mem_mb}MB'")))
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
+    set_work_mem(&mut tx, work_mem_mb).await?;
     Ok(tx)
+}
+
+/// A second transaction on the moment `tx` sees, for the other half of a
+/// report to run beside it on another core; `None` when the pool has no
+/// connection free at once (the halves then run one after the other on
+/// `tx`, and a report never waits for a second connection).
+pub async fn begin_beside(
+    pool: &PgPool,
+    work_mem_mb: u32,
+    tx: &mut PgConnection,
+) -> sqlx::Result<Option<Transaction<'static, Postgres>>> {
+    let Some(mut other) = pool.try_begin().await? else {
+        return Ok(None);
+    };
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *other)
+        .await?;
+    // An id PostgreSQL made, never text from a request.
+    sqlx::query(AssertSqlSafe(format!("SET TRANSACTION SNAPSHOT '{snapshot}'")))
+        .execute(&mut *other)
+        .await?;
+    set_work_mem(&mut other, work_mem_mb).await?;
+    Ok(Some(other))
+}
+
+async fn set_work_mem(tx: &mut PgConnection, work_mem_mb: u32) -> sqlx::Result<()> {
+    sqlx::query(AssertSqlSafe(format!("SET LOCAL work_mem = '{work_mem_mb}MB'")))
+        .execute(tx)
+        .await
+        .map(drop)
 }
 
 /// Who co-signs whom: one proposer and one co-signer.
@@ -434,13 +521,10 @@ pub async fn cosign_pairs(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<PairRow>> {
-    let signatures_in_window = in_window("s.proposal_id");
-    let sql = COSIGN_PAIRS_SQL.replace("{signatures_in_window}", &signatures_in_window);
-    sqlx::query_as(AssertSqlSafe(sql))
-        .bind(from)
-        .bind(to)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
+    // The limit is a number this service parsed, written as one.
+    let sql = COSIGN_PAIRS_SQL
+        .replace("{CELLS}", &cells("'proposer'", 1, 2))
+        .replace("{limit}", &limit.to_string());
+    fetch_over(conn, sql, now, &cover).await
 }

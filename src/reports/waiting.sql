@@ -1,37 +1,42 @@
-WITH p AS (
-    SELECT p.created_at AT TIME ZONE $4 AS local_filed, p.created_at,
-           countersign_effective_status(p.status, p.expires_at, $3) AS status,
-           coalesce(p.decided_at, CASE WHEN p.expires_at <= $3 THEN p.expires_at END) AS decided_at,
-           f.first_cosign_at, coalesce(r.reminded, false) AS reminded, coalesce(r.escalated, false) AS escalated,
-           p.approved_alone
-    FROM proposals p
-    -- Read by a range of the proposal id (UUIDv7 of the filing time), once each.
-    LEFT JOIN (
-        SELECT s.proposal_id, min(s.created_at) AS first_cosign_at FROM signatures s
-        WHERE s.decision = 'endorse' AND {signatures_in_window}
-        GROUP BY s.proposal_id
-    ) f ON f.proposal_id = p.id
-    LEFT JOIN (
-        SELECT r.proposal_id, bool_or(r.step = 'reminded') AS reminded, bool_or(r.step = 'escalated') AS escalated
-        FROM routing_steps r WHERE {steps_in_window}
-        GROUP BY r.proposal_id
-    ) r ON r.proposal_id = p.id
-    WHERE p.created_at >= $1 AND p.created_at < $2
+WITH slots AS (
+    SELECT s.period, s.slot, s.filed, s.decided, s.expired, s.reminded, s.escalated, s.approved_alone,
+           s.decision_waits, s.first_cosign_waits
+    FROM report_slots s
+    WHERE s.period = ANY($1::date[])
+    UNION ALL
+    SELECT s.*
+    FROM unnest($2::timestamptz[], $3::timestamptz[]) AS live(lo, hi),
+         LATERAL countersign_report_slots(live.lo, live.hi, $4) AS s
+),
+bucketed AS (
+    -- A quarter of an hour is wholly in one local hour.
+    SELECT {bucket}::int AS bucket, s.*
+    FROM slots s,
+         LATERAL (SELECT ((s.period + s.slot * interval '15 minutes') AT TIME ZONE 'UTC') AT TIME ZONE $5
+                      AS local_filed) AS l
+),
+counts AS (
+    SELECT bucket, sum(filed)::bigint AS filed, sum(decided)::bigint AS decided, sum(expired)::bigint AS expired,
+           sum(reminded)::bigint AS reminded, sum(escalated)::bigint AS escalated,
+           sum(approved_alone)::bigint AS approved_alone
+    FROM bucketed
+    GROUP BY bucket
+),
+-- Each bucket's waits gathered into arrays by hashing, then sorted per bucket.
+waits AS (
+    SELECT bucket, array_agg(d) FILTER (WHERE d IS NOT NULL) AS to_decision,
+           array_agg(f) FILTER (WHERE f IS NOT NULL) AS to_first_cosign
+    FROM (SELECT bucket, unnest(decision_waits) AS d, unnest(first_cosign_waits) AS f FROM bucketed) AS each_wait
+    GROUP BY bucket
 )
-SELECT {bucket}::int AS bucket, count(*) AS filed,
-       count(*) FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS decided,
-       count(*) FILTER (WHERE status = 'expired') AS expired,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
-           FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS median_secs_to_decision,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - created_at))
-           FILTER (WHERE status IN ('approved', 'rejected', 'expired')) AS p90_secs_to_decision,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_cosign_at - created_at))
-           FILTER (WHERE first_cosign_at IS NOT NULL) AS median_secs_to_first_cosign,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_cosign_at - created_at))
-           FILTER (WHERE first_cosign_at IS NOT NULL) AS p90_secs_to_first_cosign,
-       count(*) FILTER (WHERE reminded) AS reminded,
-       count(*) FILTER (WHERE escalated) AS escalated,
-       count(*) FILTER (WHERE approved_alone) AS approved_alone
-FROM p
-GROUP BY 1
-ORDER BY 1
+SELECT c.bucket, c.filed, c.decided, c.expired,
+       d.p[1] AS median_secs_to_decision, d.p[2] AS p90_secs_to_decision,
+       f.p[1] AS median_secs_to_first_cosign, f.p[2] AS p90_secs_to_first_cosign,
+       c.reminded, c.escalated, c.approved_alone
+FROM counts c
+LEFT JOIN waits w USING (bucket)
+LEFT JOIN LATERAL (SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY x) AS p
+                   FROM unnest(w.to_decision) AS x) AS d ON true
+LEFT JOIN LATERAL (SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY x) AS p
+                   FROM unnest(w.to_first_cosign) AS x) AS f ON true
+ORDER BY c.bucket

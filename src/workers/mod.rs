@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 pub mod delivery;
 pub mod expiry;
+pub mod rollups;
 pub mod routing;
 pub mod sequencer;
 pub mod verifier;
@@ -22,6 +23,7 @@ pub fn spawn_all(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandl
         tokio::spawn(verifier::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
         tokio::spawn(routing::run(state.clone(), stop.clone())),
+        tokio::spawn(rollups::run(state.clone(), stop.clone())),
         tokio::spawn(delivery::run(state.clone(), stop)),
     ]
 }

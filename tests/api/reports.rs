@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, User};
+use crate::helpers::{TestApp, User, eventually};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -390,6 +390,203 @@ async fn the_summary_gives_exact_figures_per_group_and_in_total() {
         .body;
     assert_eq!(group(&by_policy, "REFUND-30")["total"], 3);
     drop(app);
+}
+
+/// How long stored figures built by a test count as current.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Every summary grouping, the policy candidates, the co-sign pairs and the
+/// waiting report in three time zones, over January, over a
+/// window of whole and partial days and months around it, and over a window
+/// of part of one day.
+async fn summaries_and_candidates(manager: &User) -> Vec<Value> {
+    let windows = [
+        JANUARY,
+        "from=2025-12-31T12:00:00Z&to=2026-03-01T00:00:00Z",
+        "from=2026-01-06T09:30:00Z&to=2026-01-08T11:30:00Z",
+        "from=2026-01-05T08:00:00Z&to=2026-01-05T10:00:00Z",
+    ];
+    let mut answers = Vec::new();
+    for window in windows {
+        for group_by in ["category", "policy_ref", "team", "proposer", "cosigner"] {
+            let path = format!("/v1/reports/summary?group_by={group_by}&{window}");
+            answers.push(manager.get(&path).await.expect(200).body);
+        }
+        let path = format!("/v1/reports/policy-candidates?min_count=1&{window}");
+        answers.push(manager.get(&path).await.expect(200).body);
+        let path = format!("/v1/reports/cosign-pairs?{window}");
+        answers.push(manager.get(&path).await.expect(200).body);
+        // Kathmandu is 5:45 ahead of UTC: quarters of an hour map to its hours.
+        for time_zone in ["UTC", "Asia/Kathmandu", "America/New_York"] {
+            let path = format!("/v1/reports/waiting?time_zone={time_zone}&{window}");
+            answers.push(manager.get(&path).await.expect(200).body);
+        }
+    }
+    answers
+}
+
+#[tokio::test]
+async fn stored_figures_of_settled_days_and_months_answer_exactly_as_the_proposals_do() {
+    use countersign::reports::rollups;
+    let Known { app, b, manager, .. } = known_history().await;
+    // The expiry worker writes the overdue proposal expired (an audit
+    // event about a proposal of 10 January): let it, and the sequencer
+    // chain it, before anything is stored.
+    eventually(
+        "the overdue proposal expired and chained",
+        Duration::seconds(30).to_std().unwrap(),
+        async || {
+            let pending = app
+                .count("SELECT count(*) FROM proposals WHERE status = 'pending'")
+                .await;
+            let unchained = app.count("SELECT count(*) FROM audit_unchained").await;
+            (pending == 0 && unchained == 0).then_some(())
+        },
+    )
+    .await;
+    let live = summaries_and_candidates(&manager).await;
+    assert_eq!(live[0]["totals"]["total"], 6, "{}", live[0]);
+
+    // Every day from the first filing (31 December) to yesterday, and every
+    // whole month among them.
+    let built = rollups::build(&app.pool, 10_000, FRESH_FOR)
+        .await
+        .unwrap()
+        .expect("nobody else builds");
+    let days = app
+        .count("SELECT ((now() AT TIME ZONE 'UTC')::date - date '2025-12-31')::bigint AS days")
+        .await;
+    assert_eq!((built.invalidated, built.days as i64), (0, days));
+    assert!(built.months >= 10, "{built:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM report_periods WHERE span = 'month' AND period = '2026-01-01'")
+            .await,
+        1
+    );
+    // The January month holds the refunds of three proposers in one cell
+    // per currency, with their waits.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM report_cells WHERE span = 'month' AND period = '2026-01-01' \
+             AND kind = 'policy' AND key1 = 'refund' AND approval_waits = '{60,120}' AND currency = 'EUR'"
+        )
+        .await,
+        1
+    );
+    let stored = summaries_and_candidates(&manager).await;
+    assert_eq!(stored, live, "stored figures answer as the proposals do");
+
+    // With no second connection free, the two halves of the summary and of
+    // the waiting report run one after the other, to the same answer.
+    let (from, to, now) = (
+        at("2025-12-31T12:00:00Z"),
+        at("2026-03-01T00:00:00Z"),
+        chrono::Utc::now(),
+    );
+    let mut tx = countersign::reports::begin(&app.pool, 64).await.unwrap();
+    let mut beside = countersign::reports::begin_beside(&app.pool, 64, &mut tx)
+        .await
+        .unwrap()
+        .expect("a connection is free");
+    let group_by = countersign::reports::GroupBy::Cosigner;
+    let together = countersign::reports::summary(&mut tx, Some(&mut *beside), group_by, from, to, now)
+        .await
+        .unwrap();
+    let alone = countersign::reports::summary(&mut tx, None, group_by, from, to, now)
+        .await
+        .unwrap();
+    assert_eq!(format!("{together:?}"), format!("{alone:?}"));
+    let together = countersign::reports::waiting(&mut tx, Some(&mut *beside), from, to, now, "Asia/Kathmandu")
+        .await
+        .unwrap();
+    let alone = countersign::reports::waiting(&mut tx, None, from, to, now, "Asia/Kathmandu")
+        .await
+        .unwrap();
+    assert_eq!(format!("{together:?}"), format!("{alone:?}"));
+    assert_eq!(together.0.iter().map(|hour| hour.filed).sum::<i64>(), 7);
+    drop((beside, tx));
+    assert_eq!(
+        rollups::build(&app.pool, 10_000, FRESH_FOR).await.unwrap(),
+        Some(rollups::Built::default())
+    );
+
+    // An outcome recorded through the API for a January proposal: the next
+    // pass learns of it from the audit chain and builds its day and month again.
+    let p3: String =
+        sqlx::query_scalar("SELECT id::text FROM proposals WHERE proposer_id = $1 AND category = 'refund'")
+            .bind(b.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    b.record_outcome(&p3, json!({ "executed": true, "customer_outcome": "satisfied" }))
+        .await
+        .expect(200);
+    eventually(
+        "the outcome's event chained",
+        Duration::seconds(10).to_std().unwrap(),
+        async || (app.count("SELECT count(*) FROM audit_unchained").await == 0).then_some(()),
+    )
+    .await;
+    let rebuilt = rollups::build(&app.pool, 10_000, FRESH_FOR).await.unwrap().unwrap();
+    assert_eq!(
+        rebuilt,
+        rollups::Built {
+            invalidated: 2,
+            days: 1,
+            months: 1
+        }
+    );
+    let stored = summaries_and_candidates(&manager).await;
+    assert_eq!(group(&stored[0], "refund")["outcomes"]["satisfied"], 2);
+
+    // Stored figures are read only while a builder keeps them current: a
+    // figure written into the stored January shows, until its builder's
+    // time has lapsed.
+    sqlx::query("UPDATE report_cells SET total = total + 1000 WHERE span = 'month' AND period = '2026-01-01' AND key1 = 'refund' AND kind = 'policy' AND currency = 'EUR'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let january = async || {
+        manager
+            .get(&format!("/v1/reports/summary?{JANUARY}"))
+            .await
+            .expect(200)
+            .body
+    };
+    assert_eq!(
+        group(&january().await, "refund")["total"],
+        1003,
+        "the stored month is read"
+    );
+    sqlx::query("UPDATE report_rollup_state SET fresh_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let summary = january().await;
+    assert_eq!(group(&summary, "refund")["total"], 3, "lapsed figures are not read");
+    assert_eq!(summary, stored[0]);
+    rollups::drop_all(&app.pool).await.unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM report_cells").await, 0);
+    assert_eq!(stored, summaries_and_candidates(&manager).await, "after the change too");
+}
+
+#[tokio::test]
+async fn a_replica_with_an_interval_stores_the_figures_by_itself() {
+    let Known { app, .. } = known_history().await;
+    app.spawn_replica(|settings| settings.reports.rollup_interval_secs = 1)
+        .await;
+    eventually(
+        "a replica stored January",
+        Duration::seconds(60).to_std().unwrap(),
+        async || {
+            let stored = app
+                .count("SELECT count(*) FROM report_periods WHERE span = 'month' AND period = '2026-01-01'")
+                .await;
+            (stored == 1).then_some(())
+        },
+    )
+    .await;
+    assert!(app.count("SELECT count(*) FROM report_cells").await > 0);
 }
 
 #[tokio::test]

@@ -67,6 +67,23 @@ async fn the_service_runs_as_a_runtime_role_that_cannot_rewrite_the_log() {
         .unwrap();
     assert_eq!(filed.status().as_u16(), 201, "{}", filed.text().await.unwrap());
 
+    // It stores the report figures of the days before today too (one
+    // proposal filed two days ago, written as the owner).
+    sqlx::query(
+        "INSERT INTO proposals (id, proposer_id, category, policy_ref, summary, resolution, justification, \
+         required_cosigners, declines_to_reject, created_at, updated_at, expires_at) \
+         SELECT countersign_uuid_v7(at), $1, 'refund', 'REFUND-30', 'Past case', 'Resolve it', 'Because', 1, 2, \
+                at, at, at + interval '30 minutes' FROM (SELECT now() - interval '2 days' AS at) past",
+    )
+    .bind(proposer.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let built = countersign::reports::rollups::build(&runtime, 10, std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(built.is_some_and(|built| built.days >= 1), "{built:?}");
+
     // What an owner could do, the runtime role cannot.
     for attack in [
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",

@@ -1,0 +1,17 @@
+WITH days AS (
+    SELECT * FROM report_pairs
+    WHERE span = 'day' AND period >= $1 AND period < $2
+),
+sums AS (
+    SELECT proposer_id, cosigner_id, sum(cosigned)::integer AS cosigned, sum(approvals)::integer AS approvals
+    FROM days
+    GROUP BY proposer_id, cosigner_id
+),
+waits AS (
+    SELECT proposer_id, cosigner_id, array_agg(w ORDER BY w) AS cosign_waits
+    FROM days, unnest(days.cosign_waits) AS w
+    GROUP BY proposer_id, cosigner_id
+)
+INSERT INTO report_pairs
+SELECT 'month', $1, s.proposer_id, s.cosigner_id, s.cosigned, s.approvals, w.cosign_waits
+FROM sums s JOIN waits w USING (proposer_id, cosigner_id)
