@@ -298,6 +298,12 @@ async fn build_locked(conn: &mut PgConnection, max_days: i64, fresh_for: std::ti
         tx.commit().await?;
         built.months += 1;
     }
+    // Current from the end of the pass too: a first pass over years of
+    // history may take longer than the figures are said to be current.
+    sqlx::query("UPDATE report_rollup_state SET fresh_until = now() + make_interval(secs => $1)")
+        .bind(fresh_for.as_secs_f64())
+        .execute(&mut *conn)
+        .await?;
     Ok(built)
 }
 
