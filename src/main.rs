@@ -166,7 +166,12 @@ async fn seed(settings: Settings, proposals: u64, days: u32) -> anyhow::Result<(
     let categories: Vec<String> = settings.proposals.categories.iter().map(|c| c.name.clone()).collect();
     let started = std::time::Instant::now();
     let written = with_database(&settings, |pool| async move {
-        countersign::db::seed::seed(&pool, proposals, days, &categories).await
+        let written = countersign::db::seed::seed(&pool, proposals, days, &categories).await?;
+        // The history was written without audit events: figures a running
+        // service stored of a day half seeded would never learn of the
+        // rest. Its next pass stores them again from the whole history.
+        countersign::reports::rollups::drop_all(&pool).await?;
+        Ok(written)
     })
     .await?;
     eprintln!("seeded {written} proposals in {:.1} s", started.elapsed().as_secs_f64());

@@ -1152,9 +1152,19 @@ async fn the_seed_command_fills_an_empty_database_through_the_rules_once() {
             .output()
             .unwrap()
     };
+    // As if a service beside it had stored a day before the seed was done.
+    sqlx::query("INSERT INTO report_periods (span, period, built_at) VALUES ('day', current_date - 1, now())")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let first = seed();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 20000);
+    assert_eq!(
+        app.count("SELECT count(*) FROM report_periods").await,
+        0,
+        "figures stored during the seed are dropped"
+    );
     // Every fate, with what each needs: endorsements for approvals, two
     // declines for rejections, outcomes for approved ones only, reviews of
     // decided ones by managers who took no part.
