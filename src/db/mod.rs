@@ -217,6 +217,23 @@ pub const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("report_rollup_state", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
+/// A connection of its own (outside the pool) holding the session-level
+/// advisory lock `key`, for work one replica at a time does: the lock lasts
+/// as long as the connection. `None` when another session holds it.
+pub async fn hold_advisory_lock(pool: &PgPool, key: i64) -> sqlx::Result<Option<sqlx::PgConnection>> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await?;
+    if !locked {
+        conn.close().await?;
+        return Ok(None);
+    }
+    Ok(Some(conn))
+}
+
 /// Grants `role` exactly the runtime privileges (revoking any others on
 /// these tables). Run as the owner, after every `migrate`.
 pub async fn grant_runtime_role(pool: &PgPool, role: &str) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 WITH days AS (
     SELECT * FROM report_cells
-    WHERE span = 'day' AND period >= $1 AND period < $2
+    WHERE span = 'day' AND period >= $1 AND period < ($3 AT TIME ZONE 'UTC')::date
 ),
 sums AS (
     SELECT kind, key1, key2, currency,

@@ -1,6 +1,6 @@
 WITH days AS (
     SELECT * FROM report_pairs
-    WHERE span = 'day' AND period >= $1 AND period < $2
+    WHERE span = 'day' AND period >= $1 AND period < ($3 AT TIME ZONE 'UTC')::date
 ),
 sums AS (
     SELECT proposer_id, cosigner_id, sum(cosigned)::integer AS cosigned, sum(approvals)::integer AS approvals

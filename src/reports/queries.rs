@@ -29,6 +29,9 @@ pub enum GroupBy {
     Cosigner,
 }
 
+/// The person a `proposer` or `cosigner` cell is of.
+const PERSON: &str = "JOIN employees e ON e.id = c.key1::uuid";
+
 impl GroupBy {
     /// The kind of cell grouped, the group's key and label, and what to
     /// join for them. Fixed text per variant: nothing from the request
@@ -37,24 +40,9 @@ impl GroupBy {
         match self {
             GroupBy::Category => ("policy", "c.key1", "NULL::text", ""),
             GroupBy::PolicyRef => ("policy", "c.key2", "NULL::text", ""),
-            GroupBy::Team => (
-                "proposer",
-                "coalesce(e.team, '')",
-                "NULL::text",
-                "JOIN employees e ON e.id = c.key1::uuid",
-            ),
-            GroupBy::Proposer => (
-                "proposer",
-                "c.key1",
-                "e.name",
-                "JOIN employees e ON e.id = c.key1::uuid",
-            ),
-            GroupBy::Cosigner => (
-                "cosigner",
-                "c.key1",
-                "e.name",
-                "JOIN employees e ON e.id = c.key1::uuid",
-            ),
+            GroupBy::Team => ("proposer", "coalesce(e.team, '')", "NULL::text", PERSON),
+            GroupBy::Proposer => ("proposer", "c.key1", "e.name", PERSON),
+            GroupBy::Cosigner => ("cosigner", "c.key1", "e.name", PERSON),
         }
     }
 }
@@ -98,8 +86,8 @@ pub struct SummaryRow {
 /// The cells (`countersign_report_cells`) of the proposals filed in a
 /// window, of the given kinds: the stored months and days its cover names
 /// (`$first`, `$first + 1`) and the live ranges computed now (starts and
-/// ends in `$first + 2`, `$first + 3`), with statuses as of `$now`.
-fn cells(kinds: &str, now: usize, first: usize) -> String {
+/// ends in `$first + 2`, `$first + 3`), with statuses as of `$1`.
+fn cells(kinds: &str, first: usize) -> String {
     let (months, days, lo, hi) = (first, first + 1, first + 2, first + 3);
     format!(
         "SELECT c.kind, c.key1, c.key2, c.currency, c.total, c.pending, c.approved, c.approved_alone, \
@@ -113,12 +101,12 @@ fn cells(kinds: &str, now: usize, first: usize) -> String {
          UNION ALL \
          SELECT c.* \
          FROM unnest(${lo}::timestamptz[], ${hi}::timestamptz[]) AS live(lo, hi), \
-              LATERAL countersign_report_cells(live.lo, live.hi, ${now}) AS c \
+              LATERAL countersign_report_cells(live.lo, live.hi, $1) AS c \
          WHERE c.kind IN ({kinds})"
     )
 }
 
-/// Runs `sql`, whose cells (`cells(_, 1, 2)`) are those of `cover` with
+/// Runs `sql`, whose cells (`cells(_, 2)`) are those of `cover` with
 /// statuses as of `now`.
 async fn fetch_over<T>(conn: &mut PgConnection, sql: String, now: DateTime<Utc>, cover: &Cover) -> sqlx::Result<Vec<T>>
 where
@@ -161,13 +149,13 @@ pub async fn summary(
     let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
     let (kind, key, label, join) = group_by.sql();
     let groups = SUMMARY_GROUPS_SQL
-        .replace("{CELLS}", &cells(&format!("'{kind}'"), 1, 2))
+        .replace("{CELLS}", &cells(&format!("'{kind}'"), 2))
         .replace("{key}", key)
         .replace("{label}", label)
         .replace("{join}", join)
         .replace("{CELL_SUMS}", CELL_SUMS);
     let totals = SUMMARY_TOTALS_SQL
-        .replace("{CELLS}", &cells("'policy'", 1, 2))
+        .replace("{CELLS}", &cells("'policy'", 2))
         .replace("{CELL_SUMS}", CELL_SUMS);
     let (mut rows, totals) = match other {
         Some(other) => tokio::try_join!(
@@ -302,8 +290,8 @@ pub async fn policy_candidates(
     let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
     let previous = Cover::load(&mut *conn, from - (to - from), from, Spans::DaysAndMonths).await?;
     let sql = POLICY_CANDIDATES_SQL
-        .replace("{CELLS}", &cells("'policy'", 1, 3))
-        .replace("{PREVIOUS_CELLS}", &cells("'policy'", 1, 7));
+        .replace("{CELLS}", &cells("'policy'", 3))
+        .replace("{PREVIOUS_CELLS}", &cells("'policy'", 7));
     let (months, days, lo, hi) = cover.binds();
     let (previous_months, previous_days, previous_lo, previous_hi) = previous.binds();
     sqlx::query_as(AssertSqlSafe(sql))
@@ -524,7 +512,7 @@ pub async fn cosign_pairs(
     let cover = Cover::load(&mut *conn, from, to, Spans::DaysAndMonths).await?;
     // The limit is a number this service parsed, written as one.
     let sql = COSIGN_PAIRS_SQL
-        .replace("{CELLS}", &cells("'proposer'", 1, 2))
+        .replace("{CELLS}", &cells("'proposer'", 2))
         .replace("{limit}", &limit.to_string());
     fetch_over(conn, sql, now, &cover).await
 }

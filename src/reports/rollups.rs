@@ -146,15 +146,9 @@ pub struct Built {
 /// so no other builder can write beside it, and if the connection is lost
 /// the lock and the unfinished transaction go together.
 pub async fn build(pool: &PgPool, max_days: i64, fresh_for: std::time::Duration) -> sqlx::Result<Option<Built>> {
-    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(BUILD_LOCK)
-        .fetch_one(&mut conn)
-        .await?;
-    if !locked {
-        conn.close().await?;
+    let Some(mut conn) = crate::db::hold_advisory_lock(pool, BUILD_LOCK).await? else {
         return Ok(None);
-    }
+    };
     let built = build_locked(&mut conn, max_days, fresh_for).await;
     if let Ok(built) = &built
         && built.days + built.months * 28 >= VACUUM_AFTER_DAYS
@@ -235,38 +229,14 @@ async fn build_locked(conn: &mut PgConnection, max_days: i64, fresh_for: std::ti
     .fetch_all(&mut *conn)
     .await?;
     for day in days {
-        let mut tx = conn.begin().await?;
-        sqlx::query("INSERT INTO report_periods (span, period, built_at) VALUES ('day', $1, now())")
-            .bind(day)
-            .execute(&mut *tx)
-            .await?;
-        let (lo, hi) = (start_of(day), start_of(day + Duration::days(1)));
-        sqlx::query(
-            "INSERT INTO report_cells
-             SELECT 'day', $1, c.*
-             FROM countersign_report_cells($2, $3, now()) c",
+        store(
+            conn,
+            "day",
+            day,
+            day + Duration::days(1),
+            &[DAY_CELLS_SQL, DAY_SLOTS_SQL, DAY_PAIRS_SQL],
         )
-        .bind(day)
-        .bind(lo)
-        .bind(hi)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO report_slots (period, slot, filed, decided, expired, reminded, escalated, approved_alone,
-                                       decision_waits, first_cosign_waits)
-             SELECT * FROM countersign_report_slots($1, $2, now())",
-        )
-        .bind(lo)
-        .bind(hi)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO report_pairs SELECT 'day', $1, c.* FROM countersign_report_pairs($2, $3, now()) c")
-            .bind(day)
-            .bind(lo)
-            .bind(hi)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         built.days += 1;
     }
 
@@ -283,19 +253,14 @@ async fn build_locked(conn: &mut PgConnection, max_days: i64, fresh_for: std::ti
     .fetch_all(&mut *conn)
     .await?;
     for month in months {
-        let mut tx = conn.begin().await?;
-        sqlx::query("INSERT INTO report_periods (span, period, built_at) VALUES ('month', $1, now())")
-            .bind(month)
-            .execute(&mut *tx)
-            .await?;
-        for sql in [MONTH_CELLS_SQL, MONTH_PAIRS_SQL] {
-            sqlx::query(sql)
-                .bind(month)
-                .bind(next_month(month))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        store(
+            conn,
+            "month",
+            month,
+            next_month(month),
+            &[MONTH_CELLS_SQL, MONTH_PAIRS_SQL],
+        )
+        .await?;
         built.months += 1;
     }
     // Current from the end of the pass too: a first pass over years of
@@ -305,6 +270,33 @@ async fn build_locked(conn: &mut PgConnection, max_days: i64, fresh_for: std::ti
         .execute(&mut *conn)
         .await?;
     Ok(built)
+}
+
+/// Stores the period of `span` from `period` to `end` in one transaction:
+/// its row, then what each of `statements` inserts for it (`$1` the period,
+/// `$2` and `$3` its first instant and the next period's).
+async fn store(
+    conn: &mut PgConnection,
+    span: &str,
+    period: NaiveDate,
+    end: NaiveDate,
+    statements: &[&'static str],
+) -> sqlx::Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("INSERT INTO report_periods (span, period, built_at) VALUES ($1, $2, now())")
+        .bind(span)
+        .bind(period)
+        .execute(&mut *tx)
+        .await?;
+    for sql in statements {
+        sqlx::query(*sql)
+            .bind(period)
+            .bind(start_of(period))
+            .bind(start_of(end))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// Drops every stored period and its cells: reports compute everything
@@ -319,6 +311,15 @@ pub async fn drop_all(pool: &PgPool) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM report_rollup_state").execute(&mut *tx).await?;
     tx.commit().await
 }
+
+/// A day's cells, quarters of an hour and pairs, as the functions that
+/// define them compute them.
+const DAY_CELLS_SQL: &str =
+    "INSERT INTO report_cells SELECT 'day', $1, c.* FROM countersign_report_cells($2, $3, now()) c";
+const DAY_SLOTS_SQL: &str = "INSERT INTO report_slots (period, slot, filed, decided, expired, reminded, escalated, \
+     approved_alone, decision_waits, first_cosign_waits) SELECT * FROM countersign_report_slots($2, $3, now())";
+const DAY_PAIRS_SQL: &str =
+    "INSERT INTO report_pairs SELECT 'day', $1, c.* FROM countersign_report_pairs($2, $3, now()) c";
 
 /// A month's cells and pairs: its days' added up, their waits merged.
 const MONTH_CELLS_SQL: &str = include_str!("month_cells.sql");

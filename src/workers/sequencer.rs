@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnection, PgListener};
+use sqlx::postgres::PgListener;
 use sqlx::{Connection, Executor};
 use tokio::sync::watch;
 
@@ -32,15 +32,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 
 /// Tries to become the sequencer; while it is, chains until told to stop.
 async fn lead(state: &AppState, stop: &mut watch::Receiver<bool>, interval: Duration) -> anyhow::Result<()> {
-    let mut leader = PgConnection::connect_with(&state.pool.connect_options()).await?;
-    let elected: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LEADER_LOCK)
-        .fetch_one(&mut leader)
-        .await?;
-    if !elected {
-        leader.close().await?;
+    let Some(mut leader) = db::hold_advisory_lock(&state.pool, LEADER_LOCK).await? else {
         return Ok(());
-    }
+    };
     tracing::debug!("this replica sequences the audit chain");
     let keying = state.settings.chain_keying();
     let mut listener = PgListener::connect_with(&state.pool).await?;
