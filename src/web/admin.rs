@@ -52,9 +52,26 @@ struct PersonLine {
     name: String,
     email: String,
     role: &'static str,
+    /// As stored (what the row's form says it showed).
     team: Option<String>,
     groups: Vec<String>,
+    /// In the row's boxes: as stored, or as the admin typed them in a
+    /// change that was refused.
+    typed_team: String,
+    typed_groups: String,
     active: bool,
+    /// Why a change to this row was refused.
+    refusal: Vec<(String, String)>,
+}
+
+/// A change to one person's row that was refused: the page shows the row
+/// again with what the admin typed (a field left out shows what is
+/// stored) and why, instead of an error page.
+struct RefusedRow {
+    id: Uuid,
+    team: Option<String>,
+    groups: Option<String>,
+    errors: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +113,17 @@ async fn people_page(
     errors: Vec<(String, String)>,
     issued: Option<Issued>,
 ) -> Result<PeoplePage, WebError> {
+    people_page_with(state, session, form, errors, issued, None).await
+}
+
+async fn people_page_with(
+    state: &AppState,
+    session: &WebSession,
+    form: PersonForm,
+    errors: Vec<(String, String)>,
+    issued: Option<Issued>,
+    mut refused: Option<RefusedRow>,
+) -> Result<PeoplePage, WebError> {
     let mut conn = state.pool.acquire().await?;
     let rows = db::employees::list(
         &mut conn,
@@ -112,14 +140,26 @@ async fn people_page(
         frame: Frame::new(session, "People", "/people"),
         people: rows
             .into_iter()
-            .map(|row| PersonLine {
-                id: row.id,
-                name: row.name,
-                email: row.email,
-                role: row.role.as_str(),
-                team: row.team,
-                groups: row.groups,
-                active: row.active,
+            .map(|row| {
+                let refusal = refused.take_if(|refused| refused.id == row.id);
+                let (typed_team, typed_groups, refusal) = match refusal {
+                    Some(RefusedRow {
+                        team, groups, errors, ..
+                    }) => (team, groups, errors),
+                    None => (None, None, Vec::new()),
+                };
+                PersonLine {
+                    id: row.id,
+                    name: row.name,
+                    email: row.email,
+                    role: row.role.as_str(),
+                    typed_team: typed_team.unwrap_or_else(|| row.team.clone().unwrap_or_default()),
+                    typed_groups: typed_groups.unwrap_or_else(|| row.groups.join(", ")),
+                    team: row.team,
+                    groups: row.groups,
+                    active: row.active,
+                    refusal,
+                }
             })
             .collect(),
         form,
@@ -226,10 +266,40 @@ async fn edit_person(
         groups,
         ..PersonChange::default()
     };
-    when_valid(errors, app::people::update_employee(&state, &session.actor, id, change))
-        .await
-        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
-    Ok(Redirect::to("/people").into_response())
+    let updated = when_valid(errors, app::people::update_employee(&state, &session.actor, id, change)).await;
+    match updated {
+        Ok(_) => Ok(Redirect::to("/people").into_response()),
+        Err(error) => refused_on_the_row(&state, &session, id, (form.team, form.groups), error).await,
+    }
+}
+
+/// The People page again after a change to `id`'s row was refused, the
+/// row showing `typed` (team, groups) and why; an error page when the
+/// person is not on it.
+async fn refused_on_the_row(
+    state: &AppState,
+    session: &WebSession,
+    id: Uuid,
+    typed: (Option<String>, Option<String>),
+    error: AppError,
+) -> Result<Response, WebError> {
+    let errors = shown_on_the_form(error)?;
+    let listed = {
+        let mut conn = state.pool.acquire().await?;
+        db::employees::find(&mut conn, id).await?.is_some()
+    };
+    if !listed {
+        return Err(WebError::from(AppError::NotFound("employee")).back_to("/people".to_owned()));
+    }
+    let (team, groups) = typed;
+    let refused = RefusedRow {
+        id,
+        team,
+        groups,
+        errors,
+    };
+    let page = people_page_with(state, session, PersonForm::default(), Vec::new(), None, Some(refused)).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 async fn set_active(state: &AppState, session: &WebSession, id: Uuid, active: bool) -> Result<Response, WebError> {
@@ -238,10 +308,10 @@ async fn set_active(state: &AppState, session: &WebSession, id: Uuid, active: bo
         active: Some(active),
         ..PersonChange::default()
     };
-    app::people::update_employee(state, &session.actor, id, change)
-        .await
-        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
-    Ok(Redirect::to("/people").into_response())
+    match app::people::update_employee(state, &session.actor, id, change).await {
+        Ok(_) => Ok(Redirect::to("/people").into_response()),
+        Err(error) => refused_on_the_row(state, session, id, (None, None), error).await,
+    }
 }
 
 async fn deactivate(
@@ -278,9 +348,10 @@ async fn issue_link(
     admin(&session)?;
     // Read before issuing: a secret once issued must reach the admin.
     let whom = person_name(&state, id).await?;
-    let link = app::sessions::issue_sign_in_link(&state, &session.actor, id)
-        .await
-        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    let link = match app::sessions::issue_sign_in_link(&state, &session.actor, id).await {
+        Ok(link) => link,
+        Err(error) => return refused_on_the_row(&state, &session, id, (None, None), error).await,
+    };
     let issued = Issued {
         what: "one-time sign-in link",
         whom,
@@ -299,9 +370,11 @@ async fn issue_token(
     let session = posted.session;
     admin(&session)?;
     let whom = person_name(&state, id).await?;
-    let issued = app::people::issue_token(&state, &session.actor, id, Some("issued on the web page".to_owned()))
-        .await
-        .map_err(|error| WebError::from(error).back_to("/people".to_owned()))?;
+    let issued =
+        match app::people::issue_token(&state, &session.actor, id, Some("issued on the web page".to_owned())).await {
+            Ok(issued) => issued,
+            Err(error) => return refused_on_the_row(&state, &session, id, (None, None), error).await,
+        };
     let issued = Issued {
         what: "API token",
         whom,

@@ -865,17 +865,62 @@ async fn an_admin_changes_a_persons_team_and_signer_groups_on_their_row() {
         .post(&path, &[("team", "billing"), ("groups", "senior, Team Leads")])
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    // The People page again, not an error page: the row keeps what the
+    // admin typed, and says why under it.
+    assert!(refused.body.contains("<h1>People</h1>"), "{}", refused.body);
+    for typed in [
+        format!("form=\"edit-{}\" name=\"team\" value=\"billing\"", person.id),
+        format!(
+            "form=\"edit-{}\" name=\"groups\" value=\"senior, Team Leads\"",
+            person.id
+        ),
+    ] {
+        assert!(refused.body.contains(&typed), "{typed}: {}", refused.body);
+    }
+    let why = refused
+        .body
+        .split(&format!("data-refused=\"{}\"", person.id))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no refusal under the row: {}", refused.body));
     assert!(
-        refused.body.contains("groups: `Team Leads` is not a group name"),
+        why.split("</tr>")
+            .next()
+            .unwrap()
+            .contains("groups: `Team Leads` is not a group name"),
         "{}",
         refused.body
     );
     assert!(
-        refused.body.contains("href=\"/people\""),
-        "the page leads back: {}",
+        !refused
+            .body
+            .contains("name=\"shown_groups\" value=\"senior, Team Leads\""),
+        "the row still says what is stored: {}",
         refused.body
     );
+    assert_eq!(refused.body.matches("data-refused=").count(), 1, "{}", refused.body);
     assert_eq!(stored().await, before, "nothing of a refused form is written");
+
+    // A refused deactivation (the last active admin) is shown on that row too.
+    let own = format!("/people/{}/deactivate", app.admin.id);
+    let last = admin.post(&own, &[]).await;
+    assert_eq!(last.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", last.body);
+    assert!(
+        last.body.contains(&format!("data-refused=\"{}\"", app.admin.id)) && last.body.contains("last active admin"),
+        "{}",
+        last.body
+    );
+    let active: bool = sqlx::query_scalar("SELECT active FROM employees WHERE id = $1")
+        .bind(app.admin.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(active, "nothing of a refused deactivation is written");
+    // Someone not on the page: an error page that leads back.
+    let unknown = admin
+        .post(&format!("/people/{}", Uuid::now_v7()), &[("team", "billing")])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert!(unknown.body.contains("href=\"/people\""), "{}", unknown.body);
 
     let saved = admin
         .post(
