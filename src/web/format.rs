@@ -61,17 +61,62 @@ pub fn amount_field(minor: Option<i64>, currency: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// An amount as typed (`10`, `10.5`, `10.50`, `1,000.50`) in minor units.
+/// An amount as typed, in minor units. Either mark may separate the
+/// decimals, as people write them (`25.50`, `25,50`, `1,000.50`,
+/// `1.000,50`, `1 000,50`); the other, or a space, groups thousands. Never
+/// guesses by dropping a mark: `25,00` is 25.00, not 2500. A lone mark
+/// followed by exactly three digits (`1,000`, `1.000`) groups thousands in
+/// a currency without decimals and separates the decimals in one with
+/// three (as the pages show `1.234 KWD`); in a currency with two it could
+/// be either, a thousand or a typo, and is refused.
 pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
     let digits = minor_digits(currency) as usize;
-    let text: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let unreadable = || "must be an amount such as 25.00 or 25,00".to_owned();
+    let text = text.trim();
+    let is_mark = |c: char| matches!(c, '.' | ',' | ' ' | '\u{a0}' | '\u{202f}');
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || is_mark(c)) {
+        return Err(unreadable());
+    }
+    // The decimal mark: the last `.` or `,`, when it is the only one of its
+    // kind (`1,000,000` has none).
+    let decimal = match text.rfind(['.', ',']) {
+        Some(at) if text.matches(&text[at..=at]).count() == 1 => {
+            let lone_thousands = text.len() - at - 1 == 3 && !text[..at].contains(['.', ',']);
+            match (lone_thousands, digits) {
+                (false, _) | (true, 3) => Some(at),
+                (true, 0) => None,
+                (true, _) => {
+                    let plain = text.replace([',', '.'], "");
+                    return Err(format!(
+                        "is ambiguous: write {plain} for the whole amount, with its decimals if any (e.g. {plain}.00)"
+                    ));
+                }
+            }
+        }
+        _ => None,
+    };
+    let (whole, fraction) = match decimal {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, ""),
+    };
+    // The whole part: digits, grouped or not; groups after the first have
+    // three digits (two are allowed before the last, as in 1,00,000).
+    let groups: Vec<&str> = whole.split(is_mark).collect();
+    let grouped_right = groups.len() == 1
+        || (!groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[groups.len() - 1].len() == 3
+            && groups[1..groups.len() - 1].iter().all(|g| (2..=3).contains(&g.len())));
+    let whole: String = groups.concat();
     let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || whole.len() > 15 {
-        return Err("must be an amount such as 25.00".to_owned());
+    if whole.is_empty() || !grouped_right || !all_digits(&whole) || !all_digits(fraction) || whole.len() > 15 {
+        return Err(unreadable());
+    }
+    if decimal.is_some() && fraction.is_empty() {
+        return Err(unreadable());
     }
     if fraction.len() > digits {
-        return Err(format!("{currency} has {digits} digits after the decimal point"));
+        return Err(format!("{currency} has {digits} digits after the decimal mark"));
     }
     let fraction = format!("{fraction:0<digits$}");
     format!("{whole}{fraction}")
@@ -226,14 +271,50 @@ mod tests {
         assert_eq!(money(1200, "JPY"), "1200 JPY");
         assert_eq!(money(1234, "KWD"), "1.234 KWD");
         assert_eq!(parse_amount("10.5", "EUR"), Ok(1050));
-        assert_eq!(parse_amount("1,000", "EUR"), Ok(100_000));
+        assert_eq!(parse_amount("1,000.00", "EUR"), Ok(100_000));
         assert_eq!(parse_amount(" 25.00 ", "EUR"), Ok(2500));
         assert_eq!(parse_amount("1200", "JPY"), Ok(1200));
-        assert!(parse_amount("10.505", "EUR").is_err());
         assert!(parse_amount("1.5", "JPY").is_err());
         assert!(parse_amount("-3", "EUR").is_err());
         assert!(parse_amount("ten", "EUR").is_err());
         assert!(parse_amount("", "EUR").is_err());
+    }
+
+    #[test]
+    fn a_decimal_comma_is_read_as_decimals_never_dropped() {
+        for (typed, minor) in [
+            ("25,00", 2500),
+            ("25,5", 2550),
+            ("49,99", 4999),
+            ("0,05", 5),
+            ("1.000,50", 100_050),
+            ("1,000.50", 100_050),
+            ("1 000,50", 100_050),
+            ("1\u{a0}000,50", 100_050),
+            ("1.000.000", 100_000_000),
+            ("1,000,000.00", 100_000_000),
+            ("1,00,000", 10_000_000),
+            ("1 000", 100_000),
+            ("12", 1200),
+        ] {
+            assert_eq!(parse_amount(typed, "EUR"), Ok(minor), "{typed}");
+        }
+        // A thousand or a typo: refused, never read as 1,000 nor as 1.00.
+        for ambiguous in ["1,000", "1.000", "10.505"] {
+            let refused = parse_amount(ambiguous, "EUR").unwrap_err();
+            assert!(refused.starts_with("is ambiguous"), "{ambiguous}: {refused}");
+        }
+        assert_eq!(parse_amount("1.000", "JPY"), Ok(1000));
+        assert_eq!(parse_amount("1,000,000", "JPY"), Ok(1_000_000));
+        assert!(parse_amount("1,5", "JPY").is_err());
+        assert_eq!(parse_amount("1.234", "KWD"), Ok(1234));
+        assert_eq!(parse_amount("1,234.5", "KWD"), Ok(1_234_500));
+        assert_eq!(parse_amount("12,5", "KWD"), Ok(12_500));
+        for refused in [
+            "25,", "25.", ",50", "1,0000", "1,000,50", "1.0000,5", "25,00,", "25..0", "2 5", "25,005", "1,2,3",
+        ] {
+            assert!(parse_amount(refused, "EUR").is_err(), "{refused}");
+        }
     }
 
     #[test]

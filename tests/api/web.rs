@@ -311,14 +311,14 @@ async fn field_errors_are_shown_beside_the_field_and_a_double_submit_files_once(
     let mut browser = WebUser::sign_in(&app, &agent.token).await;
 
     let mut fields = filing("");
-    fields[5].1 = "12.345".to_owned();
+    fields[5].1 = "12.3456".to_owned();
     fields[6].1 = "EUR".to_owned();
     let refused = browser.post("/proposals", &borrowed(&fields)).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains(r#"id="summary-error""#), "{}", refused.body);
     assert!(refused.body.contains(r#"id="amount-error""#), "{}", refused.body);
     assert!(
-        refused.body.contains("2 digits after the decimal point"),
+        refused.body.contains("2 digits after the decimal mark"),
         "{}",
         refused.body
     );
@@ -331,7 +331,8 @@ async fn field_errors_are_shown_beside_the_field_and_a_double_submit_files_once(
     let form_key = form.body[start..].split('"').next().unwrap().to_owned();
     let mut fields = filing("Refund a double charge");
     fields[0].1 = "refund".to_owned();
-    fields[5].1 = "25.50".to_owned();
+    // Typed with a decimal comma: 25.50, not 2550.
+    fields[5].1 = "25,50".to_owned();
     fields[6].1 = "EUR".to_owned();
     fields.push(("form_key", form_key));
     let first = browser.post("/proposals", &borrowed(&fields)).await;
