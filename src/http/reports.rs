@@ -703,6 +703,9 @@ pub struct CosignPair {
     pub cosigned: i64,
     /// Of those, approved.
     pub approvals: i64,
+    /// Of the co-signatures, those sent through the same helpdesk
+    /// integration that filed the proposal: one token acted as both people.
+    pub through_one_integration: i64,
     /// All the proposer's approvals in the window.
     pub proposer_approvals: i64,
     /// approvals ÷ proposer_approvals.
@@ -714,7 +717,8 @@ pub struct CosignPair {
     /// behind at least `reports.pair_share_threshold` of the proposer's
     /// approvals, once they have `reports.pair_min_approvals`), `fast`
     /// (median co-sign under `reports.fast_cosign_secs`), `mutual` (they
-    /// co-sign each other's).
+    /// co-sign each other's), `one_integration` (a co-signature came
+    /// through the integration that filed the proposal).
     pub flags: Vec<String>,
 }
 
@@ -756,6 +760,9 @@ fn pair(row: PairRow, settings: &crate::config::ReportSettings) -> CosignPair {
     if row.reciprocal > 0 {
         flags.push("mutual".to_owned());
     }
+    if row.through_one_integration > 0 {
+        flags.push("one_integration".to_owned());
+    }
     CosignPair {
         proposer_id: row.proposer_id,
         proposer_name: row.proposer_name,
@@ -763,6 +770,7 @@ fn pair(row: PairRow, settings: &crate::config::ReportSettings) -> CosignPair {
         cosigner_name: row.cosigner_name,
         cosigned: row.cosigned,
         approvals: row.approvals,
+        through_one_integration: row.through_one_integration,
         proposer_approvals: row.proposer_approvals,
         share_of_approvals: row.share_of_approvals,
         reciprocal: row.reciprocal,
@@ -846,6 +854,7 @@ pub(crate) async fn cosign_pairs_in(
         "cosigner_name",
         "cosigned",
         "approvals",
+        "through_one_integration",
         "proposer_approvals",
         "share_of_approvals",
         "reciprocal",
@@ -861,6 +870,7 @@ pub(crate) async fn cosign_pairs_in(
             safe_cell(&p.cosigner_name).into_owned(),
             p.cosigned.to_string(),
             p.approvals.to_string(),
+            p.through_one_integration.to_string(),
             p.proposer_approvals.to_string(),
             number(p.share_of_approvals),
             p.reciprocal.to_string(),

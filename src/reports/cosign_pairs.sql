@@ -10,19 +10,21 @@ live_pairs AS MATERIALIZED (
 -- up in the order of `report_pairs_in_pair_order`, then with the days and
 -- the live ones.
 pairs AS (
-    SELECT proposer_id, cosigner_id, sum(cosigned)::bigint AS cosigned, sum(approvals)::bigint AS approvals
+    SELECT proposer_id, cosigner_id, sum(cosigned)::bigint AS cosigned, sum(approvals)::bigint AS approvals,
+           sum(through_one_integration)::bigint AS through_one_integration
     FROM (
-        SELECT proposer_id, cosigner_id, sum(cosigned) AS cosigned, sum(approvals) AS approvals
+        SELECT proposer_id, cosigner_id, sum(cosigned) AS cosigned, sum(approvals) AS approvals,
+               sum(through_one_integration) AS through_one_integration
         FROM report_pairs
         WHERE span = 'month' AND period = ANY($2::date[])
         GROUP BY proposer_id, cosigner_id
         UNION ALL
         -- Days are a few (by their primary key), not a year in pair order.
-        SELECT proposer_id, cosigner_id, cosigned, approvals
+        SELECT proposer_id, cosigner_id, cosigned, approvals, through_one_integration
         FROM report_pairs
         WHERE span = 'day' AND period = ANY($3::date[])
         UNION ALL
-        SELECT proposer_id, cosigner_id, cosigned, approvals FROM live_pairs
+        SELECT proposer_id, cosigner_id, cosigned, approvals, through_one_integration FROM live_pairs
     ) AS counts
     GROUP BY proposer_id, cosigner_id
 ),
@@ -33,7 +35,7 @@ approvals AS (
 ),
 top AS (
     SELECT pr.proposer_id, pe.name AS proposer_name, pr.cosigner_id, ce.name AS cosigner_name,
-           pr.cosigned, pr.approvals, coalesce(a.approved, 0) AS proposer_approvals,
+           pr.cosigned, pr.approvals, pr.through_one_integration, coalesce(a.approved, 0) AS proposer_approvals,
            pr.approvals::float8 / nullif(a.approved, 0) AS share_of_approvals
     FROM pairs pr
     JOIN employees pe ON pe.id = pr.proposer_id
@@ -45,7 +47,7 @@ top AS (
 -- Reciprocity and the median wait only for the pairs shown, each read by
 -- its key.
 SELECT top.proposer_id, top.proposer_name, top.cosigner_id, top.cosigner_name, top.cosigned, top.approvals,
-       top.proposer_approvals, top.share_of_approvals, coalesce(rev.cosigned, 0) AS reciprocal,
+       top.through_one_integration, top.proposer_approvals, top.share_of_approvals, coalesce(rev.cosigned, 0) AS reciprocal,
        m.median_secs_to_cosign
 FROM top
 LEFT JOIN pairs rev ON rev.proposer_id = top.cosigner_id AND rev.cosigner_id = top.proposer_id

@@ -3,7 +3,8 @@ WITH days AS (
     WHERE span = 'day' AND period >= $1 AND period < ($3 AT TIME ZONE 'UTC')::date
 ),
 sums AS (
-    SELECT proposer_id, cosigner_id, sum(cosigned)::integer AS cosigned, sum(approvals)::integer AS approvals
+    SELECT proposer_id, cosigner_id, sum(cosigned)::integer AS cosigned, sum(approvals)::integer AS approvals,
+           sum(through_one_integration)::integer AS through_one_integration
     FROM days
     GROUP BY proposer_id, cosigner_id
 ),
@@ -13,5 +14,5 @@ waits AS (
     GROUP BY proposer_id, cosigner_id
 )
 INSERT INTO report_pairs
-SELECT 'month', $1, s.proposer_id, s.cosigner_id, s.cosigned, s.approvals, w.cosign_waits
+SELECT 'month', $1, s.proposer_id, s.cosigner_id, s.cosigned, s.approvals, w.cosign_waits, s.through_one_integration
 FROM sums s JOIN waits w USING (proposer_id, cosigner_id)

@@ -492,6 +492,9 @@ pub struct PairRow {
     pub cosigned: i64,
     /// Of those, approved.
     pub approvals: i64,
+    /// Of those co-signatures, the ones that came through the integration
+    /// that filed the proposal.
+    pub through_one_integration: i64,
     /// All the proposer's approvals in the window.
     pub proposer_approvals: i64,
     pub share_of_approvals: Option<f64>,

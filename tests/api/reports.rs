@@ -38,6 +38,8 @@ struct Past {
     amount: Option<(i64, &'static str)>,
     filed: DateTime<Utc>,
     fate: Fate,
+    /// The helpdesk integration it was filed and co-signed through.
+    via: Option<Uuid>,
 }
 
 /// Writes `past` as it would have happened; answers its id (a UUIDv7 of
@@ -46,9 +48,10 @@ async fn happened(app: &TestApp, past: Past) -> Uuid {
     let mut tx = app.pool.begin().await.unwrap();
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO proposals (id, proposer_id, category, policy_ref, summary, resolution, justification, \
-         amount_minor, currency, required_cosigners, declines_to_reject, created_at, updated_at, expires_at) \
+         amount_minor, currency, required_cosigners, declines_to_reject, created_at, updated_at, expires_at, \
+         filed_via_integration_id) \
          VALUES (countersign_uuid_v7($6), $1, $2, $3, 'Known case', 'Resolve it', 'Because', $4, $5, 1, 2, $6, $6, \
-                 $6 + interval '30 minutes') RETURNING id",
+                 $6 + interval '30 minutes', $7) RETURNING id",
     )
     .bind(past.proposer)
     .bind(past.category)
@@ -56,13 +59,15 @@ async fn happened(app: &TestApp, past: Past) -> Uuid {
     .bind(past.amount.map(|(minor, _)| minor))
     .bind(past.amount.map(|(_, currency)| currency))
     .bind(past.filed)
+    .bind(past.via)
     .fetch_one(&mut *tx)
     .await
     .unwrap();
     let sign = async |tx: &mut sqlx::PgConnection, signer: Uuid, decision: &str, when: DateTime<Utc>| {
         sqlx::query(
-            "INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, reason, created_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, CASE WHEN $5 = 'decline' THEN 'No' END, $6)",
+            "INSERT INTO signatures (id, proposal_id, proposer_id, employee_id, revision, decision, reason, created_at, \
+                                     via_integration_id) \
+             VALUES ($1, $2, $3, $4, 1, $5, CASE WHEN $5 = 'decline' THEN 'No' END, $6, $7)",
         )
         .bind(Uuid::now_v7())
         .bind(id)
@@ -70,6 +75,7 @@ async fn happened(app: &TestApp, past: Past) -> Uuid {
         .bind(signer)
         .bind(decision)
         .bind(when)
+        .bind(past.via)
         .execute(tx)
         .await
         .unwrap();
@@ -165,6 +171,7 @@ async fn known_history() -> Known {
         amount: Some(amount),
         filed,
         fate,
+        via: None,
     };
 
     let p1 = happened(
@@ -182,17 +189,22 @@ async fn known_history() -> Known {
     .await;
     outcome(&app, p1, a.id, Some((1000, "EUR")), "satisfied").await;
     reviewed(&app, p1, manager.id, "endorse").await;
+    // Filed and co-signed through one helpdesk integration.
+    let helpdesk = app.integration("generic").await;
     let p2 = happened(
         &app,
-        refund(
-            a.id,
-            (2000, "EUR"),
-            jan(6, "10:00:00"),
-            Fate::Approved {
-                by: c.id,
-                after_secs: 120,
-            },
-        ),
+        Past {
+            via: Some(helpdesk.id),
+            ..refund(
+                a.id,
+                (2000, "EUR"),
+                jan(6, "10:00:00"),
+                Fate::Approved {
+                    by: c.id,
+                    after_secs: 120,
+                },
+            )
+        },
     )
     .await;
     outcome(&app, p2, a.id, Some((1500, "EUR")), "dissatisfied").await;
@@ -223,6 +235,7 @@ async fn known_history() -> Known {
                 by: [a.id, b.id],
                 after_secs: 200,
             },
+            via: None,
         },
     )
     .await;
@@ -236,6 +249,7 @@ async fn known_history() -> Known {
             amount: Some((500, "EUR")),
             filed: jan(9, "13:00:00"),
             fate: Fate::Withdrawn,
+            via: None,
         },
     )
     .await;
@@ -248,6 +262,7 @@ async fn known_history() -> Known {
             amount: None,
             filed: jan(10, "14:00:00"),
             fate: Fate::Overdue,
+            via: None,
         },
     )
     .await;
@@ -940,6 +955,7 @@ async fn cosign_pairs_show_who_signs_for_whom_and_flag_what_deserves_a_look() {
                 p["cosigner_id"],
                 p["cosigned"],
                 p["approvals"],
+                p["through_one_integration"],
                 p["proposer_approvals"],
                 p["share_of_approvals"],
                 p["reciprocal"],
@@ -951,23 +967,36 @@ async fn cosign_pairs_show_who_signs_for_whom_and_flag_what_deserves_a_look() {
     let id = |user: &User| json!(user.id.to_string());
     // Bo's one approval is all Ana's doing (but Bo has fewer than two
     // approvals: no flag for that); Ana's two are split between Bo and Cy;
-    // Ana and Bo sign each other's; Bo signed Ana's within 100 s.
+    // Ana and Bo sign each other's; Bo signed Ana's within 100 s; Cy's
+    // co-sign of Ana's came through the helpdesk integration that filed it.
     assert_eq!(
         pairs,
         [
-            json!([id(&b), id(&a), 1, 1, 1, 1.0, 1, 300.0, ["mutual"]]),
+            json!([id(&b), id(&a), 1, 1, 0, 1, 1.0, 1, 300.0, ["mutual"]]),
             json!([
                 id(&a),
                 id(&b),
                 1,
                 1,
+                0,
                 2,
                 0.5,
                 1,
                 60.0,
                 ["concentrated", "fast", "mutual"]
             ]),
-            json!([id(&a), id(&c), 1, 1, 2, 0.5, 0, 120.0, ["concentrated"]]),
+            json!([
+                id(&a),
+                id(&c),
+                1,
+                1,
+                1,
+                2,
+                0.5,
+                0,
+                120.0,
+                ["concentrated", "one_integration"]
+            ]),
         ]
     );
     assert_eq!(report["items"][1]["proposer_name"], "Ana Zoë");
@@ -988,7 +1017,7 @@ async fn cosign_pairs_show_who_signs_for_whom_and_flag_what_deserves_a_look() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[2],
-        format!("{},Ana Zoë,{},Bo,1,1,2,0.5,1,60,concentrated fast mutual", a.id, b.id)
+        format!("{},Ana Zoë,{},Bo,1,1,0,2,0.5,1,60,concentrated fast mutual", a.id, b.id)
     );
 }
 
