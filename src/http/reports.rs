@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,10 +37,12 @@ const MAX_WINDOW_DAYS: i64 = 36_525;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
-    /// Default: `to` minus 30 days.
-    pub from: Option<DateTime<Utc>>,
-    /// Default: now.
-    pub to: Option<DateTime<Utc>>,
+    /// Described by [`from_schema`].
+    #[param(schema_with = from_schema)]
+    pub from: Option<Bound>,
+    /// Described by [`to_schema`].
+    #[param(schema_with = to_schema)]
+    pub to: Option<Bound>,
     /// Default: category.
     pub group_by: Option<GroupBy>,
 }
@@ -48,27 +50,106 @@ pub struct SummaryQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WindowQuery {
-    /// Default: `to` minus 30 days.
-    pub from: Option<DateTime<Utc>>,
-    /// Default: now.
-    pub to: Option<DateTime<Utc>>,
+    /// Described by [`from_schema`].
+    #[param(schema_with = from_schema)]
+    pub from: Option<Bound>,
+    /// Described by [`to_schema`].
+    #[param(schema_with = to_schema)]
+    pub to: Option<Bound>,
+}
+
+/// One edge of a report's window as a client writes it: an RFC 3339 time,
+/// or a date standing for a whole UTC day (`from` its start, `to` its end,
+/// so `from=2026-11-01&to=2026-11-30` is all of November, as on the
+/// reports page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    At(DateTime<Utc>),
+    Day(NaiveDate),
+}
+
+impl From<DateTime<Utc>> for Bound {
+    fn from(at: DateTime<Utc>) -> Self {
+        Bound::At(at)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        if let Ok(at) = text.parse::<DateTime<Utc>>() {
+            return Ok(Bound::At(at));
+        }
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map(Bound::Day)
+            .map_err(|_| {
+                serde::de::Error::custom("must be an RFC 3339 time (2026-11-01T09:00:00Z) or a date (2026-11-01)")
+            })
+    }
+}
+
+impl Bound {
+    fn year(self) -> i32 {
+        match self {
+            Bound::At(at) => at.year(),
+            Bound::Day(day) => day.year(),
+        }
+    }
+
+    /// The moment it stands for as the window's start (`end` false) or end.
+    fn moment(self, end: bool) -> DateTime<Utc> {
+        match self {
+            Bound::At(at) => at,
+            Bound::Day(day) => {
+                let day = if end { day.succ_opt().unwrap_or(day) } else { day };
+                day.and_time(chrono::NaiveTime::MIN).and_utc()
+            }
+        }
+    }
+}
+
+/// A window's edge in the OpenAPI document: a date-time or a date.
+fn bound_schema(description: &str) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let string = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    OneOfBuilder::new()
+        .description(Some(description))
+        .item(string(KnownFormat::DateTime))
+        .item(string(KnownFormat::Date))
+        .into()
+}
+
+fn from_schema() -> utoipa::openapi::schema::Schema {
+    bound_schema("Default: `to` minus 30 days. An RFC 3339 time, or a date: the start of that day (UTC).")
+}
+
+fn to_schema() -> utoipa::openapi::schema::Schema {
+    bound_schema(
+        "Default: now. An RFC 3339 time, or a date: the end of that day (UTC), so that the day is in the window.",
+    )
 }
 
 /// `[from, to)` as asked, or the last 30 days.
 fn window(
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    from: Option<Bound>,
+    to: Option<Bound>,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let mut errors = FieldErrors::new();
-    for (field, time) in [("from", from), ("to", to)] {
-        if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
-            errors.add(field, "must be an RFC 3339 time with a four-digit year");
+    for (field, bound) in [("from", from), ("to", to)] {
+        if bound.is_some_and(|bound| !(1..=9999).contains(&bound.year())) {
+            errors.add(field, "must have a four-digit year");
         }
     }
     errors.finish()?;
-    let to = to.unwrap_or(now);
-    let from = from.unwrap_or(to - chrono::Duration::days(DEFAULT_WINDOW_DAYS));
+    let to = to.map_or(now, |to| to.moment(true));
+    let from = from.map_or(to - chrono::Duration::days(DEFAULT_WINDOW_DAYS), |from| {
+        from.moment(false)
+    });
     if from >= to {
         return Err(FieldErrors::single("from", "must be before `to`").into());
     }
@@ -499,10 +580,12 @@ pub async fn exceptions_csv(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CandidatesQuery {
-    /// Default: `to` minus 30 days.
-    pub from: Option<DateTime<Utc>>,
-    /// Default: now.
-    pub to: Option<DateTime<Utc>>,
+    /// Described by [`from_schema`].
+    #[param(schema_with = from_schema)]
+    pub from: Option<Bound>,
+    /// Described by [`to_schema`].
+    #[param(schema_with = to_schema)]
+    pub to: Option<Bound>,
     /// The fewest proposals that make an exception recurring. Default 3.
     #[param(minimum = 1, maximum = 1000000)]
     pub min_count: Option<i64>,
@@ -725,10 +808,12 @@ pub struct CosignPair {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PairsQuery {
-    /// Default: `to` minus 30 days.
-    pub from: Option<DateTime<Utc>>,
-    /// Default: now.
-    pub to: Option<DateTime<Utc>>,
+    /// Described by [`from_schema`].
+    #[param(schema_with = from_schema)]
+    pub from: Option<Bound>,
+    /// Described by [`to_schema`].
+    #[param(schema_with = to_schema)]
+    pub to: Option<Bound>,
     /// How many pairs, the most concentrated first. Default 500.
     #[param(minimum = 1, maximum = 100000)]
     pub top: Option<i64>,
@@ -887,10 +972,12 @@ pub(crate) async fn cosign_pairs_in(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WaitingQuery {
-    /// Default: `to` minus 30 days.
-    pub from: Option<DateTime<Utc>>,
-    /// Default: now.
-    pub to: Option<DateTime<Utc>>,
+    /// Described by [`from_schema`].
+    #[param(schema_with = from_schema)]
+    pub from: Option<Bound>,
+    /// Described by [`to_schema`].
+    #[param(schema_with = to_schema)]
+    pub to: Option<Bound>,
     /// The IANA time zone hours and weekdays are counted in. Default UTC.
     pub time_zone: Option<String>,
 }

@@ -228,8 +228,8 @@ async fn reports(
         &state,
         &session.actor,
         SummaryQuery {
-            from: Some(window.from),
-            to: Some(window.to),
+            from: Some(window.from.into()),
+            to: Some(window.to.into()),
             group_by: Some(window.group_by),
         },
     )
@@ -239,8 +239,8 @@ async fn reports(
         &state,
         &session.actor,
         CandidatesQuery {
-            from: Some(window.from),
-            to: Some(window.to),
+            from: Some(window.from.into()),
+            to: Some(window.to.into()),
             min_count: None,
         },
     )
@@ -250,8 +250,8 @@ async fn reports(
         &state,
         &session.actor,
         PairsQuery {
-            from: Some(window.from),
-            to: Some(window.to),
+            from: Some(window.from.into()),
+            to: Some(window.to.into()),
             top: Some(PAIRS_SHOWN),
         },
     )
@@ -355,7 +355,7 @@ async fn download(
 ) -> Result<Response, WebError> {
     require_role(&session, Role::Manager)?;
     let window = form.window()?;
-    let (from, to) = (Some(window.from), Some(window.to));
+    let (from, to) = (Some(window.from.into()), Some(window.to.into()));
     let answer = match report {
         Download::Summary => {
             let group_by = Some(window.group_by);

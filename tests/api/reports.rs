@@ -779,6 +779,25 @@ async fn reports_are_for_managers_and_name_a_bad_parameter() {
     );
     assert_eq!(to - from, Duration::days(30));
     assert!((Utc::now() - to).num_seconds().abs() < 60);
+    // Dates are whole UTC days, `to`'s included, as on the reports page.
+    let days = manager
+        .get("/v1/reports/summary?from=2026-01-05&to=2026-01-31")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (days["from"].as_str(), days["to"].as_str()),
+        (Some("2026-01-05T00:00:00Z"), Some("2026-02-01T00:00:00Z"))
+    );
+    let refused = manager.get("/v1/reports/summary?from=05/01/2026").await;
+    let refused = refused.expect_problem(422, Some("from"));
+    assert!(
+        refused.body["errors"]["from"]
+            .as_str()
+            .is_some_and(|why| why.contains("or a date (2026-11-01)")),
+        "{}",
+        refused.body
+    );
 }
 
 #[tokio::test]
