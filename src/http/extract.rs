@@ -149,7 +149,7 @@ fn with_every_field_named<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u
             Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
             _ => None,
         };
-        let message = strip_position(&error.inner().to_string());
+        let message = in_plain_words(strip_position(&error.inner().to_string()));
         if message.starts_with("missing field") {
             break;
         }
@@ -167,7 +167,7 @@ fn data_problem(error: serde_path_to_error::Error<serde_json::Error>) -> ApiErro
     let inner = error.into_inner();
     match inner.classify() {
         serde_json::error::Category::Data => {
-            let message = strip_position(&inner.to_string());
+            let message = in_plain_words(strip_position(&inner.to_string()));
             let field = field_name(&message, path, "body");
             FieldErrors::single(field, message).into()
         }
@@ -277,6 +277,94 @@ fn strip_position(message: &str) -> String {
         Some(index) => message[..index].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// serde's words for a value of the wrong type or range name Rust types
+/// (`invalid type: string "500", expected i64`, `expected struct Terms`);
+/// a person reads what the field must be, and what was sent where that
+/// helps: `must be a whole number, not the text "500"`. Any other message
+/// is kept as it is.
+fn in_plain_words(message: String) -> String {
+    let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    else {
+        return message;
+    };
+    // What was sent may itself contain the separator; what was expected
+    // never does.
+    let Some((sent, expected)) = rest.rsplit_once(", expected ") else {
+        return message;
+    };
+    let must_be = match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
+            // A whole number of the wrong size: say which are accepted.
+            let whole = sent_number(sent).is_some_and(|number| number.fract() == 0.0);
+            match integer_range(expected) {
+                Some((min, max)) if whole => format!("must be a whole number from {min} to {max}"),
+                _ => "must be a whole number".to_owned(),
+            }
+        }
+        "f32" | "f64" => "must be a number".to_owned(),
+        "a boolean" => "must be true or false".to_owned(),
+        "a string" | "a borrowed string" => "must be text".to_owned(),
+        "a character" => "must be a single character".to_owned(),
+        "a sequence" => "must be a list".to_owned(),
+        "a map" => "must be an object".to_owned(),
+        kind if kind.starts_with("struct ") => "must be an object".to_owned(),
+        kind if kind.contains("UUID string") => "must be an id (a UUID)".to_owned(),
+        _ => return message,
+    };
+    match sent_in_plain_words(sent) {
+        Some(sent) => format!("{must_be}, not {sent}"),
+        None => must_be,
+    }
+}
+
+/// What serde says was sent, as JSON shows it: `string "500"` → `the text
+/// "500"`, ``integer `5` `` → `5`, `sequence` → `a list`.
+fn sent_in_plain_words(sent: &str) -> Option<String> {
+    let quoted = |prefix: &str| {
+        sent.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`'))
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(str::to_owned)
+    };
+    if let Some(text) = sent.strip_prefix("string ") {
+        return Some(format!("the text {text}"));
+    }
+    match sent {
+        "null" => Some("null".to_owned()),
+        "sequence" => Some("a list".to_owned()),
+        "map" => Some("an object".to_owned()),
+        _ => quoted("integer ")
+            .or_else(|| quoted("floating point "))
+            .or_else(|| quoted("boolean ")),
+    }
+}
+
+/// The number serde says was sent, if it was one.
+fn sent_number(sent: &str) -> Option<f64> {
+    let digits = sent
+        .strip_prefix("integer `")
+        .or_else(|| sent.strip_prefix("floating point `"))?
+        .strip_suffix('`')?;
+    digits.parse().ok()
+}
+
+/// The smallest and largest value of a Rust integer type, by its name.
+fn integer_range(kind: &str) -> Option<(i128, u128)> {
+    Some(match kind {
+        "i8" => (i8::MIN.into(), i8::MAX as u128),
+        "i16" => (i16::MIN.into(), i16::MAX as u128),
+        "i32" => (i32::MIN.into(), i32::MAX as u128),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX as u128),
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        _ => return None,
+    })
 }
 
 /// A query string, with unknown or malformed parameters reported by name.
@@ -393,6 +481,59 @@ mod tests {
         assert!(
             !errors[0].1.contains("line"),
             "positions are noise for a client: {errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_value_is_named_in_plain_words_not_rust_types() {
+        #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Kinds {
+            amount_minor: Option<i64>,
+            revision: Option<i32>,
+            count: Option<u32>,
+            share: Option<f64>,
+            executed: Option<bool>,
+            summary: Option<String>,
+            groups: Option<Vec<String>>,
+            id: Option<Uuid>,
+        }
+        let message = |body: &str| {
+            let errors = field_errors(parse_json::<Kinds>(body.as_bytes()).unwrap_err());
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            errors[0].1.clone()
+        };
+        for (body, expected) in [
+            (
+                r#"{"amount_minor":"500"}"#,
+                r#"must be a whole number, not the text "500""#,
+            ),
+            (r#"{"revision":"1"}"#, r#"must be a whole number, not the text "1""#),
+            (r#"{"revision":1.5}"#, "must be a whole number, not 1.5"),
+            (r#"{"revision":true}"#, "must be a whole number, not true"),
+            (
+                r#"{"revision":4294967296}"#,
+                "must be a whole number from -2147483648 to 2147483647, not 4294967296",
+            ),
+            (r#"{"count":-1}"#, "must be a whole number from 0 to 4294967295, not -1"),
+            (r#"{"share":"half"}"#, r#"must be a number, not the text "half""#),
+            (r#"{"executed":"yes"}"#, r#"must be true or false, not the text "yes""#),
+            (r#"{"summary":7}"#, "must be text, not 7"),
+            (r#"{"summary":["a"]}"#, "must be text, not a list"),
+            (r#"{"groups":{"a":1}}"#, "must be a list, not an object"),
+            (r#"{"id":5}"#, "must be an id (a UUID), not 5"),
+        ] {
+            assert_eq!(message(body), expected, "{body}");
+        }
+        // What serde says in plain words already stays as it is.
+        assert_eq!(
+            in_plain_words("unknown variant `x`, expected one of `a`, `b`".to_owned()),
+            "unknown variant `x`, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            in_plain_words("invalid type: integer `5`, expected struct Terms".to_owned()),
+            "must be an object, not 5"
         );
     }
 

@@ -200,7 +200,12 @@ async fn a_filing_with_several_wrong_fields_names_each_of_them_and_nothing_is_fi
         vec!["amount_minor", "amount_minor_typo", "category", "policy_ref", "summary"],
         "every mistyped, unknown and missing field at once: {errors:?}"
     );
-    assert!(errors["amount_minor"].contains("invalid type"), "{errors:?}");
+    assert_eq!(
+        errors["amount_minor"], r#"must be a whole number, not the text "forty""#,
+        "in plain words, not Rust's types: {errors:?}"
+    );
+    assert_eq!(errors["category"], "must be text, not 7", "{errors:?}");
+    assert_eq!(errors["summary"], "must be text, not a list", "{errors:?}");
     assert!(errors["policy_ref"].starts_with("missing field"), "{errors:?}");
     let filed: i64 = sqlx::query_scalar("SELECT count(*) FROM proposals")
         .fetch_one(&app.pool)
