@@ -46,6 +46,33 @@ pub struct Money {
     pub currency: String,
 }
 
+/// Digits after the decimal point of a currency (ISO 4217's minor unit).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// An amount as people read it, in major units: `1050, "EUR"` → `10.50 EUR`.
+pub fn major_units(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    if digits == 0 {
+        return format!("{minor} {currency}");
+    }
+    let scale = 10_u64.pow(digits);
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        minor / scale,
+        minor % scale,
+        width = digits as usize
+    )
+}
+
 /// The largest amount accepted anywhere, in minor units.
 const MAX_MINOR: i64 = 1_000_000_000_000_000;
 
@@ -109,11 +136,15 @@ pub enum PolicyViolation {
     AmountRequired { category: String },
     #[error("currency {currency} is not accepted; accepted: {}", accepted.join(", "))]
     CurrencyNotAccepted { currency: String, accepted: Vec<String> },
-    #[error("exceeds peer-approval limit of {limit_minor} minor units of {currency}; this needs a manager")]
+    #[error(
+        "exceeds the peer-approval limit of {}: peers cannot approve it in Countersign; have it approved \
+         outside Countersign under your company's usual process, or file a lower amount",
+        major_units(*limit_minor, currency)
+    )]
     ExceedsPeerLimit { currency: String, limit_minor: i64 },
     #[error("must be {approved}, the currency the proposal was approved in")]
     OutcomeCurrency { approved: String },
-    #[error("is more than peers may ever approve ({limit_minor} minor units of {currency})")]
+    #[error("is more than peers may ever approve ({})", major_units(*limit_minor, currency))]
     OutcomeAboveLimit { currency: String, limit_minor: i64 },
     #[error("is more than the {approved_minor} minor units approved without a peer")]
     OutcomeAboveApprovedAlone { approved_minor: i64 },
@@ -473,7 +504,12 @@ pub(crate) mod tests {
             .required_cosigners("refund", Some(&eur(500_001)))
             .unwrap_err()
             .to_string();
-        assert!(text.contains("exceeds peer-approval limit"), "{text}");
+        assert!(
+            text.contains("exceeds the peer-approval limit of 5000.00 EUR"),
+            "{text}"
+        );
+        assert!(text.contains("outside Countersign"), "{text}");
+        assert!(!text.contains("minor units"), "{text}");
     }
 
     #[test]

@@ -129,7 +129,7 @@ problem_types! {
     AmountRequired = "amount-required", UNPROCESSABLE_ENTITY, "the category moves money, so `amount_minor` and `currency` are required";
     CurrencyNotAccepted = "currency-not-accepted", UNPROCESSABLE_ENTITY, "the currency has no peer limit configured";
     OutcomeCurrency = "outcome-currency", UNPROCESSABLE_ENTITY, "an outcome's amount must be in the currency the proposal was approved in";
-    ExceedsPeerLimit = "exceeds-peer-limit", UNPROCESSABLE_ENTITY, "the amount is above what peers may approve; this needs a manager";
+    ExceedsPeerLimit = "exceeds-peer-limit", UNPROCESSABLE_ENTITY, "the amount is above what peers may approve in Countersign";
     IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "the Idempotency-Key was used for a different request";
     DeliveryIdReused = "delivery-id-reused", UNPROCESSABLE_ENTITY, "an inbound delivery id came again with a different body";
     RevisionRequired = "revision-required", PRECONDITION_REQUIRED, "a signature must name the revision read (`revision`, or `If-Match`)";

@@ -25,33 +25,9 @@ pub fn currency_choices(policy: &crate::domain::policy::ApprovalPolicy, current:
     choices
 }
 
-/// Digits after the decimal point of a currency (ISO 4217's minor unit).
-pub fn minor_digits(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
-}
-
-/// `1050, "EUR"` → `10.50 EUR`.
-pub fn money(minor: i64, currency: &str) -> String {
-    let digits = minor_digits(currency);
-    if digits == 0 {
-        return format!("{minor} {currency}");
-    }
-    let scale = 10_i64.pow(digits);
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    let scale = scale.unsigned_abs();
-    format!(
-        "{sign}{}.{:0width$} {currency}",
-        minor / scale,
-        minor % scale,
-        width = digits as usize
-    )
-}
+/// A currency's decimals, and `1050, "EUR"` → `10.50 EUR`: as the
+/// domain writes them in its messages.
+pub use crate::domain::policy::{major_units as money, minor_digits};
 
 /// An amount as a form's field shows it to be typed again: `1050, "EUR"`
 /// → `10.50` (empty: none).

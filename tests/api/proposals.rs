@@ -222,10 +222,13 @@ async fn amounts_above_the_peer_approval_limit_are_refused() {
         .expect_problem(422, Some("amount_minor"));
     let problem = refused.problem();
     assert!(
-        problem.detail.contains("exceeds peer-approval limit"),
+        problem
+            .detail
+            .contains("exceeds the peer-approval limit of 5000.00 EUR"),
         "{}",
         refused.body
     );
+    assert!(problem.detail.contains("outside Countersign"), "{}", refused.body);
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 0);
 }
 
