@@ -68,6 +68,13 @@ impl Application {
                  and give every replica the same key (secrets.key)"
             ),
         }
+        if !settings.chain_keying().is_keyed() {
+            tracing::warn!(
+                "the audit chain is not keyed (audit.chain_key is not set): whoever owns the tables \
+                 can rewrite an event and recompute the chain so that it still verifies; see \
+                 \"Set `audit.chain_key`\" under \"The audit log\" in the README"
+            );
+        }
         app::sealing::seal_stored(&pool, &sealer)
             .await
             .context("sealing the stored secrets (setting `secrets.key`)")?;
