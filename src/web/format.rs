@@ -64,7 +64,9 @@ pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
                 (true, _) => {
                     let plain = text.replace([',', '.'], "");
                     return Err(format!(
-                        "is ambiguous: write {plain} for the whole amount, with its decimals if any (e.g. {plain}.00)"
+                        "is ambiguous (a thousands mark, or a third digit after the decimal mark where {currency} has \
+                         {digits}): write it without a thousands mark ({plain}) or with at most {digits} digits after \
+                         the decimal mark"
                     ));
                 }
             }
