@@ -30,8 +30,6 @@ $$;
 -- next pass (until then reports compute those days as they are).
 DELETE FROM report_periods;
 
+-- Read only for the pairs a report shows, by their key (as their waits
+-- are): not in report_pairs_in_pair_order, which adds up every pair.
 ALTER TABLE report_pairs ADD COLUMN through_one_integration integer NOT NULL;
-
-DROP INDEX report_pairs_in_pair_order;
-CREATE INDEX report_pairs_in_pair_order ON report_pairs (span, proposer_id, cosigner_id, period)
-    INCLUDE (cosigned, approvals, through_one_integration);
