@@ -598,6 +598,7 @@ pub async fn record_outcome_in(
         if without_peer && actual.minor > approved.as_ref().map_or(0, |a| a.minor) {
             return Err(PolicyViolation::OutcomeAboveApprovedAlone {
                 approved_minor: approved.map_or(0, |a| a.minor),
+                currency: actual.currency.clone(),
             }
             .into());
         }

@@ -146,8 +146,8 @@ pub enum PolicyViolation {
     OutcomeCurrency { approved: String },
     #[error("is more than peers may ever approve ({})", major_units(*limit_minor, currency))]
     OutcomeAboveLimit { currency: String, limit_minor: i64 },
-    #[error("is more than the {approved_minor} minor units approved without a peer")]
-    OutcomeAboveApprovedAlone { approved_minor: i64 },
+    #[error("is more than the {} approved without a peer", major_units(*approved_minor, currency))]
+    OutcomeAboveApprovedAlone { approved_minor: i64, currency: String },
 }
 
 impl ApprovalPolicy {

@@ -139,7 +139,8 @@ pub fn check_act_alone(
         if !covered {
             return refused(match (rule.max_amount_minor, rule.currency.as_deref()) {
                 (Some(max), Some(currency)) => format!(
-                    "acting alone covers at most {max} minor units of {currency} in category {}",
+                    "acting alone covers at most {} in category {}",
+                    super::policy::major_units(max, currency),
                     facts.category
                 ),
                 _ => format!("acting alone covers no amount in category {}", facts.category),
@@ -436,14 +437,17 @@ mod tests {
             currency: "USD".into(),
         };
         for amount in [&large, &dollars] {
-            assert!(matches!(
-                check(AloneFacts {
-                    amount: Some(amount),
-                    now: at(9),
-                    ..facts
-                }),
-                Err(RuleViolation::ActingAloneNotAllowed { .. })
-            ));
+            let refused = check(AloneFacts {
+                amount: Some(amount),
+                now: at(9),
+                ..facts
+            });
+            assert_eq!(
+                refused,
+                Err(RuleViolation::ActingAloneNotAllowed {
+                    why: "acting alone covers at most 50.00 EUR in category refund".into()
+                })
+            );
         }
         let unpriced = [ActAlone {
             category: "replacement".into(),

@@ -720,13 +720,17 @@ async fn a_standing_approval_approves_one_filing_per_ticket_and_customer_and_cap
     );
     // What was paid may not exceed what was approved without a peer.
     let first_id = first.id.to_string();
-    proposer
+    let above = proposer
         .record_outcome(
             &first_id,
             json!({ "executed": true, "actual_amount_minor": 4001, "currency": "EUR", "customer_outcome": "satisfied" }),
         )
         .await
         .expect_problem(422, Some("actual_amount_minor"));
+    assert_eq!(
+        above.body["errors"]["actual_amount_minor"],
+        "is more than the 40.00 EUR approved without a peer"
+    );
     // A draft takes what was approved; never from a pending proposal.
     let pending = proposer.file(json!({ "amount_minor": 6000 })).await.expect(201).id();
     manager
