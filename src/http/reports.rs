@@ -68,12 +68,6 @@ pub enum Bound {
     Day(NaiveDate),
 }
 
-impl From<DateTime<Utc>> for Bound {
-    fn from(at: DateTime<Utc>) -> Self {
-        Bound::At(at)
-    }
-}
-
 impl<'de> Deserialize<'de> for Bound {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;

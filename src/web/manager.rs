@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::format::{Card, Chart, card, chart, duration, money};
@@ -18,7 +18,7 @@ use super::session::Signed;
 use crate::db;
 use crate::domain::employee::Role;
 use crate::http::reports::{
-    CandidatesQuery, PairsQuery, SummaryQuery, cosign_pairs_in, cosign_pairs_report, policy_candidates_in,
+    Bound, CandidatesQuery, PairsQuery, SummaryQuery, cosign_pairs_in, cosign_pairs_report, policy_candidates_in,
     policy_candidates_report, summary_in, summary_report,
 };
 use crate::reports::GroupBy;
@@ -71,9 +71,11 @@ struct ReportForm {
     group_by: String,
 }
 
+/// `from` and `to` as whole days, which the reports read as their start and
+/// end.
 struct Window {
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: Bound,
+    to: Bound,
     from_day: String,
     to_day: String,
     group_by: GroupBy,
@@ -108,11 +110,8 @@ impl ReportForm {
             .copied()
             .unwrap_or(GROUPINGS[0]);
         Ok(Window {
-            from: from_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
-            to: (to_day + Duration::days(1))
-                .and_hms_opt(0, 0, 0)
-                .expect("midnight exists")
-                .and_utc(),
+            from: Bound::Day(from_day),
+            to: Bound::Day(to_day),
             from_day: from_day.to_string(),
             to_day: to_day.to_string(),
             group_by,
@@ -228,8 +227,8 @@ async fn reports(
         &state,
         &session.actor,
         SummaryQuery {
-            from: Some(window.from.into()),
-            to: Some(window.to.into()),
+            from: Some(window.from),
+            to: Some(window.to),
             group_by: Some(window.group_by),
         },
     )
@@ -239,8 +238,8 @@ async fn reports(
         &state,
         &session.actor,
         CandidatesQuery {
-            from: Some(window.from.into()),
-            to: Some(window.to.into()),
+            from: Some(window.from),
+            to: Some(window.to),
             min_count: None,
         },
     )
@@ -250,8 +249,8 @@ async fn reports(
         &state,
         &session.actor,
         PairsQuery {
-            from: Some(window.from.into()),
-            to: Some(window.to.into()),
+            from: Some(window.from),
+            to: Some(window.to),
             top: Some(PAIRS_SHOWN),
         },
     )
@@ -355,7 +354,7 @@ async fn download(
 ) -> Result<Response, WebError> {
     require_role(&session, Role::Manager)?;
     let window = form.window()?;
-    let (from, to) = (Some(window.from.into()), Some(window.to.into()));
+    let (from, to) = (Some(window.from), Some(window.to));
     let answer = match report {
         Download::Summary => {
             let group_by = Some(window.group_by);
