@@ -275,7 +275,8 @@ async fn edit_person(
 
 /// The People page again after a change to `id`'s row was refused, the
 /// row showing `typed` (team, groups) and why; an error page when the
-/// person is not on it.
+/// person is not on it (unknown, or past the page's length), where the
+/// refusal could not be seen.
 async fn refused_on_the_row(
     state: &AppState,
     session: &WebSession,
@@ -284,13 +285,6 @@ async fn refused_on_the_row(
     error: AppError,
 ) -> Result<Response, WebError> {
     let errors = shown_on_the_form(error)?;
-    let listed = {
-        let mut conn = state.pool.acquire().await?;
-        db::employees::find(&mut conn, id).await?.is_some()
-    };
-    if !listed {
-        return Err(WebError::from(AppError::NotFound("employee")).back_to("/people".to_owned()));
-    }
     let (team, groups) = typed;
     let refused = RefusedRow {
         id,
@@ -299,6 +293,9 @@ async fn refused_on_the_row(
         errors,
     };
     let page = people_page_with(state, session, PersonForm::default(), Vec::new(), None, Some(refused)).await?;
+    if !page.people.iter().any(|line| line.id == id) {
+        return Err(WebError::from(AppError::NotFound("employee")).back_to("/people".to_owned()));
+    }
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
