@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::employee::Role;
+use crate::domain::event::EventType;
 use crate::domain::policy::Money;
 use crate::domain::proposal::{
     CustomerOutcome, Decision, MaterialTerms, OpenOnTicket, ProposalFacts, SignatureFact, Status, Terms, Verdict,
@@ -733,8 +734,9 @@ pub struct Expired {
 /// How often a proposal was revised (its `proposal.revised` events).
 pub async fn revisions_made(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM audit_events WHERE subject_id = $1 AND event_type = 'proposal.revised'"#,
-        id
+        r#"SELECT count(*) AS "count!" FROM audit_events WHERE subject_id = $1 AND event_type = $2"#,
+        id,
+        EventType::ProposalRevised.as_str()
     )
     .fetch_one(conn)
     .await

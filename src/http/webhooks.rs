@@ -22,62 +22,35 @@ use crate::domain::fields::{FieldErrors, optional_text};
 use crate::state::AppState;
 use crate::webhooks::destination;
 
-/// The events an endpoint can subscribe to: every proposal event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum ProposalEvent {
-    #[serde(rename = "proposal.created")]
-    Created,
-    #[serde(rename = "proposal.revised")]
-    Revised,
-    #[serde(rename = "proposal.cosigned")]
-    Cosigned,
-    #[serde(rename = "proposal.declined")]
-    Declined,
-    #[serde(rename = "proposal.approved")]
-    Approved,
-    #[serde(rename = "proposal.rejected")]
-    Rejected,
-    #[serde(rename = "proposal.withdrawn")]
-    Withdrawn,
-    #[serde(rename = "proposal.expired")]
-    Expired,
-    #[serde(rename = "proposal.outcome_recorded")]
-    OutcomeRecorded,
-    #[serde(rename = "proposal.reviewed")]
-    Reviewed,
-    #[serde(rename = "proposal.cosign_requested")]
-    CosignRequested,
-    #[serde(rename = "proposal.cosign_reminded")]
-    CosignReminded,
-    #[serde(rename = "proposal.escalated")]
-    Escalated,
-    #[serde(rename = "proposal.reassigned")]
-    Reassigned,
-    #[serde(rename = "proposal.acted_alone")]
-    ActedAlone,
-}
+/// An event an endpoint can subscribe to: one of the proposal events
+/// (`EventType::PROPOSAL`), by the name the audit log stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalEvent(EventType);
 
-impl From<ProposalEvent> for EventType {
-    fn from(event: ProposalEvent) -> Self {
-        match event {
-            ProposalEvent::Created => EventType::ProposalCreated,
-            ProposalEvent::Revised => EventType::ProposalRevised,
-            ProposalEvent::Cosigned => EventType::ProposalCosigned,
-            ProposalEvent::Declined => EventType::ProposalDeclined,
-            ProposalEvent::Approved => EventType::ProposalApproved,
-            ProposalEvent::Rejected => EventType::ProposalRejected,
-            ProposalEvent::Withdrawn => EventType::ProposalWithdrawn,
-            ProposalEvent::Expired => EventType::ProposalExpired,
-            ProposalEvent::OutcomeRecorded => EventType::ProposalOutcomeRecorded,
-            ProposalEvent::Reviewed => EventType::ProposalReviewed,
-            ProposalEvent::CosignRequested => EventType::ProposalCosignRequested,
-            ProposalEvent::CosignReminded => EventType::ProposalCosignReminded,
-            ProposalEvent::Escalated => EventType::ProposalEscalated,
-            ProposalEvent::Reassigned => EventType::ProposalReassigned,
-            ProposalEvent::ActedAlone => EventType::ProposalActedAlone,
-        }
+impl<'de> Deserialize<'de> for ProposalEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        EventType::PROPOSAL
+            .into_iter()
+            .find(|event| event.as_str() == name)
+            .map(ProposalEvent)
+            .ok_or_else(|| {
+                let names: Vec<&str> = EventType::PROPOSAL.iter().map(|event| event.as_str()).collect();
+                serde::de::Error::custom(format!("unknown event `{name}`, expected one of {}", names.join(", ")))
+            })
     }
 }
+
+impl utoipa::PartialSchema for ProposalEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EventType::PROPOSAL.iter().map(|event| event.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProposalEvent {}
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookEndpoint {
@@ -192,9 +165,9 @@ fn checked_event_types(errors: &mut FieldErrors, types: Option<Vec<ProposalEvent
             format!("must list at most {} events (each once)", EventType::PROPOSAL.len()),
         );
     }
-    types.sort_by_key(|t| EventType::from(*t).as_str());
+    types.sort_by_key(|t| t.0.as_str());
     types.dedup();
-    Some(types.into_iter().map(EventType::from).collect())
+    Some(types.into_iter().map(|t| t.0).collect())
 }
 
 /// Register an endpoint for proposal events. The answer holds its signing
