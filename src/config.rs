@@ -196,6 +196,26 @@ pub struct WebSettings {
     pub inbox_refresh_ms: u32,
 }
 
+impl WebSettings {
+    /// The address people open the service at, for links given out (sign-in
+    /// links): `web.public_url`, or the address the request (its `headers`)
+    /// was sent to.
+    pub fn public_address(&self, headers: &axum::http::HeaderMap) -> String {
+        let configured = self.public_url.trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_owned();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        let https = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+        format!("{}://{host}", if https { "https" } else { "http" })
+    }
+}
+
 /// Who is asked to co-sign, and when.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,23 +16,6 @@ use crate::views::Proposal;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The address people open the service at, for links given out (sign-in
-/// links): `web.public_url`, or the address this request was sent to.
-pub fn public_address(settings: &crate::config::Settings, headers: &HeaderMap) -> String {
-    let configured = settings.web.public_url.trim_end_matches('/');
-    if !configured.is_empty() {
-        return configured.to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost");
-    let https = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
-    format!("{}://{host}", if https { "https" } else { "http" })
-}
-
 /// The request's `Idempotency-Key`, if it sent one. Its fingerprint is the
 /// whole request: route, who acts, through which integration, the revision
 /// named in `If-Match`, and the body.

@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::answer::public_address;
 use super::error::{ApiError, Problem};
-use super::extract::{Json, PathId, Query, double_option};
+use super::extract::{Json, PathId, Query};
 use super::pagination::Keyset;
 use crate::app::people::{NewPerson, PersonChange};
 use crate::app::{self, Actor};
@@ -19,6 +18,7 @@ use crate::db;
 use crate::db::employees::EmployeeRow;
 use crate::domain::employee::{Role, check_groups};
 use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
+use crate::requests::double_option;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -337,7 +337,7 @@ pub async fn issue_sign_in_link(
     let link = app::sessions::issue_sign_in_link(&state, &actor, id).await?;
     let answer = IssuedSignInLink {
         employee_id: id,
-        url: format!("{}{}", public_address(&state.settings, &headers), link.path()),
+        url: format!("{}{}", state.settings.web.public_address(&headers), link.path()),
         expires_at: link.expires_at,
     };
     Ok((StatusCode::CREATED, axum::Json(answer)))

@@ -16,11 +16,11 @@ use uuid::Uuid;
 use super::answer;
 use super::error::{ApiError, Problem};
 use super::extract::{PathId, RawBody, parse_json};
-use super::proposals::{CreateProposal, RecordOutcome, ReviseProposal, check_revision};
 use crate::app;
 use crate::app::inbound::{Action, AgentRef, Target};
 use crate::app::proposals::Signing;
 use crate::domain::fields::{FieldErrors, optional_text, required_line, required_text};
+use crate::requests::{CreateProposal, RecordOutcome, ReviseProposal, check_revision};
 use crate::state::AppState;
 use crate::views::Proposal;
 

@@ -24,7 +24,6 @@ use crate::db;
 use crate::domain::employee::{Role, check_groups};
 use crate::domain::fields::{FieldErrors, email_address, optional_line, required_line};
 use crate::domain::integration::IntegrationKind;
-use crate::http::answer::public_address;
 use crate::secrets::GivenSecret;
 use crate::state::AppState;
 
@@ -352,7 +351,7 @@ async fn issue_link(
     let issued = Issued {
         what: "one-time sign-in link",
         whom,
-        value: format!("{}{}", public_address(&state.settings, &headers), link.path()),
+        value: format!("{}{}", state.settings.web.public_address(&headers), link.path()),
         expires: Some(stamp(link.expires_at)),
     };
     let page = people_page(&state, &session, PersonForm::default(), Vec::new(), Some(issued)).await?;
@@ -473,7 +472,7 @@ async fn create_integration(
         Ok(created) => {
             let inbound = format!(
                 "{}/v1/integrations/{}/inbound",
-                public_address(&state.settings, &headers),
+                state.settings.web.public_address(&headers),
                 created.row.id
             );
             let shown = (created.row.name.clone(), created.token, created.secret, inbound);

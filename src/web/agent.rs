@@ -28,7 +28,7 @@ use crate::db;
 use crate::domain::employee::Role;
 use crate::domain::fields::{FieldErrors, optional_text, required_text};
 use crate::domain::proposal::{CustomerOutcome, Decision, Status, Verdict};
-use crate::http::proposals::{CreateProposal, RecordOutcome, ReviseProposal, check_revision};
+use crate::requests::{CreateProposal, RecordOutcome, ReviseProposal, check_revision};
 use crate::state::AppState;
 use crate::views::{self, Proposal};
 

@@ -1,13 +1,14 @@
 //! The managers' pages: the review queue (each proposal's page has the
 //! review form) and the reports, as tables with bar charts and CSV
-//! downloads. The reports come from the same functions as the REST
-//! reports, so a page and `/v1/reports/…` never disagree.
+//! downloads. The reports come from the same use cases (`app::reports`)
+//! and the same CSV writers (`reports::csv`) as the REST reports, so a page
+//! and `/v1/reports/…` never disagree.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
@@ -15,13 +16,12 @@ use serde::Deserialize;
 use super::format::{Card, Chart, card, chart, duration, money};
 use super::page::{Frame, WebError, render, require_role};
 use super::session::Signed;
+use crate::app::reports::{Bound, CandidatesQuery, PairsQuery, SummaryQuery};
+use crate::app::{self, AppError};
 use crate::db;
 use crate::domain::employee::Role;
-use crate::http::reports::{
-    Bound, CandidatesQuery, PairsQuery, SummaryQuery, cosign_pairs_in, cosign_pairs_report, policy_candidates_in,
-    policy_candidates_report, summary_in, summary_report,
-};
-use crate::reports::GroupBy;
+use crate::reports::views::SummaryGroup;
+use crate::reports::{GroupBy, csv};
 use crate::state::AppState;
 use crate::views;
 
@@ -185,7 +185,7 @@ fn wait(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), duration)
 }
 
-fn summary_line(group: &crate::http::reports::SummaryGroup) -> SummaryLine {
+fn summary_line(group: &SummaryGroup) -> SummaryLine {
     SummaryLine {
         label: group
             .label
@@ -222,8 +222,7 @@ async fn reports(
 ) -> Result<Response, WebError> {
     require_role(&session, Role::Manager)?;
     let window = form.window()?;
-    let back = |error: crate::http::error::ApiError| WebError::from(error).back_to("/reports".to_owned());
-    let summary = summary_report(
+    let summary = app::reports::summary(
         &state,
         &session.actor,
         SummaryQuery {
@@ -233,8 +232,8 @@ async fn reports(
         },
     )
     .await
-    .map_err(back)?;
-    let candidates = policy_candidates_report(
+    .map_err(back_to_reports)?;
+    let candidates = app::reports::policy_candidates(
         &state,
         &session.actor,
         CandidatesQuery {
@@ -244,8 +243,8 @@ async fn reports(
         },
     )
     .await
-    .map_err(back)?;
-    let pairs = cosign_pairs_report(
+    .map_err(back_to_reports)?;
+    let pairs = app::reports::cosign_pairs(
         &state,
         &session.actor,
         PairsQuery {
@@ -255,7 +254,7 @@ async fn reports(
         },
     )
     .await
-    .map_err(back)?;
+    .map_err(back_to_reports)?;
 
     let lines: Vec<SummaryLine> = summary.groups.iter().map(summary_line).collect();
     let waits = chart(
@@ -355,10 +354,18 @@ async fn download(
     require_role(&session, Role::Manager)?;
     let window = form.window()?;
     let (from, to) = (Some(window.from), Some(window.to));
-    let answer = match report {
+    let (state, actor) = (&state, &session.actor);
+    let file = match report {
         Download::Summary => {
-            let group_by = Some(window.group_by);
-            summary_in(state, session.actor, true, SummaryQuery { from, to, group_by }).await
+            let query = SummaryQuery {
+                from,
+                to,
+                group_by: Some(window.group_by),
+            };
+            let summary = app::reports::summary(state, actor, query)
+                .await
+                .map_err(back_to_reports)?;
+            csv::summary(&summary, &state.policy)
         }
         Download::PolicyCandidates => {
             let query = CandidatesQuery {
@@ -366,14 +373,26 @@ async fn download(
                 to,
                 min_count: None,
             };
-            policy_candidates_in(state, session.actor, true, query).await
+            let report = app::reports::policy_candidates(state, actor, query)
+                .await
+                .map_err(back_to_reports)?;
+            csv::policy_candidates(&report, &state.policy)
         }
         Download::CosignPairs => {
             let query = PairsQuery { from, to, top: None };
-            cosign_pairs_in(state, session.actor, true, query).await
+            let report = app::reports::cosign_pairs(state, actor, query)
+                .await
+                .map_err(back_to_reports)?;
+            csv::cosign_pairs(&report)
         }
     };
-    answer.map_err(|error| WebError::from(error).back_to("/reports".to_owned()))
+    Ok(file.map_err(|error| WebError::Internal(error.into()))?.into_response())
+}
+
+/// A report refused (a window out of range, say): the error page links
+/// back to the reports.
+fn back_to_reports(error: AppError) -> WebError {
+    WebError::from(error).back_to("/reports".to_owned())
 }
 
 pub fn router() -> Router<AppState> {

@@ -1,7 +1,8 @@
 //! What every page shares: the frame around it (who is signed in, their
 //! navigation, the CSRF token for the sign-out form), rendering a template,
 //! and the error pages. A refusal reads as the REST API's problem does: the
-//! same title and detail, through the same mapping from `AppError`.
+//! same status, title and detail, through the one mapping from `AppError`
+//! in `crate::problem`.
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,7 +12,7 @@ use crate::app::AppError;
 use crate::app::sessions::WebSession;
 use crate::domain::employee::Role;
 use crate::domain::fields::FieldErrors;
-use crate::http::error::ApiError;
+use crate::problem::ApiError;
 
 /// The navigation of a role: (path, label).
 fn navigation(role: Role) -> &'static [(&'static str, &'static str)] {
@@ -173,13 +174,7 @@ impl WebError {
 
 impl From<AppError> for WebError {
     fn from(error: AppError) -> Self {
-        WebError::from(ApiError::from(error))
-    }
-}
-
-impl From<ApiError> for WebError {
-    fn from(error: ApiError) -> Self {
-        match error {
+        match ApiError::from(error) {
             ApiError::Internal(error) => WebError::Internal(error),
             refusal => {
                 let problem = refusal.to_problem();
