@@ -1,6 +1,6 @@
-//! The shared application state: what the doors (HTTP today; inbound
-//! webhooks and web pages next), the workers and the application layer all
-//! reach. Nothing here knows HTTP.
+//! The shared application state: what the doors (the REST API, the inbound
+//! helpdesk webhooks, the web pages), the workers and the application layer
+//! all reach. Nothing here knows HTTP.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
