@@ -616,7 +616,12 @@ pub struct ListFilter {
 /// filter uses the effective status: a pending proposal past its deadline
 /// counts as expired. Each order is its own statement, so an index yields
 /// the page order and the cursor is an index bound; the review queue walks
-/// `review_backlog`, not the whole history.
+/// `review_backlog`, not the whole history. Two filters also say what they
+/// imply in terms an index can use: an effective status is that stored
+/// status (or, for expired, still pending), so the status index serves
+/// the few pending among a million; and a filing time bounds the id (the
+/// schema keeps a UUIDv7 id within a minute of its filing time), so a
+/// window in the past starts the walk there instead of at the newest.
 pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<Vec<ProposalRow>> {
     macro_rules! list_where {
         ($join:literal, $order:literal) => {
@@ -624,6 +629,7 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                 $join
                 r#"
                 WHERE ($1::text IS NULL OR countersign_effective_status(p.status, p.expires_at, $10) = $1)
+                  AND ($1::text IS NULL OR p.status = $1 OR ($1 = 'expired' AND p.status = 'pending'))
                   AND ($2::text IS NULL OR p.category = $2)
                   AND ($3::text IS NULL OR p.policy_ref = $3)
                   AND ($4::uuid IS NULL OR p.proposer_id = $4)
@@ -632,6 +638,8 @@ pub async fn list(conn: &mut PgConnection, filter: &ListFilter) -> sqlx::Result<
                                                      AND s.decision = 'endorse'))
                   AND ($6::timestamptz IS NULL OR p.created_at >= $6)
                   AND ($7::timestamptz IS NULL OR p.created_at < $7)
+                  AND ($6::timestamptz IS NULL OR p.id >= countersign_uuid_v7_floor($6 - interval '1 minute'))
+                  AND ($7::timestamptz IS NULL OR p.id < countersign_uuid_v7_floor($7 + interval '1 minute'))
                   AND ($8::bool IS NULL OR EXISTS (SELECT 1 FROM proposal_reviews r WHERE r.proposal_id = p.id) = $8)
                   AND ($9::uuid IS NULL OR (p.status = 'pending' AND p.expires_at > $10 AND p.proposer_id <> $9
                                             AND NOT EXISTS (SELECT 1 FROM signatures s

@@ -398,6 +398,12 @@ async fn a_proposal_past_its_deadline_reads_as_expired_before_the_worker_runs() 
     assert_eq!(read.status, Status::Expired);
     let listed = peer.get("/v1/proposals?status=pending").await.expect(200).proposals();
     assert!(listed.items.iter().all(|p| p.id.to_string() != late));
+    let expired = peer.get("/v1/proposals?status=expired").await.expect(200).proposals();
+    assert_eq!(
+        expired.ids(),
+        vec![late.clone()],
+        "still stored pending, listed as expired"
+    );
     peer.cosign(&late).await.expect_problem(409, None);
 }
 
@@ -589,6 +595,31 @@ async fn lists_filter_by_category_status_cosigner_and_proposer() {
     assert_eq!(cosigned.proposals().items.len(), 1);
     let by_proposer = bob.get(&format!("/v1/proposals?proposer={}", bob.id)).await.expect(200);
     assert_eq!(by_proposer.proposals().ids()[0], b1);
+}
+
+/// A window is `[from, to)` of filing times, to the microsecond, however
+/// the list finds its rows.
+#[tokio::test]
+async fn a_list_window_takes_from_and_leaves_out_to() {
+    let app = TestApp::spawn().await;
+    let (bob, [_, _, b1]) = three_proposals(&app).await;
+    let filed = bob.read(&b1).await.expect(200).proposal().created_at;
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let micro = chrono::Duration::microseconds(1);
+    for (query, listed) in [
+        (format!("from={}", at(filed)), true),
+        (format!("from={}", at(filed + micro)), false),
+        (format!("to={}", at(filed)), false),
+        (format!("to={}", at(filed + micro)), true),
+        (format!("from={}&to={}", at(filed), at(filed + micro)), true),
+    ] {
+        let page = bob
+            .get(&format!("/v1/proposals?{}", query.replace('+', "%2B")))
+            .await
+            .expect(200)
+            .proposals();
+        assert_eq!(page.ids().contains(&b1), listed, "{query}");
+    }
 }
 
 #[tokio::test]
