@@ -150,6 +150,7 @@ pub struct AuditSettings {
     pub chain_key_since_seq: i64,
     pub verify_interval_secs: u64,
     pub full_check_interval_secs: u64,
+    pub full_check_page_links: u64,
     pub head_export_interval_secs: u64,
 }
 
@@ -484,6 +485,7 @@ impl Settings {
         for (key, value) in [
             ("audit.verify_interval_secs", self.audit.verify_interval_secs),
             ("audit.full_check_interval_secs", self.audit.full_check_interval_secs),
+            ("audit.full_check_page_links", self.audit.full_check_page_links),
             ("audit.head_export_interval_secs", self.audit.head_export_interval_secs),
         ] {
             if value == 0 {

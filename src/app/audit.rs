@@ -39,16 +39,21 @@ impl Verification {
 }
 
 /// Walks links after `check`'s head, at most `max_links`, page by page.
-/// Answers whether it reached the end of the chain.
+/// Answers whether it reached the end of the chain (stopping exactly at
+/// the last link is the end, not a page short of it).
 async fn walk(state: &AppState, check: &mut ChainCheck, max_links: u64) -> Result<bool, AppError> {
     let mut walked = 0u64;
     loop {
+        // A known link already found gone or changed: that is the answer.
+        if check.is_broken() {
+            return Ok(true);
+        }
         let from = check.head().map_or(1, |(seq, _)| seq + 1);
         let page = PAGE.min(i64::try_from(max_links - walked).unwrap_or(PAGE));
-        if page == 0 {
-            return Ok(false);
-        }
         let mut conn = state.pool.acquire().await?;
+        if page == 0 {
+            return Ok(db::audit::link_at(&mut conn, from).await?.is_none());
+        }
         let got = db::audit::walk_chain(&mut conn, from, page, |link| check.check(link)).await?;
         walked += got;
         if check.is_broken() || got < page as u64 {
@@ -57,12 +62,28 @@ async fn walk(state: &AppState, check: &mut ChainCheck, max_links: u64) -> Resul
     }
 }
 
-/// Verifies the chain: from the start when `full`, else from this
-/// replica's verified head; then checks the anchor (an earlier head) and
-/// that every event is chained or queued.
-pub async fn verify(state: &AppState, anchor: Option<Anchor>, full: bool) -> Result<Verification, AppError> {
+/// How much of the chain a request verifies.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// What was chained since this replica last verified (up to
+    /// `REQUEST_LINKS`; the background verifier does the rest).
+    SinceVerified,
+    /// The whole chain from the start, a page of at most
+    /// `audit.full_check_page_links` links at a time: the first page from
+    /// the start, each next one from the head the previous page ended at,
+    /// which must still be stored as it was.
+    Full { resume: Option<Anchor> },
+}
+
+/// Verifies the chain as `scope` says; then checks the anchor (an earlier
+/// head) and that every event is chained or queued.
+pub async fn verify(state: &AppState, anchor: Option<Anchor>, scope: Scope) -> Result<Verification, AppError> {
     let keying = state.settings.chain_keying();
     let known = state.audit_progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (full, resume) = match scope {
+        Scope::SinceVerified => (false, None),
+        Scope::Full { resume } => (true, resume),
+    };
     let (report, complete) = match (&known.broken, full) {
         (Some((event, reason)), false) => (
             ChainReport {
@@ -74,24 +95,42 @@ pub async fn verify(state: &AppState, anchor: Option<Anchor>, full: bool) -> Res
             true,
         ),
         _ => {
-            let start = if full { None } else { known.head.clone() };
-            let checked = if full { 0 } else { known.events_checked };
+            let start = if full {
+                resume.as_ref().map(|link| (link.seq, link.chain_hash.clone()))
+            } else {
+                known.head.clone()
+            };
+            let checked = match (&resume, full) {
+                (Some(link), true) => u64::try_from(link.seq).unwrap_or(0),
+                (None, true) => 0,
+                (_, false) => known.events_checked,
+            };
             let verified_before = start.as_ref().map_or(0, |(seq, _)| *seq);
             let anchor_verified_before = anchor.as_ref().is_some_and(|a| a.seq <= verified_before);
             let mut check = ChainCheck::resume(keying.clone(), anchor.clone(), start.clone(), checked);
             {
                 let mut conn = state.pool.acquire().await?;
-                // What this replica verified before must still be there.
+                // What was verified before (by this replica, or by the
+                // previous page) must still be there.
                 if let Some((seq, hash)) = &start {
                     let stored = db::audit::link_at(&mut conn, *seq).await?;
-                    check.check_known_link(*seq, hash, stored, "verified earlier by this replica");
+                    let known_as = if full {
+                        "where the previous page of this full check ended"
+                    } else {
+                        "verified earlier by this replica"
+                    };
+                    check.check_known_link(*seq, hash, stored, known_as);
                 }
                 if anchor_verified_before && let Some(anchor) = &anchor {
                     let stored = db::audit::link_at(&mut conn, anchor.seq).await?;
                     check.check_known_link(anchor.seq, &anchor.chain_hash, stored, "the anchor given");
                 }
             }
-            let limit = if full { u64::MAX } else { REQUEST_LINKS };
+            let limit = if full {
+                state.settings.audit.full_check_page_links
+            } else {
+                REQUEST_LINKS
+            };
             let complete = walk(state, &mut check, limit).await?;
             (check.finish(), complete)
         }
@@ -105,7 +144,13 @@ pub async fn verify(state: &AppState, anchor: Option<Anchor>, full: bool) -> Res
         complete,
         unaccounted_events,
         unchained_overdue,
-        last_full_check: if full { Some(Utc::now()) } else { known.last_full_check },
+        // Only a request that went from the start to the end checked it all
+        // itself; a page that resumed leaves that to whoever read the others.
+        last_full_check: if full && resume.is_none() && complete {
+            Some(Utc::now())
+        } else {
+            known.last_full_check
+        },
         keyed: keying.is_keyed(),
     })
 }

@@ -5,7 +5,9 @@
 //! A chain proves nothing about links cut off its newest end. For that the
 //! answer names its `head`; kept outside Countersign and passed back later as
 //! `anchor_seq` + `anchor_hash`, it shows that nothing up to it was removed or
-//! rewritten since.
+//! rewritten since. A full check (`full=true`) answers in bounded time too:
+//! a page of links at a time, the next page resuming from the `head` the
+//! previous one answered (`resume_seq` + `resume_hash`).
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
 use super::extract::Query;
+use crate::app::audit::Scope;
 use crate::app::{self, Actor};
 use crate::domain::audit::Anchor;
 use crate::domain::employee::Role;
@@ -28,14 +31,16 @@ pub struct Verification {
     pub valid: bool,
     /// Links verified, by this request and by this replica before it.
     pub events_checked: u64,
-    /// Every link chained so far is verified (false only when more came
-    /// than one request verifies; the background verifier catches up).
+    /// Every link chained so far is verified. False when more came than one
+    /// request verifies: the background verifier catches up, and a
+    /// `full=true` check goes on with its next page (pass `head` back as
+    /// `resume_seq` + `resume_hash`).
     pub complete: bool,
     /// The chain is keyed (`audit.chain_key`), so a database owner cannot
     /// rewrite it and make it verify.
     pub keyed: bool,
     /// When this replica last verified the whole chain from the start
-    /// (`full=true` does it now).
+    /// (`full=true` does it now when the chain fits in one page).
     pub last_full_check_at: Option<DateTime<Utc>>,
     /// Events neither chained nor waiting to be: removed from the queue.
     pub unaccounted_events: Vec<Uuid>,
@@ -61,8 +66,10 @@ pub struct ChainHead {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
-    /// Verify the whole chain from the start now (about 10 µs per event),
-    /// rather than what was chained since this replica last verified.
+    /// Verify the whole chain from the start now (about 5–10 µs per event),
+    /// rather than what was chained since this replica last verified; at
+    /// most `audit.full_check_page_links` links a request, the rest page by
+    /// page (`resume_seq` + `resume_hash`).
     pub full: Option<bool>,
     /// `head.seq` of an earlier verification; with `anchor_hash`.
     #[param(minimum = 1)]
@@ -70,27 +77,57 @@ pub struct VerifyQuery {
     /// `head.chain_hash` of that verification (64 hex digits).
     #[param(pattern = "^[0-9a-fA-F]{64}$")]
     pub anchor_hash: Option<String>,
+    /// With `full=true`: `head.seq` of the previous page, when it was not
+    /// `complete`; with `resume_hash`.
+    #[param(minimum = 1)]
+    pub resume_seq: Option<i64>,
+    /// `head.chain_hash` of the previous page (64 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    pub resume_hash: Option<String>,
 }
 
 impl VerifyQuery {
-    fn anchor(&self) -> Result<Option<Anchor>, ApiError> {
-        match (self.anchor_seq, self.anchor_hash.as_deref()) {
-            (None, None) => Ok(None),
-            (Some(seq), Some(hash)) => {
-                let mut errors = FieldErrors::new();
-                if seq < 1 {
-                    errors.add("anchor_seq", "must be 1 or more");
-                }
-                let chain_hash = hex::decode(hash).ok().filter(|bytes| bytes.len() == 32);
-                if chain_hash.is_none() {
-                    errors.add("anchor_hash", "must be 64 hex digits (a SHA-256)");
-                }
-                errors.finish()?;
-                Ok(chain_hash.map(|chain_hash| Anchor { seq, chain_hash }))
+    fn scope(&self) -> Result<(Option<Anchor>, Scope), ApiError> {
+        let anchor = link(
+            self.anchor_seq,
+            self.anchor_hash.as_deref(),
+            ("anchor_seq", "anchor_hash"),
+        )?;
+        let resume = link(
+            self.resume_seq,
+            self.resume_hash.as_deref(),
+            ("resume_seq", "resume_hash"),
+        )?;
+        let scope = match (self.full.unwrap_or(false), resume) {
+            (true, resume) => Scope::Full { resume },
+            (false, None) => Scope::SinceVerified,
+            (false, Some(_)) => {
+                return Err(FieldErrors::single("resume_seq", "goes on a full check: only with full=true").into());
             }
-            (Some(_), None) => Err(FieldErrors::single("anchor_hash", "is required with anchor_seq").into()),
-            (None, Some(_)) => Err(FieldErrors::single("anchor_seq", "is required with anchor_hash").into()),
+        };
+        Ok((anchor, scope))
+    }
+}
+
+/// A link named by a query's two parameters (`names`), both or neither.
+fn link(seq: Option<i64>, hash: Option<&str>, names: (&str, &str)) -> Result<Option<Anchor>, ApiError> {
+    let (seq_name, hash_name) = names;
+    match (seq, hash) {
+        (None, None) => Ok(None),
+        (Some(seq), Some(hash)) => {
+            let mut errors = FieldErrors::new();
+            if seq < 1 {
+                errors.add(seq_name, "must be 1 or more");
+            }
+            let chain_hash = hex::decode(hash).ok().filter(|bytes| bytes.len() == 32);
+            if chain_hash.is_none() {
+                errors.add(hash_name, "must be 64 hex digits (a SHA-256)");
+            }
+            errors.finish()?;
+            Ok(chain_hash.map(|chain_hash| Anchor { seq, chain_hash }))
         }
+        (Some(_), None) => Err(FieldErrors::single(hash_name, format!("is required with {seq_name}")).into()),
+        (None, Some(_)) => Err(FieldErrors::single(seq_name, format!("is required with {hash_name}")).into()),
     }
 }
 
@@ -109,8 +146,8 @@ pub async fn verify_audit_chain(
     Query(query): Query<VerifyQuery>,
 ) -> Result<axum::Json<Verification>, ApiError> {
     actor.require(Role::Admin)?;
-    let anchor = query.anchor()?;
-    let verified = app::audit::verify(&state, anchor, query.full.unwrap_or(false)).await?;
+    let (anchor, scope) = query.scope()?;
+    let verified = app::audit::verify(&state, anchor, scope).await?;
     let report = &verified.report;
     Ok(axum::Json(Verification {
         valid: verified.valid(),

@@ -72,7 +72,16 @@ pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolic
             }
         }
     }
-    pair_anchor_parameters(&mut document);
+    pair_link_parameters(
+        &mut document,
+        "anchor",
+        "An earlier `head`: `anchor_seq` and `anchor_hash`, both or neither.",
+    );
+    pair_link_parameters(
+        &mut document,
+        "resume",
+        "With `full=true`, the `head` of the previous page: `resume_seq` and `resume_hash`, both or neither.",
+    );
     if let Some(policy) = policy {
         describe_policy(&mut document, policy);
     }
@@ -424,16 +433,18 @@ fn describe_status(kind: ProblemType) -> &'static str {
     }
 }
 
-/// `anchor_seq` and `anchor_hash` come together or not at all: one query
-/// object of two properties, both required, exploded into two parameters.
-fn pair_anchor_parameters(document: &mut Value) {
+/// A chain link named by two query parameters (`anchor_seq` and
+/// `anchor_hash`, `resume_seq` and `resume_hash`) comes whole or not at
+/// all: one query object of two properties, both required, exploded into
+/// two parameters.
+fn pair_link_parameters(document: &mut Value, pair: &str, description: &str) {
     let Some(parameters) = document["paths"]["/v1/audit/verify"]["get"]["parameters"].as_array_mut() else {
         return;
     };
     let mut properties = Map::new();
     parameters.retain(|parameter| {
         let name = parameter["name"].as_str().unwrap_or("");
-        if parameter["in"] == "query" && name.starts_with("anchor_") {
+        if parameter["in"] == "query" && name.strip_prefix(pair).is_some_and(|rest| rest.starts_with('_')) {
             let mut schema = parameter["schema"].clone();
             // Inside the pair neither may be null.
             if let Some(kinds) = schema["type"].as_array() {
@@ -454,12 +465,12 @@ fn pair_anchor_parameters(document: &mut Value) {
     }
     let names: Vec<String> = properties.keys().cloned().collect();
     parameters.push(json!({
-        "name": "anchor",
+        "name": pair,
         "in": "query",
         "required": false,
         "style": "form",
         "explode": true,
-        "description": "An earlier `head`: `anchor_seq` and `anchor_hash`, both or neither.",
+        "description": description,
         "schema": {
             "type": "object",
             "properties": properties,

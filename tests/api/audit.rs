@@ -66,6 +66,21 @@ async fn the_audit_chain_verifies_after_concurrent_writers_and_detects_tampering
     assert_eq!(broken.first_broken_event_id, Some(victim));
 }
 
+/// A superuser runs `statement` on the chain link at `seq` (an UPDATE or
+/// DELETE of `audit_chain`, to which `WHERE seq = …` is added); answers the
+/// link's event.
+async fn tamper_link(app: &TestApp, seq: i64, statement: &str) -> Uuid {
+    let event: Uuid = sqlx::query_scalar("SELECT event_id FROM audit_chain WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    tamper(app, "audit_chain", format!("{statement} WHERE seq = {seq}")).await;
+    event
+}
+
+const FORGE_LINK: &str = "UPDATE audit_chain SET chain_hash = sha256('forged')";
+
 #[tokio::test]
 async fn only_an_admin_verifies_the_chain() {
     let app = TestApp::spawn().await;
@@ -81,17 +96,11 @@ async fn a_tampered_chain_row_is_detected() {
     let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
     app.approved_proposal(&proposer, &peer).await;
     app.wait_until_chained().await;
-    let (seq, event): (i64, Uuid) =
-        sqlx::query_as("SELECT seq, event_id FROM audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 1")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    tamper(
-        &app,
-        "audit_chain",
-        format!("UPDATE audit_chain SET chain_hash = sha256('forged') WHERE seq = {seq}"),
-    )
-    .await;
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let event = tamper_link(&app, seq, FORGE_LINK).await;
     let broken = app
         .admin
         .get("/v1/audit/verify?full=true")
@@ -124,17 +133,7 @@ async fn links_cut_off_the_end_are_detected_against_an_anchor() {
     assert!(answer.verification().valid, "{}", answer.body);
 
     // The newest link and its event go; the rest of the chain still adds up.
-    let event: Uuid = sqlx::query_scalar("SELECT event_id FROM audit_chain WHERE seq = $1")
-        .bind(seq)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    tamper(
-        &app,
-        "audit_chain",
-        format!("DELETE FROM audit_chain WHERE seq = {seq}"),
-    )
-    .await;
+    let event = tamper_link(&app, seq, "DELETE FROM audit_chain").await;
     // A link gone but its event still there: the event is unaccounted for.
     let half = app.admin.get("/v1/audit/verify").await.expect(200).verification();
     assert!(!half.valid);
@@ -372,5 +371,85 @@ async fn each_replica_keeps_its_verification_current_and_exports_the_head() {
     while !crate::helpers::captured_logs().contains("audit chain head") {
         assert!(std::time::Instant::now() < deadline, "the head was never exported");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A full check answers in bounded time: a page of links per request, each
+/// next page resuming from the head the previous one answered, which must
+/// still be stored as it was. A rewrite on a later page is found on that
+/// page; a resume point that is not the stored link is refused as broken.
+#[tokio::test]
+async fn a_full_check_goes_page_by_page_and_finds_a_rewrite_on_a_later_page() {
+    const PAGE: u64 = 4;
+    let app = TestApp::spawn_with(|s| s.audit.full_check_page_links = PAGE).await;
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    app.approved_proposal(&proposer, &peer).await;
+    app.approved_proposal(&proposer, &peer).await;
+    app.wait_until_chained().await;
+    let links = u64::try_from(app.count("SELECT count(*) FROM audit_chain").await).unwrap();
+    assert!(links > 2 * PAGE, "{links} links: three pages or more");
+
+    let page_from = |resume: Option<(i64, String)>| {
+        let query = match resume {
+            None => "full=true".to_owned(),
+            Some((seq, hash)) => format!("full=true&resume_seq={seq}&resume_hash={hash}"),
+        };
+        let admin = &app.admin;
+        async move {
+            admin
+                .get(&format!("/v1/audit/verify?{query}"))
+                .await
+                .expect(200)
+                .verification()
+        }
+    };
+    let mut resume = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = page_from(resume.clone()).await;
+        assert!(page.valid, "page {}: {:?}", pages.len() + 1, page.broken_reason);
+        let head = page.head.as_ref().expect("a page ends at a link");
+        resume = Some((head.seq, head.chain_hash.clone()));
+        pages.push((page.complete, page.events_checked, head.seq));
+        if page.complete {
+            break;
+        }
+    }
+    let expected: Vec<(bool, u64, i64)> = (1..=links.div_ceil(PAGE))
+        .map(|n| {
+            let end = (n * PAGE).min(links);
+            (end == links, end, i64::try_from(end).unwrap())
+        })
+        .collect();
+    assert_eq!(pages, expected, "pages of {PAGE} links, the last one complete");
+
+    // A link on the second page rewritten: the first page still verifies,
+    // the second names the link.
+    let event = tamper_link(&app, i64::try_from(PAGE).unwrap() + 2, FORGE_LINK).await;
+    let first = page_from(None).await;
+    assert!(first.valid && !first.complete);
+    let head = first.head.expect("the first page's head");
+    let second = page_from(Some((head.seq, head.chain_hash.clone()))).await;
+    assert!(!second.valid);
+    assert_eq!(second.first_broken_event_id, Some(event));
+
+    // Resuming from a link that is not stored as named is no verification.
+    let elsewhere = page_from(Some((head.seq, "0".repeat(64)))).await;
+    assert!(!elsewhere.valid);
+    let reason = elsewhere.broken_reason.expect("a reason");
+    assert!(reason.contains("previous page"), "{reason}");
+
+    // A resume point goes with full=true, and comes whole.
+    let hash = head.chain_hash;
+    for (query, field) in [
+        (format!("resume_seq={}&resume_hash={hash}", head.seq), "resume_seq"),
+        (format!("full=true&resume_seq={}", head.seq), "resume_hash"),
+        (format!("full=true&resume_hash={hash}"), "resume_seq"),
+        (format!("full=true&resume_seq=0&resume_hash={hash}"), "resume_seq"),
+    ] {
+        app.admin
+            .get(&format!("/v1/audit/verify?{query}"))
+            .await
+            .expect_problem(422, Some(field));
     }
 }

@@ -352,16 +352,22 @@ async fn the_document_states_the_constraints_the_service_enforces() {
     assert_eq!(revise["required"], false);
     let cosign = &spec["paths"]["/v1/proposals/{id}/cosign"]["post"]["requestBody"];
     assert_eq!(cosign["required"], true);
-    // The anchor's two parameters come together or not at all.
+    // The anchor's two parameters come together or not at all, and so do a
+    // full check's resume point's.
     let parameters = spec["paths"]["/v1/audit/verify"]["get"]["parameters"]
         .as_array()
         .unwrap();
-    let verify = parameters
-        .iter()
-        .find(|p| p["name"] == "anchor")
-        .expect("the anchor pair");
-    assert_eq!(verify["name"], "anchor");
-    assert_eq!(verify["schema"]["required"], json!(["anchor_hash", "anchor_seq"]));
+    for pair in ["anchor", "resume"] {
+        let link = parameters
+            .iter()
+            .find(|p| p["name"] == pair)
+            .unwrap_or_else(|| panic!("the {pair} pair"));
+        assert_eq!(
+            link["schema"]["required"],
+            json!([format!("{pair}_hash"), format!("{pair}_seq")])
+        );
+        assert!(parameters.iter().all(|p| p["name"] != format!("{pair}_seq")));
+    }
 }
 
 #[tokio::test]
