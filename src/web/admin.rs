@@ -1,8 +1,8 @@
 //! The admins' pages: people (create, change a person's team and signer
 //! groups, deactivate or reactivate, issue a
 //! one-time sign-in link or an API token) and helpdesk integrations
-//! (register one, see its token and secret once) — enough to set a team up
-//! without curl. Secrets are shown on the answer to the post that made
+//! (register one, see its token and secret once, give a Zendesk one the
+//! secret Zendesk generated) — enough to set a team up without curl. Secrets are shown on the answer to the post that made
 //! them, never again, and the page is not cached.
 
 use askama::Template;
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::format::{Stamp, given, stamp};
 use super::page::{Frame, WebError, render, require_role, when_valid};
 use super::session::{Nothing, Posted, Signed};
+use crate::app::integrations::IntegrationChange;
 use crate::app::people::{NewPerson, PersonChange};
 use crate::app::sessions::WebSession;
 use crate::app::{self, AppError};
@@ -401,6 +402,19 @@ struct IntegrationForm {
     secret: String,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SecretForm {
+    secret: String,
+}
+
+/// What a row's own form did: the secret saved, or why not.
+struct RowNotice {
+    id: Uuid,
+    saved: bool,
+    messages: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "integrations.html")]
 struct IntegrationsPage {
@@ -410,6 +424,7 @@ struct IntegrationsPage {
     errors: Vec<(String, String)>,
     /// Just created: (name, token, generated inbound secret, inbound URL).
     created: Option<(String, String, Option<String>, String)>,
+    row_notice: Option<RowNotice>,
 }
 
 async fn integrations_page(
@@ -437,6 +452,7 @@ async fn integrations_page(
         form_name,
         errors,
         created,
+        row_notice: None,
     })
 }
 
@@ -487,6 +503,67 @@ async fn create_integration(
     }
 }
 
+/// Zendesk's signing secret for a `zendesk` integration, given (or
+/// replaced) on its row, through the same update as
+/// `PATCH /v1/integrations/{id}`; Zendesk generates it, so an integration
+/// registered before the admin had it answers inbound requests from then on.
+async fn set_secret(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted<SecretForm>,
+) -> Result<Response, WebError> {
+    let Posted { session, form } = posted;
+    admin(&session)?;
+    let mut errors = FieldErrors::new();
+    let secret = given(&form.secret).map(|secret| GivenSecret(secret.to_owned()));
+    if secret.is_none() {
+        errors.add("secret", "is required: paste the signing secret Zendesk shows");
+    }
+    let secret = app::integrations::zendesk_secret(&mut errors, secret);
+    let change = IntegrationChange {
+        secret,
+        ..IntegrationChange::default()
+    };
+    let updated = match errors.finish() {
+        Ok(()) => app::integrations::update_integration(&state, &session.actor, id, change).await,
+        Err(errors) => Err(AppError::Invalid(errors)),
+    };
+    let (status, notice) = match updated {
+        Ok(_) => (
+            StatusCode::OK,
+            RowNotice {
+                id,
+                saved: true,
+                messages: vec!["Zendesk's signing secret is saved.".to_owned()],
+            },
+        ),
+        Err(AppError::NotFound(what)) => return Err(WebError::from(AppError::NotFound(what))),
+        Err(error) => {
+            let messages = shown_on_the_form(error)?
+                .into_iter()
+                .map(|(field, message)| {
+                    if field.is_empty() {
+                        message
+                    } else {
+                        format!("{field}: {message}")
+                    }
+                })
+                .collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                RowNotice {
+                    id,
+                    saved: false,
+                    messages,
+                },
+            )
+        }
+    };
+    let mut page = integrations_page(&state, &session, String::new(), Vec::new(), None).await?;
+    page.row_notice = Some(notice);
+    Ok(render(status, &page))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/people", get(show_people).post(create_person))
@@ -496,4 +573,5 @@ pub fn router() -> Router<AppState> {
         .route("/people/{id}/sign-in-link", post(issue_link))
         .route("/people/{id}/token", post(issue_token))
         .route("/integrations", get(show_integrations).post(create_integration))
+        .route("/integrations/{id}/secret", post(set_secret))
 }

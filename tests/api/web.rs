@@ -716,6 +716,10 @@ fn every_form(proposal: &str, person: &str) -> Vec<(String, Vec<(&'static str, &
         (format!("/people/{person}/sign-in-link"), vec![]),
         (format!("/people/{person}/token"), vec![]),
         ("/integrations".to_owned(), vec![("name", "X"), ("kind", "generic")]),
+        (
+            format!("/integrations/{}/secret", Uuid::nil()),
+            vec![("secret", "zendesk-secret")],
+        ),
     ]
 }
 
@@ -844,6 +848,87 @@ async fn the_pages_of_each_role_answer_and_refuse_the_others() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert!(created.body.contains("/v1/integrations/") && created.body.contains("cs_"));
+}
+
+/// Zendesk generates its signing secret, so an admin often registers the
+/// integration first and gives the secret later, on its row: checked and
+/// sealed as `PATCH /v1/integrations/{id}` does, recorded, and refused for
+/// a kind that has no such secret.
+#[tokio::test]
+async fn a_zendesk_secret_is_given_later_on_the_integrations_row() {
+    let app = TestApp::spawn().await;
+    let mut admin = WebUser::sign_in(&app, &app.admin.token).await;
+    for (name, kind) in [("Zendesk EU", "zendesk"), ("Generic", "generic")] {
+        let created = admin
+            .post("/integrations", &[("name", name), ("kind", kind), ("secret", "")])
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let id_of = |name: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM integrations WHERE name = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (zendesk, generic) = (id_of("Zendesk EU").await, id_of("Generic").await);
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT inbound_secret FROM integrations WHERE id = $1")
+            .bind(zendesk)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let page = admin.get("/integrations").await;
+    assert!(
+        page.body.contains("not yet (Zendesk's secret is needed)"),
+        "{}",
+        page.body
+    );
+    let path = format!("/integrations/{zendesk}/secret");
+    assert!(page.body.contains(&path), "the row has the form");
+    assert!(!page.body.contains(&format!("/integrations/{generic}/secret")));
+
+    for (secret, says) in [("", "is required"), ("short", "8-200 printable ASCII")] {
+        let refused = admin.post(&path, &[("secret", secret)]).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{secret:?}");
+        assert!(refused.body.contains(says), "{}", refused.body);
+        assert_eq!(stored().await, None);
+    }
+    let secret = "zendesk-generated-signing-secret";
+    let saved = admin.post(&path, &[("secret", secret)]).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("signing secret is saved"), "{}", saved.body);
+    assert!(saved.body.contains("Replace"));
+    let sealed = stored().await.expect("the secret is stored");
+    assert!(!sealed.contains(secret), "stored sealed, not as given");
+    let event: Value = sqlx::query_scalar(
+        "SELECT payload FROM audit_events WHERE subject_id = $1 AND event_type = 'integration.updated'",
+    )
+    .bind(zendesk)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(event["secret_set"], true);
+    assert!(!event.to_string().contains(secret), "the audit trail keeps no secret");
+
+    let elsewhere = admin
+        .post(&format!("/integrations/{generic}/secret"), &[("secret", secret)])
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        elsewhere.body.contains("only a zendesk integration"),
+        "{}",
+        elsewhere.body
+    );
+    let agent = app.create_user("agent").await;
+    let mut agent_pages = WebUser::sign_in(&app, &agent.token).await;
+    let forbidden = agent_pages.post(&path, &[("secret", "another-secret-value")]).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(stored().await, Some(sealed), "unchanged by what was refused");
 }
 
 #[tokio::test]
