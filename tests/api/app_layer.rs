@@ -8,6 +8,7 @@ use countersign::app::{Actor, AppError, Written};
 use countersign::domain::employee::{Person, Role};
 use countersign::domain::policy::Money;
 use countersign::domain::proposal::{RuleViolation, Status, Terms, Verdict};
+use countersign::problem::{ApiError, ProblemType};
 use countersign::views::Proposal;
 use uuid::Uuid;
 
@@ -58,6 +59,11 @@ fn done(written: Result<Written<Proposal>, AppError>, created: bool) -> Proposal
         }
         other => panic!("expected the write done now, got {other:?}"),
     }
+}
+
+/// The problem `type` every door answers a refusal with.
+fn problem_type(refused: AppError) -> String {
+    ApiError::from(refused).to_problem().problem_type
 }
 
 async fn stored_status(app: &TestApp, id: Uuid) -> String {
@@ -204,15 +210,40 @@ async fn a_filing_by_someone_deactivated_since_they_were_authenticated_is_refuse
     app.set_employee(&proposer, serde_json::json!({ "active": false }))
         .await;
 
-    let refused = proposals::file(&app.state, &stale, refund(), None).await;
+    let refused = proposals::file(&app.state, &stale, refund(), None)
+        .await
+        .expect_err("refused");
     assert!(
-        matches!(refused, Err(AppError::Rule(RuleViolation::NotAnActiveAgent { .. }))),
+        matches!(refused, AppError::Rule(RuleViolation::NotAnActiveAgent { .. })),
         "{refused:?}"
     );
+    assert_eq!(problem_type(refused), ProblemType::NotAnActiveAgent.uri());
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 0);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE subject_type = 'proposal'")
             .await,
         0
+    );
+}
+
+#[tokio::test]
+async fn a_review_by_a_manager_deactivated_since_they_were_authenticated_is_refused() {
+    let app = TestApp::spawn().await;
+    let (proposer, peer) = (app.create_user("agent").await, app.create_user("agent").await);
+    let manager = app.create_user("manager").await;
+    let id = app.approved_proposal(&proposer, &peer).await;
+    // Authenticated while active; deactivated before the review is written.
+    let stale = actor(&manager, Role::Manager);
+    app.set_employee(&manager, serde_json::json!({ "active": false })).await;
+
+    let id = Uuid::parse_str(&id).unwrap();
+    let refused = proposals::review(&app.state, &stale, id, Verdict::Endorse, "late".to_owned(), None)
+        .await
+        .expect_err("refused");
+    assert_eq!(problem_type(refused), ProblemType::NotAnActiveManager.uri());
+    assert_eq!(app.count("SELECT count(*) FROM proposal_reviews").await, 0);
+    assert_eq!(
+        app.event_types(&id.to_string()).await,
+        vec!["proposal.created", "proposal.cosigned", "proposal.approved"]
     );
 }

@@ -101,9 +101,11 @@ async fn missing_unknown_and_mistyped_fields_are_named() {
 async fn an_oversize_body_is_a_413_problem() {
     let app = TestApp::spawn_with(|s| s.server.body_limit_bytes = 2048).await;
     let huge = json!({ "name": "x".repeat(4096), "email": "big@example.com", "role": "agent" });
-    app.post("/v1/employees", Some(&app.admin.token), &huge)
+    let refused = app
+        .post("/v1/employees", Some(&app.admin.token), &huge)
         .await
         .expect_problem(413, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:payload-too-large");
     // Without Content-Length (chunked), the limit still holds.
     let body = huge.to_string();
     let mut request = format!(
@@ -127,6 +129,10 @@ async fn an_oversize_body_is_a_413_problem() {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("application/problem+json"), "{response}");
+    assert!(
+        response.contains("urn:countersign:problem:payload-too-large"),
+        "{response}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM employees").await, 1);
 }
 

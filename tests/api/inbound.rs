@@ -526,12 +526,16 @@ async fn a_retried_delivery_is_answered_as_the_first_time_without_a_second_write
     assert_eq!(again.header("location"), answers[0].header("location"));
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM inbound_deliveries").await, 1);
-    // The same id with another body (properly signed) is refused.
+    // The same id with another body (properly signed) is refused, and
+    // nothing is written for it.
+    let before = written(&app).await;
     let other = body.replace("Refund after 45 days", "Refund after 50 days");
-    generic
+    let refused = generic
         .send_raw(&other, &signed, &secret)
         .await
         .expect_problem(422, None);
+    assert_eq!(refused.body["type"], "urn:countersign:problem:delivery-id-reused");
+    assert_eq!(written(&app).await, before, "nothing written");
     assert_eq!(app.count("SELECT count(*) FROM proposals").await, 1);
 
     // Zendesk: a retry keeps its invocation id; and the signed request

@@ -497,21 +497,21 @@ async fn peers_on_shift_are_asked_first_then_reminded_then_the_managers_told_at_
         .await
         .unwrap();
     assert_eq!(by, Some(north_manager.id));
-    // Never to the proposer, and only by a manager.
-    north_manager
-        .post(
-            &format!("/v1/proposals/{id}/reassign"),
-            &json!({ "employee_ids": [proposer.id] }),
-        )
-        .await
-        .expect_problem(409, Some("employee_ids"));
-    north_manager
-        .post(
-            &format!("/v1/proposals/{id}/reassign"),
-            &json!({ "employee_ids": [Uuid::now_v7()] }),
-        )
-        .await
-        .expect_problem(409, Some("employee_ids"));
+    // Never to the proposer or to nobody, and only by a manager.
+    for named in [proposer.id, Uuid::now_v7()] {
+        let refused = north_manager
+            .post(
+                &format!("/v1/proposals/{id}/reassign"),
+                &json!({ "employee_ids": [named] }),
+            )
+            .await
+            .expect_problem(409, Some("employee_ids"));
+        assert_eq!(refused.body["type"], "urn:countersign:problem:cannot-be-asked");
+    }
+    assert_eq!(
+        events_about(&app, Uuid::parse_str(&id).unwrap(), "proposal.reassigned").await,
+        1
+    );
     north_on
         .post(
             &format!("/v1/proposals/{id}/reassign"),

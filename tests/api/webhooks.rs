@@ -343,15 +343,35 @@ async fn a_410_disables_the_endpoint_until_an_admin_enables_it_again() {
     // Nothing more is written for it, nothing more sent.
     proposer.file(json!({})).await.expect(201);
     assert_eq!(delivery_rows(&app, &endpoint).await.len(), 1);
-    // Resending to a disabled endpoint is refused, by name.
+    // Resending to a disabled endpoint is refused, by name, and queues nothing.
     let delivery: Uuid = sqlx::query_scalar("SELECT id FROM webhook_deliveries")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    app.admin
-        .post(&format!("/v1/webhook-deliveries/{delivery}/redeliver"), &json!({}))
-        .await
-        .expect_problem(409, None);
+    let resends = [
+        (format!("/v1/webhook-deliveries/{delivery}/redeliver"), json!({})),
+        (
+            format!("/v1/webhook-endpoints/{endpoint}/replay"),
+            json!({ "since": "2020-01-01T00:00:00Z", "only_failed": false }),
+        ),
+    ];
+    let before = delivery_rows(&app, &endpoint).await;
+    for (path, body) in resends {
+        let refused = app.admin.post(&path, &body).await.expect_problem(409, None);
+        assert_eq!(
+            refused.body["type"], "urn:countersign:problem:endpoint-disabled",
+            "{path}"
+        );
+    }
+    assert_eq!(delivery_rows(&app, &endpoint).await, before);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events \
+             WHERE event_type IN ('webhook_delivery.redelivered', 'webhook_endpoint.replayed')"
+        )
+        .await,
+        0
+    );
 
     let enabled = app
         .admin
