@@ -600,6 +600,41 @@ async fn a_sign_in_link_works_once_and_opening_it_spends_nothing() {
     assert_eq!(links, 4, "a refused issue writes no link");
 }
 
+/// A session ends by itself: idle longer than `web.idle_minutes`, or past
+/// its end (`web.session_hours` after signing in); one used within the idle
+/// limit goes on. (The times are moved in the database: sessions keep real
+/// time, not the rules' clock.)
+#[tokio::test]
+async fn a_session_ends_when_idle_too_long_or_past_its_end() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_user("agent").await;
+    let idle = app.state.settings.web.idle_minutes;
+    for (moved, opens) in [
+        (format!("last_seen_at = now() - interval '{} minutes'", idle - 1), true),
+        (format!("last_seen_at = now() - interval '{} minutes'", idle + 1), false),
+        (
+            "created_at = now() - interval '2 days', expires_at = now() - interval '1 second'".to_owned(),
+            false,
+        ),
+    ] {
+        let mut browser = WebUser::sign_in(&app, &agent.token).await;
+        assert_eq!(browser.get("/inbox").await.status, StatusCode::OK);
+        let update = format!("UPDATE web_sessions SET {moved} WHERE employee_id = $1 AND ended_at IS NULL");
+        sqlx::query(sqlx::AssertSqlSafe(update))
+            .bind(agent.id)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let page = browser.get("/inbox").await;
+        if opens {
+            assert_eq!(page.status, StatusCode::OK, "{moved}");
+        } else {
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{moved}");
+            assert_eq!(page.location(), "/sign-in", "{moved}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn signing_out_or_being_deactivated_ends_the_session_at_the_next_request() {
     let app = TestApp::spawn().await;
