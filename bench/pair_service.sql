@@ -47,7 +47,7 @@ FOR SHARE;
 -- query for whom to ask is not sent)
 SELECT EXISTS (
     SELECT 1 FROM agent_availability a JOIN employees e ON e.id = a.employee_id
-    WHERE a.available AND a.last_active_at > now() - make_interval(secs => 1800)
+    WHERE countersign_on_shift(a.available, a.last_active_at, now(), 1800)
       AND e.role = 'agent' AND e.active AND e.id <> :proposer_employee_id::uuid
 ) AS anyone;
 WITH inserted AS (

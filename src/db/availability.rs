@@ -42,8 +42,8 @@ pub async fn touch(pool: &PgPool, employee_id: Uuid, now: DateTime<Utc>, idle_se
     sqlx::query!(
         r#"
         UPDATE agent_availability SET last_active_at = $2
-        WHERE employee_id = $1 AND available AND last_active_at < $2
-          AND last_active_at > $2 - make_interval(secs => $3)
+        WHERE employee_id = $1 AND last_active_at < $2
+          AND countersign_on_shift(available, last_active_at, $2, $3)
         "#,
         employee_id,
         now,
@@ -84,7 +84,7 @@ pub async fn eligible_peers(
         r#"
         WITH peers AS (
             SELECT e.id, e.name, e.team, e.groups,
-                   coalesce(a.available AND a.last_active_at > $2::timestamptz - make_interval(secs => $3), false) AS on_shift,
+                   countersign_on_shift(a.available, a.last_active_at, $2, $3) AS on_shift,
                    e.team IS NOT DISTINCT FROM (SELECT p.team FROM employees p WHERE p.id = $1) AS same_team
             FROM employees e
             LEFT JOIN agent_availability a ON a.employee_id = e.id

@@ -74,7 +74,7 @@ pub async fn anyone_on_shift(
         r#"
         SELECT EXISTS (
             SELECT 1 FROM agent_availability a JOIN employees e ON e.id = a.employee_id
-            WHERE a.available AND a.last_active_at > $2::timestamptz - make_interval(secs => $3)
+            WHERE countersign_on_shift(a.available, a.last_active_at, $2, $3)
               AND e.role = 'agent' AND e.active AND e.id <> $1
         ) AS "anyone!"
         "#,
@@ -104,8 +104,7 @@ pub async fn candidates(
         CandidateRow,
         r#"
         SELECT e.id, e.name, e.team, e.external_id, e.groups,
-               coalesce(a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4), false)
-                   AS "on_shift!",
+               countersign_on_shift(a.available, a.last_active_at, $3, $4) AS "on_shift!",
                coalesce(e.team = (SELECT p.team FROM employees p WHERE p.id = $2), false) AS "same_team!",
                (SELECT count(*) FROM cosign_requests r JOIN proposals q ON q.id = r.proposal_id
                 WHERE r.employee_id = e.id AND r.requested_at > $3::timestamptz - make_interval(secs => $6)
@@ -123,7 +122,7 @@ pub async fn candidates(
         FROM employees e
         LEFT JOIN agent_availability a ON a.employee_id = e.id
         WHERE e.role = 'agent' AND e.active AND e.id <> $2
-          AND (NOT $5 OR (a.available AND a.last_active_at > $3::timestamptz - make_interval(secs => $4)))
+          AND (NOT $5 OR countersign_on_shift(a.available, a.last_active_at, $3, $4))
         ORDER BY e.id
         "#,
         proposal_id,
