@@ -741,10 +741,18 @@ async fn reports_are_for_managers_and_name_a_bad_parameter() {
     for path in [
         "/v1/reports/summary",
         "/v1/reports/summary.csv",
+        "/v1/reports/policy-candidates",
+        "/v1/reports/policy-candidates.csv",
+        "/v1/reports/cosign-pairs",
+        "/v1/reports/cosign-pairs.csv",
+        "/v1/reports/waiting",
+        "/v1/reports/waiting.csv",
         "/v1/reports/exceptions.csv",
     ] {
-        agent.get(path).await.expect_problem(403, None);
-        app.admin.get(path).await.expect_problem(403, None);
+        for who in [&agent, &app.admin] {
+            let refused = who.get(path).await.expect_problem(403, None);
+            assert_eq!(refused.body["required_role"], "manager", "{path}");
+        }
     }
     for (query, field) in [
         ("group_by=nobody", "group_by"),
@@ -771,6 +779,33 @@ async fn reports_are_for_managers_and_name_a_bad_parameter() {
     assert_eq!(empty["groups"], json!([]));
     assert_eq!(figures(&empty["totals"]), json!([0, 0, 0, 0, 0, 0, null, null, null]));
     assert_eq!(empty["totals"]["amounts"], json!([]));
+    // And in every other report: nothing listed, nothing counted.
+    const EMPTY: &str = "from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z";
+    for report in ["policy-candidates", "cosign-pairs"] {
+        let empty = manager
+            .get(&format!("/v1/reports/{report}?{EMPTY}"))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(empty["items"], json!([]), "{report}");
+    }
+    let waiting = manager
+        .get(&format!("/v1/reports/waiting?{EMPTY}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(waiting["expired_total"], 0);
+    assert_eq!(waiting["expired"], json!([]));
+    for buckets in [&waiting["by_hour"], &waiting["by_weekday"]] {
+        assert!(
+            buckets
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["filed"] == 0 && b["decided"] == 0),
+            "{buckets}"
+        );
+    }
     // The default window is the last 30 days, ending now.
     let default = manager.get("/v1/reports/summary").await.expect(200).body;
     let (from, to) = (
