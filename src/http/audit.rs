@@ -77,8 +77,8 @@ pub struct VerifyQuery {
     /// `head.chain_hash` of that verification (64 hex digits).
     #[param(pattern = "^[0-9a-fA-F]{64}$")]
     pub anchor_hash: Option<String>,
-    /// With `full=true`: `head.seq` of the previous page, when it was not
-    /// `complete`; with `resume_hash`.
+    /// Continues a full check (so `full` is implied): `head.seq` of the
+    /// previous page, when it was not `complete`; with `resume_hash`.
     #[param(minimum = 1)]
     pub resume_seq: Option<i64>,
     /// `head.chain_hash` of the previous page (64 hex digits).
@@ -98,12 +98,10 @@ impl VerifyQuery {
             self.resume_hash.as_deref(),
             ("resume_seq", "resume_hash"),
         )?;
+        // A resume point only exists within a full check, which it continues.
         let scope = match (self.full.unwrap_or(false), resume) {
-            (true, resume) => Scope::Full { resume },
             (false, None) => Scope::SinceVerified,
-            (false, Some(_)) => {
-                return Err(FieldErrors::single("resume_seq", "goes on a full check: only with full=true").into());
-            }
+            (_, resume) => Scope::Full { resume },
         };
         Ok((anchor, scope))
     }

@@ -80,7 +80,7 @@ pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolic
     pair_link_parameters(
         &mut document,
         "resume",
-        "With `full=true`, the `head` of the previous page: `resume_seq` and `resume_hash`, both or neither.",
+        "Continues a full check (`full` implied) from the `head` of its previous page: `resume_seq` and `resume_hash`, both or neither.",
     );
     if let Some(policy) = policy {
         describe_policy(&mut document, policy);

@@ -439,10 +439,17 @@ async fn a_full_check_goes_page_by_page_and_finds_a_rewrite_on_a_later_page() {
     let reason = elsewhere.broken_reason.expect("a reason");
     assert!(reason.contains("previous page"), "{reason}");
 
-    // A resume point goes with full=true, and comes whole.
+    // A resume point continues a full check, with or without full=true,
+    // and comes whole.
     let hash = head.chain_hash;
+    let implied = app
+        .admin
+        .get(&format!("/v1/audit/verify?resume_seq={}&resume_hash={hash}", head.seq))
+        .await
+        .expect(200)
+        .verification();
+    assert_eq!(implied.first_broken_event_id, Some(event), "the second page, checked");
     for (query, field) in [
-        (format!("resume_seq={}&resume_hash={hash}", head.seq), "resume_seq"),
         (format!("full=true&resume_seq={}", head.seq), "resume_hash"),
         (format!("full=true&resume_hash={hash}"), "resume_seq"),
         (format!("full=true&resume_seq=0&resume_hash={hash}"), "resume_seq"),
