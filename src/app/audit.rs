@@ -80,9 +80,18 @@ pub enum Scope {
 pub async fn verify(state: &AppState, anchor: Option<Anchor>, scope: Scope) -> Result<Verification, AppError> {
     let keying = state.settings.chain_keying();
     let known = state.audit_progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Where the walk starts, and how many links are verified before it.
     let (full, resume) = match scope {
         Scope::SinceVerified => (false, None),
         Scope::Full { resume } => (true, resume),
+    };
+    let (start, checked) = match (&resume, full) {
+        (_, false) => (known.head.clone(), known.events_checked),
+        (None, true) => (None, 0),
+        (Some(link), true) => (
+            Some((link.seq, link.chain_hash.clone())),
+            u64::try_from(link.seq).unwrap_or(0),
+        ),
     };
     let (report, complete) = match (&known.broken, full) {
         (Some((event, reason)), false) => (
@@ -95,16 +104,6 @@ pub async fn verify(state: &AppState, anchor: Option<Anchor>, scope: Scope) -> R
             true,
         ),
         _ => {
-            let start = if full {
-                resume.as_ref().map(|link| (link.seq, link.chain_hash.clone()))
-            } else {
-                known.head.clone()
-            };
-            let checked = match (&resume, full) {
-                (Some(link), true) => u64::try_from(link.seq).unwrap_or(0),
-                (None, true) => 0,
-                (_, false) => known.events_checked,
-            };
             let verified_before = start.as_ref().map_or(0, |(seq, _)| *seq);
             let anchor_verified_before = anchor.as_ref().is_some_and(|a| a.seq <= verified_before);
             let mut check = ChainCheck::resume(keying.clone(), anchor.clone(), start.clone(), checked);
