@@ -2,8 +2,9 @@
 //! groups, deactivate or reactivate, issue a
 //! one-time sign-in link or an API token) and helpdesk integrations
 //! (register one, see its token and secret once, give a Zendesk one the
-//! secret Zendesk generated) — enough to set a team up without curl. Secrets are shown on the answer to the post that made
-//! them, never again, and the page is not cached.
+//! secret Zendesk generated) — enough to set a team up without curl.
+//! Secrets are shown on the answer to the post that made them, never
+//! again, and the page is not cached.
 
 use askama::Template;
 use axum::Router;
@@ -408,11 +409,12 @@ struct SecretForm {
     secret: String,
 }
 
-/// What a row's own form did: the secret saved, or why not.
+/// What a row's own form did: the secret saved, or why not, as (field,
+/// message) the way the page lists a refused form's problems.
 struct RowNotice {
     id: Uuid,
     saved: bool,
-    messages: Vec<String>,
+    messages: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -528,37 +530,17 @@ async fn set_secret(
         Ok(()) => app::integrations::update_integration(&state, &session.actor, id, change).await,
         Err(errors) => Err(AppError::Invalid(errors)),
     };
-    let (status, notice) = match updated {
+    let (status, saved, messages) = match updated {
         Ok(_) => (
             StatusCode::OK,
-            RowNotice {
-                id,
-                saved: true,
-                messages: vec!["Zendesk's signing secret is saved.".to_owned()],
-            },
+            true,
+            vec![(String::new(), "Zendesk's signing secret is saved.".to_owned())],
         ),
-        Err(AppError::NotFound(what)) => return Err(WebError::from(AppError::NotFound(what))),
-        Err(error) => {
-            let messages = shown_on_the_form(error)?
-                .into_iter()
-                .map(|(field, message)| {
-                    if field.is_empty() {
-                        message
-                    } else {
-                        format!("{field}: {message}")
-                    }
-                })
-                .collect();
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                RowNotice {
-                    id,
-                    saved: false,
-                    messages,
-                },
-            )
-        }
+        // No such integration: the error page, not a refusal on a row.
+        Err(error @ AppError::NotFound(_)) => return Err(error.into()),
+        Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, false, shown_on_the_form(error)?),
     };
+    let notice = RowNotice { id, saved, messages };
     let mut page = integrations_page(&state, &session, String::new(), Vec::new(), None).await?;
     page.row_notice = Some(notice);
     Ok(render(status, &page))
