@@ -82,6 +82,7 @@ pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolic
         "resume",
         "Continues a full check (`full` implied) from the `head` of its previous page: `resume_seq` and `resume_hash`, both or neither.",
     );
+    previewed_filing_without_policy(&mut document);
     if let Some(policy) = policy {
         describe_policy(&mut document, policy);
     }
@@ -97,6 +98,7 @@ pub fn complete(openapi: utoipa::openapi::OpenApi, policy: Option<&ApprovalPolic
         }
     }
     pair_money(&mut document, "RecordOutcome", "actual_amount_minor");
+    pair_money(&mut document, PREVIEWED_FILING, "amount_minor");
     document
 }
 
@@ -431,6 +433,27 @@ fn describe_status(kind: ProblemType) -> &'static str {
         ProblemType::Validation => "fields or parameters are missing, malformed or out of range (`errors` names each)",
         other => other.meaning(),
     }
+}
+
+/// The body `POST /v1/proposals/preview` takes.
+const PREVIEWED_FILING: &str = "PreviewedFiling";
+
+/// The preview takes a filing's fields and judges them by the policy
+/// itself: what filing would refuse for a rule (an unknown category or
+/// currency, a missing amount, one above the peer limit) it answers 200
+/// with `allowed: false` and the refusal. So its body is a filing's shape
+/// (lengths, texts, amount with currency) without the policy's enums and
+/// limits, which the filing's own body carries (the fuzzer sent the preview
+/// an unknown category, answered 200 as designed, against a body that
+/// listed the categories). Run before the policy is described.
+fn previewed_filing_without_policy(document: &mut Value) {
+    let filing = document["components"]["schemas"]["CreateProposal"].clone();
+    if filing.is_null() {
+        return;
+    }
+    document["components"]["schemas"][PREVIEWED_FILING] = filing;
+    document["paths"]["/v1/proposals/preview"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
+        json!({ "$ref": format!("#/components/schemas/{PREVIEWED_FILING}") });
 }
 
 /// A chain link named by two query parameters (`anchor_seq` and

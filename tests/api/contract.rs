@@ -328,6 +328,15 @@ async fn the_document_states_the_constraints_the_service_enforces() {
             }
         }
     }
+    // The preview answers a policy refusal in its 200 (allowed: false), so
+    // its body is a filing's shape without the policy's enums and limits.
+    let previewed =
+        &spec["paths"]["/v1/proposals/preview"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(previewed, "#/components/schemas/PreviewedFiling");
+    let previewed = &spec["components"]["schemas"]["PreviewedFiling"];
+    assert!(previewed["properties"]["category"]["enum"].is_null());
+    assert_eq!(previewed["properties"]["currency"]["pattern"], "^[A-Z]{3}$");
+    assert!(previewed["anyOf"].is_array(), "amount and currency still come together");
     // The configured categories and currencies, and what text must hold.
     let filing = &spec["components"]["schemas"]["CreateProposal"];
     let categories: Vec<&str> = filing["properties"]["category"]["enum"]

@@ -234,6 +234,17 @@ async fn the_preview_says_what_filing_would_do_and_writes_nothing() {
         "urn:countersign:problem:exceeds-peer-limit"
     );
     assert_eq!(too_much["required_cosigners"], Value::Null);
+    let unknown = crate::helpers::proposal_body(json!({ "category": "teleportation" }));
+    let previewed = proposer.post("/v1/proposals/preview", &unknown).await.expect(200).body;
+    assert_eq!(previewed["allowed"], false);
+    let refused = proposer
+        .post("/v1/proposals", &unknown)
+        .await
+        .expect_problem(422, Some("category"));
+    assert_eq!(
+        previewed["refusal"]["type"], refused.body["type"],
+        "the problem filing answers"
+    );
     let same_ticket = proposer.post("/v1/proposals/preview", &large).await.expect(200).body;
     assert_eq!(same_ticket["allowed"], false);
     assert_eq!(
